@@ -1,0 +1,256 @@
+#include "analyzer/dump_reader.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "shim/ring_buffer.h"
+
+namespace lockscope {
+namespace {
+
+using format::Section;
+
+// Copies a record out of the mapping: the writer may still be storing into it.
+template <typename T>
+T Load(const char* base, uint64_t offset) {
+  T v;
+  memcpy(&v, base + offset, sizeof(T));
+  return v;
+}
+
+bool IsPow2(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
+
+std::string Hex(const uint8_t* p, size_t n) {
+  std::string s;
+  for (size_t i = 0; i < n; ++i) absl::StrAppendFormat(&s, "%02x", p[i]);
+  return s;
+}
+
+std::string FixedString(const char* p, size_t cap) {
+  size_t n = strnlen(p, cap);
+  return std::string(p, n);
+}
+
+}  // namespace
+
+Dump::~Dump() {
+  if (map_ != nullptr) munmap(const_cast<char*>(map_), size_);
+}
+
+absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": ", strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a regular file"));
+  }
+  if (static_cast<uint64_t>(st.st_size) < sizeof(format::FileHeader)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: not a lockscope dump (%d bytes, shorter than the %d-byte header)", path,
+        st.st_size, sizeof(format::FileHeader)));
+  }
+  void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  if (m == MAP_FAILED) return absl::InternalError(absl::StrCat(path, ": mmap: ", strerror(errno)));
+  std::unique_ptr<Dump> d(new Dump());
+  d->path_ = path;
+  d->map_ = static_cast<const char*>(m);
+  d->size_ = st.st_size;
+  if (absl::Status s = d->Load(); !s.ok()) return s;
+  return d;
+}
+
+absl::Status Dump::Load() {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": ", why));
+  };
+  header_ = ::lockscope::Load<format::FileHeader>(map_, 0);
+  const format::FileHeader& h = header_;
+  if (memcmp(h.magic, format::kMagic, sizeof(h.magic)) != 0)
+    return bad("not a lockscope dump (bad magic)");
+  if (h.major != format::kMajorVersion)
+    return bad(absl::StrFormat("dump format version %d.%d, this analyzer reads %d.x", h.major,
+                               h.minor, format::kMajorVersion));
+  if (h.header_size != format::kHeaderSize || h.pointer_size != 8 ||
+      h.endian_check != format::kEndianCheck)
+    return bad("corrupt header (size, pointer size or byte order)");
+  if (h.file_size != size_)
+    return bad(absl::StrFormat("truncated or altered: %d bytes on disk, header says %d", size_,
+                               h.file_size));
+  if (h.section_count > format::kMaxSections) return bad("corrupt header (section count)");
+
+  const char* threads = nullptr; uint64_t nthreads = 0, thread_rs = 0;
+  const char* locks = nullptr; uint64_t nlocks = 0, lock_rs = 0;
+  const char* edges = nullptr; uint64_t nedges = 0, edge_rs = 0;
+  const char* modules = nullptr; uint64_t nmodules = 0, module_rs = 0;
+  const char* rings = nullptr; uint64_t nrings = 0, ring_rs = 0;
+  uint64_t stack_rs = 0;
+  for (uint32_t i = 0; i < h.section_count; ++i) {
+    const Section& s = h.sections[i];
+    const uint64_t bytes = uint64_t{s.record_size} * s.capacity;
+    if (s.record_size == 0 || s.capacity > (uint64_t{1} << 40) ||
+        s.offset < format::kHeaderSize || s.offset % 8 != 0 || s.offset > size_ ||
+        bytes > size_ - s.offset)
+      return bad(absl::StrFormat("corrupt section table (section %d lies outside the file)", i));
+    auto need = [&](size_t record) -> absl::Status {
+      if (s.record_size < record)
+        return bad(absl::StrFormat("corrupt section %d (record size %d < %d)", s.id,
+                                   s.record_size, record));
+      return absl::OkStatus();
+    };
+    const char* p = map_ + s.offset;
+    absl::Status st;
+    switch (s.id) {
+      case format::kSectionThreads:
+        st = need(sizeof(format::ThreadRecord));
+        threads = p; nthreads = s.capacity; thread_rs = s.record_size;
+        break;
+      case format::kSectionLocks:
+        st = need(sizeof(format::LockRecord));
+        locks = p; nlocks = s.capacity; lock_rs = s.record_size;
+        break;
+      case format::kSectionEdges:
+        st = need(sizeof(format::EdgeRecord));
+        edges = p; nedges = s.capacity; edge_rs = s.record_size;
+        break;
+      case format::kSectionStacks:
+        st = need(sizeof(format::StackRecord));
+        if (s.record_size != sizeof(format::StackRecord)) st = bad("unsupported stack record size");
+        stacks_ = reinterpret_cast<const format::StackRecord*>(p);
+        stack_capacity_ = s.capacity;
+        stack_rs = s.record_size;
+        break;
+      case format::kSectionFrames:
+        if (s.record_size != sizeof(uint64_t)) st = bad("corrupt frames section");
+        frames_ = reinterpret_cast<const uint64_t*>(p);
+        frame_capacity_ = s.capacity;
+        break;
+      case format::kSectionModules:
+        st = need(sizeof(format::ModuleRecord));
+        modules = p; nmodules = s.capacity; module_rs = s.record_size;
+        break;
+      case format::kSectionRings:
+        st = need(format::RingBytes(16));
+        rings = p; nrings = s.capacity; ring_rs = s.record_size;
+        break;
+      default:
+        break;  // a newer minor version's section: skip
+    }
+    if (!st.ok()) return st;
+  }
+  if (!threads || !locks || !edges || !stacks_ || !frames_ || !modules)
+    return bad("corrupt section table (a required section is missing)");
+  if (!IsPow2(nlocks) || !IsPow2(nedges) || !IsPow2(stack_capacity_))
+    return bad("corrupt section table (hash table capacity)");
+  (void)stack_rs;
+
+  // Modules.
+  uint64_t nmod = std::min<uint64_t>(h.counters.modules_used, nmodules);
+  for (uint64_t i = 0; i < nmod; ++i) {
+    auto m = ::lockscope::Load<format::ModuleRecord>(modules, i * module_rs);
+    if (!m.ready) continue;
+    ModuleInfo mi;
+    mi.path = FixedString(m.path, sizeof(m.path));
+    mi.base = m.base;
+    mi.build_id = Hex(m.build_id, std::min<size_t>(m.build_id_size, sizeof(m.build_id)));
+    modules_.push_back(std::move(mi));
+  }
+
+  // Locks: every claimed, published slot (live or retired).
+  lock_slot_to_pos_.assign(nlocks, 0);
+  for (uint64_t i = 1; i < nlocks; ++i) {
+    auto r = ::lockscope::Load<format::LockRecord>(locks, i * lock_rs);
+    if (r.address == 0 || r.state == format::kLockEmpty) continue;
+    if (r.state > format::kLockRetired || r.kind > format::kLockCondvar) {
+      ++skipped_;
+      continue;
+    }
+    LockInfo li{static_cast<uint32_t>(i), r.address, r.kind, r.state, r.first_stack};
+    locks_.push_back(li);
+    lock_slot_to_pos_[i] = static_cast<uint32_t>(locks_.size());
+  }
+
+  // Edges whose endpoints are known locks.
+  for (uint64_t i = 0; i < nedges; ++i) {
+    auto r = ::lockscope::Load<format::EdgeRecord>(edges, i * edge_rs);
+    if (r.key == 0 || !(r.flags & format::kEdgeReady)) continue;
+    EdgeInfo e;
+    e.from = static_cast<uint32_t>(r.key >> 32);
+    e.to = static_cast<uint32_t>(r.key);
+    if (!Lock(e.from) || !Lock(e.to) || e.from == e.to) {
+      ++skipped_;
+      continue;
+    }
+    e.from_stack = r.from_stack;
+    e.to_stack = r.to_stack;
+    e.tid = r.tid;
+    e.other_tid = r.other_tid;
+    e.held_depth = r.held_depth;
+    for (uint32_t g : r.gates)
+      if (g != 0 && Lock(g)) e.gates.push_back(g);
+    edges_.push_back(std::move(e));
+  }
+
+  // Threads.
+  for (uint64_t i = 1; i < nthreads; ++i) {
+    auto r = ::lockscope::Load<format::ThreadRecord>(threads, i * thread_rs);
+    if (r.state != format::kThreadLive && r.state != format::kThreadExited) continue;
+    ThreadInfo t;
+    t.slot = static_cast<uint32_t>(i);
+    t.tid = r.tid;
+    t.name = FixedString(r.name, sizeof(r.name));
+    t.state = r.state;
+    t.held_count = r.held_count;
+    uint32_t n = std::min<uint32_t>(r.held_count, format::kInlineHeld);
+    t.held.assign(r.held, r.held + n);
+    t.wait_address = r.wait_address;
+    t.wait_kind = r.wait_kind;
+    t.wait_lock = r.wait_lock;
+    t.wait_stack = r.wait_stack;
+    t.wait_since_ns = r.wait_since_ns;
+    t.exit_stack = r.exit_stack;
+    t.lock_ops = r.lock_ops;
+    if (rings && r.ring < nrings) {
+      auto rh = ::lockscope::Load<format::RingHeader>(rings, r.ring * ring_rs);
+      t.ring_events = rh.head;
+    }
+    threads_.push_back(std::move(t));
+  }
+  return absl::OkStatus();
+}
+
+const LockInfo* Dump::Lock(uint32_t index) const {
+  if (index == 0 || index >= lock_slot_to_pos_.size()) return nullptr;
+  uint32_t pos = lock_slot_to_pos_[index];
+  return pos ? &locks_[pos - 1] : nullptr;
+}
+
+const ThreadInfo* Dump::ThreadByTid(int32_t tid) const {
+  const ThreadInfo* found = nullptr;
+  for (const ThreadInfo& t : threads_)
+    if (t.tid == tid) found = &t;
+  return found;
+}
+
+std::vector<uint64_t> Dump::Stack(uint32_t id) const {
+  if (id == 0 || id >= stack_capacity_) return {};
+  format::StackRecord r;
+  memcpy(&r, &stacks_[id], sizeof(r));
+  if (r.hash == 0 || !r.ready || r.frame_count > format::kMaxFrames ||
+      uint64_t{r.frame_offset} + r.frame_count > frame_capacity_)
+    return {};
+  std::vector<uint64_t> pcs(r.frame_count);
+  memcpy(pcs.data(), &frames_[r.frame_offset], r.frame_count * sizeof(uint64_t));
+  return pcs;
+}
+
+}  // namespace lockscope

@@ -1,0 +1,100 @@
+// Reading a dump: map it, validate every offset and size, copy out what the checks need.
+//
+// Works on the dump of a process that is still running (the shim keeps writing while we
+// read: records that are claimed but not yet published are skipped) and on one whose
+// process was killed. Structural problems (wrong magic or version, a section outside the
+// file, a truncated file) are errors with a one-line reason; a record whose fields point
+// outside their tables is skipped and counted in `skipped_records`.
+#ifndef LOCKSCOPE_ANALYZER_DUMP_READER_H_
+#define LOCKSCOPE_ANALYZER_DUMP_READER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "analyzer/symbolizer.h"
+#include "shim/format/dump_format.h"
+
+namespace lockscope {
+
+struct LockInfo {
+  uint32_t index = 0;  // record index: the lock's identity within its dump
+  uint64_t address = 0;
+  uint8_t kind = 0;    // format::LockKind
+  uint8_t state = 0;   // format::LockState
+  uint32_t first_stack = 0;
+};
+
+struct EdgeInfo {
+  uint32_t from = 0, to = 0;  // lock record indices
+  uint32_t from_stack = 0, to_stack = 0;
+  int32_t tid = 0, other_tid = 0;
+  uint32_t held_depth = 0;
+  std::vector<uint32_t> gates;  // locks held at every occurrence besides `from`
+};
+
+struct ThreadInfo {
+  uint32_t slot = 0;
+  int32_t tid = 0;
+  std::string name;
+  uint32_t state = 0;  // format::ThreadState
+  std::vector<format::HeldLock> held;  // the in-dump part of the held stack
+  uint32_t held_count = 0;             // may exceed held.size()
+  uint64_t wait_address = 0;
+  uint32_t wait_kind = 0, wait_lock = 0, wait_stack = 0;
+  uint64_t wait_since_ns = 0;
+  uint32_t exit_stack = 0;
+  uint64_t lock_ops = 0;
+  uint64_t ring_events = 0;
+};
+
+class Dump {
+ public:
+  ~Dump();
+  Dump(const Dump&) = delete;
+  Dump& operator=(const Dump&) = delete;
+
+  // Maps and validates `path`. The error message is one line naming the problem.
+  static absl::StatusOr<std::unique_ptr<Dump>> Open(const std::string& path);
+
+  const std::string& path() const { return path_; }
+  const format::FileHeader& header() const { return header_; }
+  const format::Counters& counters() const { return header_.counters; }
+  const std::vector<ModuleInfo>& modules() const { return modules_; }
+  const std::vector<LockInfo>& locks() const { return locks_; }  // only used slots
+  const std::vector<EdgeInfo>& edges() const { return edges_; }
+  const std::vector<ThreadInfo>& threads() const { return threads_; }
+  uint64_t skipped_records() const { return skipped_; }
+
+  // The lock with record index `index`, or nullptr.
+  const LockInfo* Lock(uint32_t index) const;
+  // The thread with this tid (the latest slot that had it), or nullptr.
+  const ThreadInfo* ThreadByTid(int32_t tid) const;
+  // Frames of stack `id` (empty for 0 or an invalid id); bounds-checked against the mapping.
+  std::vector<uint64_t> Stack(uint32_t id) const;
+
+ private:
+  Dump() = default;
+  absl::Status Load();
+
+  std::string path_;
+  const char* map_ = nullptr;
+  size_t size_ = 0;
+  format::FileHeader header_{};
+  const format::StackRecord* stacks_ = nullptr;
+  uint64_t stack_capacity_ = 0;
+  const uint64_t* frames_ = nullptr;
+  uint64_t frame_capacity_ = 0;
+  std::vector<ModuleInfo> modules_;
+  std::vector<LockInfo> locks_;
+  std::vector<uint32_t> lock_slot_to_pos_;  // record index -> position in locks_ (+1), 0 = none
+  std::vector<EdgeInfo> edges_;
+  std::vector<ThreadInfo> threads_;
+  uint64_t skipped_ = 0;
+};
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_DUMP_READER_H_

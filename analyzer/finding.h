@@ -1,0 +1,58 @@
+// The plain result model: what a check found, before any symbolization or formatting.
+// Checks produce these; renderers turn them into text, JSON, SARIF or DOT.
+#ifndef LOCKSCOPE_ANALYZER_FINDING_H_
+#define LOCKSCOPE_ANALYZER_FINDING_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace lockscope {
+
+enum class Severity { kError, kWarning, kInfo };
+const char* SeverityName(Severity s);
+
+struct FindingThread {
+  int32_t tid = 0;
+  std::string name;
+  int32_t pid = 0;
+};
+
+struct FindingLock {
+  std::string id;          // "L1", "L2", ... within the finding
+  size_t dump = 0;         // index of the dump it belongs to (for naming by symbol)
+  uint64_t address = 0;
+  std::string kind;        // mutex | recursive-mutex | errorcheck-mutex | rwlock | spinlock | gil
+  std::string name;        // symbol of a global lock, filled by NameLocks(); "" if none
+};
+
+struct FindingStack {
+  std::string role;        // e.g. "L2 acquired while holding L1"
+  int32_t tid = 0;
+  size_t dump = 0;
+  std::vector<uint64_t> pcs;  // pcs[0] is the innermost frame (the lock call site)
+};
+
+// One step of lockdep's "possible unsafe locking scenario": thread `column` does `action`.
+struct ScenarioStep {
+  size_t column = 0;
+  std::string action;      // e.g. "lock(L1)"
+};
+
+struct Finding {
+  std::string kind;        // CONTRACT.md finding kinds
+  Severity severity = Severity::kError;
+  // One line. Lock ids written as {L1} are replaced by "L1 (name)" when locks are named.
+  std::string summary;
+  std::vector<FindingThread> threads;
+  std::vector<FindingLock> locks;
+  std::vector<FindingStack> stacks;
+  std::vector<std::string> notes;       // extra lines for the text report
+  std::vector<ScenarioStep> scenario;   // optional two-column table
+  // Lock-order graph view for DOT: pairs of indices into `locks`.
+  std::vector<std::pair<size_t, size_t>> cycle_edges;
+};
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_FINDING_H_

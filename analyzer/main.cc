@@ -1,0 +1,334 @@
+// lockscope: `run [OPTIONS] -- PROGRAM [ARGS...]` and `report [OPTIONS] DUMP_OR_DIR...`.
+// The user-facing surface (options, exit codes, formats) is fixed by CONTRACT.md.
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "analyzer/dump_reader.h"
+#include "analyzer/report.h"
+
+extern char** environ;
+
+namespace lockscope {
+namespace {
+
+constexpr int kUsageError = 2;
+
+const char kUsage[] =
+    "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "       lockscope report [OPTIONS] DUMP_OR_DIR...\n"
+    "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
+    "         --error-exitcode N  (run only:) --dump-dir DIR  --hang-timeout SECONDS\n";
+
+// A usage or input problem: one line on stderr, exit 2.
+[[noreturn]] void Fail(const std::string& message) {
+  std::cerr << "lockscope: " << message << "\n";
+  std::exit(kUsageError);
+}
+
+struct Options {
+  std::string format = "text";
+  std::string output;
+  std::string suppressions;
+  int error_exitcode = 66;
+  std::string dump_dir;
+  std::optional<double> hang_timeout;
+  std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
+};
+
+Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
+  Options o;
+  size_t i = 0;
+  auto value = [&](const std::string& flag) -> std::string {
+    if (i + 1 >= args.size()) Fail(absl::StrCat("option ", flag, " needs a value"));
+    return args[++i];
+  };
+  for (; i < args.size(); ++i) {
+    std::string a = args[i];
+    std::string inline_value;
+    bool has_inline = false;
+    if (absl::StartsWith(a, "--") && a.find('=') != std::string::npos) {
+      inline_value = a.substr(a.find('=') + 1);
+      a = a.substr(0, a.find('='));
+      has_inline = true;
+    }
+    auto get = [&]() { return has_inline ? inline_value : value(a); };
+    if (a == "--") {
+      ++i;
+      break;
+    } else if (a == "--format") {
+      o.format = get();
+      if (o.format != "text" && o.format != "json" && o.format != "sarif" && o.format != "dot")
+        Fail(absl::StrCat("unknown --format '", o.format, "' (text, json, sarif or dot)"));
+    } else if (a == "--output") {
+      o.output = get();
+    } else if (a == "--suppressions") {
+      o.suppressions = get();
+    } else if (a == "--error-exitcode") {
+      std::string v = get();
+      if (!absl::SimpleAtoi(v, &o.error_exitcode) || o.error_exitcode < 0 ||
+          o.error_exitcode > 255)
+        Fail(absl::StrCat("--error-exitcode needs a number from 0 to 255, not '", v, "'"));
+    } else if (is_run && a == "--dump-dir") {
+      o.dump_dir = get();
+    } else if (is_run && a == "--hang-timeout") {
+      std::string v = get();
+      double s = 0;
+      if (!absl::SimpleAtod(v, &s) || s <= 0)
+        Fail(absl::StrCat("--hang-timeout needs a positive number of seconds, not '", v, "'"));
+      o.hang_timeout = s;
+    } else if (a == "-h" || a == "--help") {
+      std::cout << kUsage;
+      std::exit(0);
+    } else if (absl::StartsWith(a, "-") && a.size() > 1) {
+      Fail(absl::StrCat("unknown option '", a, "'\n", kUsage));
+    } else if (is_run) {
+      break;  // PROGRAM without "--"
+    } else {
+      o.positional.push_back(a);
+    }
+  }
+  for (; i < args.size(); ++i) o.positional.push_back(args[i]);
+  return o;
+}
+
+std::vector<std::pair<std::string, std::string>> ReadSuppressions(const std::string& path) {
+  std::vector<std::pair<std::string, std::string>> rules;
+  if (path.empty()) return rules;
+  std::ifstream in(path);
+  if (!in) Fail(absl::StrCat("cannot read suppressions file ", path, ": ", strerror(errno)));
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    absl::string_view s = absl::StripAsciiWhitespace(line);
+    if (s.empty() || s[0] == '#') continue;
+    size_t colon = s.find(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
+      Fail(absl::StrCat(path, ":", n, ": expected KIND:PATTERN"));
+    rules.push_back({std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))});
+  }
+  return rules;
+}
+
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// Dumps in a directory: lockscope.<pid>[.<n>].dump, in name order.
+std::vector<std::string> DumpsIn(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) Fail(absl::StrCat("cannot read directory ", dir, ": ", strerror(errno)));
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (absl::StartsWith(name, "lockscope.") && absl::EndsWith(name, ".dump"))
+      out.push_back(absl::StrCat(dir, "/", name));
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Analyzes the inputs, prints the report, returns the exit status for "no program status".
+int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
+             int clean_status) {
+  std::vector<std::string> files;
+  for (const std::string& in : inputs) {
+    if (IsDir(in)) {
+      std::vector<std::string> found = DumpsIn(in);
+      files.insert(files.end(), found.begin(), found.end());
+    } else {
+      files.push_back(in);
+    }
+  }
+  auto rules = ReadSuppressions(o.suppressions);
+  std::vector<std::unique_ptr<Dump>> dumps;
+  for (const std::string& f : files) {
+    auto d = Dump::Open(f);
+    if (!d.ok()) Fail(std::string(d.status().message()));
+    dumps.push_back(std::move(*d));
+  }
+  Report report = Analyze(dumps);
+  report.dump_dir = dump_dir;
+  if (dumps.empty())
+    report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ", dump_dir,
+                                        " (did the program start?)"));
+  SymbolCache symbols(dumps);
+  NameLocks(report, symbols);
+  ApplySuppressions(report, symbols, rules);
+  std::string text;
+  if (o.format == "json")
+    text = RenderJson(report, symbols);
+  else if (o.format == "sarif")
+    text = RenderSarif(report, symbols);
+  else if (o.format == "dot")
+    text = RenderDot(report, dumps, symbols);
+  else
+    text = RenderText(report, symbols);
+  if (!o.output.empty()) {
+    std::ofstream out(o.output, std::ios::trunc);
+    if (!out) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
+    out << text;
+  } else if (o.format == "text") {
+    std::cerr << text;
+  } else {
+    std::cout << text;
+  }
+  return report.CountSeverity(Severity::kError) > 0 ? o.error_exitcode : clean_status;
+}
+
+std::string SelfDir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  buf[n] = '\0';
+  std::string p(buf);
+  return p.substr(0, p.rfind('/'));
+}
+
+std::string ShimPath() {
+  if (const char* s = getenv("LOCKSCOPE_SHIM"); s && *s) return s;
+  for (const std::string& candidate :
+       {SelfDir() + "/../shim/liblockscope.so", SelfDir() + "/../lib/liblockscope.so"}) {
+    char real[PATH_MAX];
+    if (realpath(candidate.c_str(), real) != nullptr) return real;
+  }
+  Fail("cannot find liblockscope.so next to the analyzer (set LOCKSCOPE_SHIM)");
+}
+
+// PROGRAM as execvp would find it, or a one-line failure.
+std::string ResolveProgram(const std::string& prog) {
+  auto runnable = [](const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
+  };
+  if (prog.find('/') != std::string::npos) {
+    if (!runnable(prog)) Fail(absl::StrCat("cannot run '", prog, "': ", access(prog.c_str(), F_OK) ? "no such file" : "not an executable file"));
+    return prog;
+  }
+  const char* path = getenv("PATH");
+  std::string paths = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= paths.size()) {
+    size_t end = paths.find(':', start);
+    if (end == std::string::npos) end = paths.size();
+    std::string dir = paths.substr(start, end - start);
+    std::string cand = (dir.empty() ? "." : dir) + "/" + prog;
+    if (runnable(cand)) return cand;
+    start = end + 1;
+  }
+  Fail(absl::StrCat("cannot run '", prog, "': not found in PATH"));
+}
+
+std::string MakeDumpDir(const std::string& requested) {
+  if (!requested.empty()) {
+    if (!IsDir(requested) && mkdir(requested.c_str(), 0700) != 0)
+      Fail(absl::StrCat("cannot create --dump-dir ", requested, ": ", strerror(errno)));
+    char real[PATH_MAX];
+    if (realpath(requested.c_str(), real) == nullptr)
+      Fail(absl::StrCat("cannot resolve --dump-dir ", requested, ": ", strerror(errno)));
+    return real;
+  }
+  const char* tmp = getenv("TMPDIR");
+  std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope.XXXXXX");
+  std::vector<char> buf(templ.begin(), templ.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr)
+    Fail(absl::StrCat("cannot create a dump directory under ", tmp && *tmp ? tmp : "/tmp", ": ",
+                      strerror(errno)));
+  return buf.data();
+}
+
+int Run(const Options& o) {
+  if (o.positional.empty()) Fail(absl::StrCat("run needs a program\n", kUsage));
+  if (o.hang_timeout) Fail("--hang-timeout is not supported yet");
+  const std::string program = ResolveProgram(o.positional[0]);
+  const std::string shim = ShimPath();
+  const std::string dir = MakeDumpDir(o.dump_dir);
+  // Validate --output / --suppressions before the program runs, not after.
+  ReadSuppressions(o.suppressions);
+
+  std::string preload = shim;
+  if (const char* old = getenv("LD_PRELOAD"); old && *old) preload = absl::StrCat(shim, ":", old);
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  setenv("LOCKSCOPE_DIR", dir.c_str(), 1);
+
+  std::vector<char*> argv;
+  for (const std::string& a : o.positional) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  // Like system(): the terminal's ^C / ^\ go to the program; we stay to report.
+  struct sigaction ignore {}, old_int {}, old_quit {};
+  ignore.sa_handler = SIG_IGN;
+  sigaction(SIGINT, &ignore, &old_int);
+  sigaction(SIGQUIT, &ignore, &old_quit);
+  int err_pipe[2];
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) Fail(absl::StrCat("pipe: ", strerror(errno)));
+  pid_t pid = fork();
+  if (pid < 0) Fail(absl::StrCat("fork: ", strerror(errno)));
+  if (pid == 0) {
+    sigaction(SIGINT, &old_int, nullptr);
+    sigaction(SIGQUIT, &old_quit, nullptr);
+    close(err_pipe[0]);
+    execv(program.c_str(), argv.data());
+    int e = errno;
+    ssize_t ignored = write(err_pipe[1], &e, sizeof(e));
+    (void)ignored;
+    _exit(127);
+  }
+  close(err_pipe[1]);
+  int exec_errno = 0;
+  ssize_t got = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
+  close(err_pipe[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  unsetenv("LD_PRELOAD");
+  if (got == sizeof(exec_errno))
+    Fail(absl::StrCat("cannot run '", program, "': ", strerror(exec_errno)));
+  int program_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return ReportOn({dir}, o, dir, program_status);
+}
+
+}  // namespace
+}  // namespace lockscope
+
+int main(int argc, char** argv) {
+  using namespace lockscope;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) Fail(absl::StrCat("missing command\n", kUsage));
+  const std::string cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "run") return Run(ParseOptions(args, true));
+  if (cmd == "report") {
+    Options o = ParseOptions(args, false);
+    if (o.positional.empty()) Fail(absl::StrCat("report needs a dump file or directory\n", kUsage));
+    return ReportOn(o.positional, o, "", 0);
+  }
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::cout << kUsage;
+    return 0;
+  }
+  Fail(absl::StrCat("unknown command '", cmd, "'\n", kUsage));
+}

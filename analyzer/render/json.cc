@@ -1,0 +1,55 @@
+// JSON report, exactly the shape of CONTRACT.md ("version": 1).
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "analyzer/render/json_writer.h"
+#include "analyzer/report.h"
+
+namespace lockscope {
+
+std::string RenderJson(const Report& report, SymbolCache& symbols) {
+  std::string out = "{ \"version\": 1,\n  \"dumps\": [";
+  for (size_t i = 0; i < report.dump_paths.size(); ++i)
+    absl::StrAppend(&out, i ? ", " : "", JsonString(report.dump_paths[i]));
+  absl::StrAppend(&out, "],\n  \"findings\": [");
+  for (size_t i = 0; i < report.findings.size(); ++i) {
+    const Finding& f = report.findings[i];
+    absl::StrAppend(&out, i ? ",\n" : "\n", "    { \"kind\": ", JsonString(f.kind),
+                    ", \"severity\": ", JsonString(SeverityName(f.severity)),
+                    ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"threads\": [");
+    for (size_t t = 0; t < f.threads.size(); ++t)
+      absl::StrAppendFormat(&out, "%s{ \"tid\": %d, \"name\": %s, \"pid\": %d }", t ? ", " : "",
+                            f.threads[t].tid, JsonString(f.threads[t].name), f.threads[t].pid);
+    absl::StrAppend(&out, "],\n      \"locks\": [");
+    for (size_t l = 0; l < f.locks.size(); ++l) {
+      const FindingLock& lk = f.locks[l];
+      absl::StrAppendFormat(&out, "%s{ \"id\": %s, \"address\": \"0x%x\", \"kind\": %s, \"name\": %s }",
+                            l ? ", " : "", JsonString(lk.id), lk.address, JsonString(lk.kind),
+                            lk.name.empty() ? "null" : JsonString(lk.name));
+    }
+    absl::StrAppend(&out, "],\n      \"stacks\": [");
+    for (size_t s = 0; s < f.stacks.size(); ++s) {
+      const FindingStack& st = f.stacks[s];
+      absl::StrAppendFormat(&out, "%s\n        { \"role\": %s, \"tid\": %d, \"frames\": [",
+                            s ? "," : "", JsonString(st.role), st.tid);
+      std::vector<SymbolizedFrame> frames = symbols.Frames(st.dump, st.pcs);
+      for (size_t k = 0; k < frames.size(); ++k) {
+        const SymbolizedFrame& fr = frames[k];
+        absl::StrAppendFormat(&out,
+                              "%s\n          { \"pc\": \"0x%x\", \"module\": %s, \"function\": %s, "
+                              "\"file\": %s, \"line\": %d%s }",
+                              k ? "," : "", fr.pc, JsonString(fr.module), JsonString(fr.function),
+                              JsonString(fr.file), fr.line, fr.inlined ? ", \"inlined\": true" : "");
+      }
+      absl::StrAppend(&out, "] }");
+    }
+    absl::StrAppend(&out, "] }");
+  }
+  absl::StrAppend(&out, "],\n  \"notes\": [");
+  for (size_t i = 0; i < report.notes.size(); ++i)
+    absl::StrAppend(&out, i ? ", " : "", JsonString(report.notes[i]));
+  absl::StrAppend(&out, "] }\n");
+  return out;
+}
+
+}  // namespace lockscope

@@ -1,0 +1,138 @@
+#include "analyzer/report.h"
+
+#include <fnmatch.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
+#include "analyzer/checks/lock_order.h"
+
+namespace lockscope {
+
+size_t Report::CountSeverity(Severity s) const {
+  size_t n = 0;
+  for (const Finding& f : findings) n += f.severity == s;
+  return n;
+}
+
+Symbolizer& SymbolCache::For(size_t dump) {
+  auto& s = symbolizers_[dump];
+  if (!s) s = std::make_unique<Symbolizer>(dumps_[dump]->modules());
+  return *s;
+}
+
+std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<uint64_t>& pcs) {
+  std::vector<SymbolizedFrame> out;
+  Symbolizer& s = For(dump);
+  for (uint64_t pc : pcs) {
+    std::vector<SymbolizedFrame> f = s.Symbolize(pc, /*is_return_address=*/true);
+    out.insert(out.end(), f.begin(), f.end());
+  }
+  return out;
+}
+
+std::string SymbolCache::LockName(size_t dump, uint64_t address) {
+  std::optional<std::string> name = For(dump).DataSymbol(address);
+  return name ? *name : "";
+}
+
+namespace {
+
+// What a dump could not hold: every overflow is reported, never silent.
+void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
+  const format::Counters& c = d.counters();
+  auto note = [&](uint64_t n, const char* what, const char* var) {
+    if (n > 0)
+      notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
+  };
+  note(c.locks_dropped, "locks were not tracked: the lock table was full", "LOCKSCOPE_LOCKS");
+  note(c.edges_dropped, "lock-order edges were lost: the edge table was full", "LOCKSCOPE_EDGES");
+  note(c.chains_dropped, "lock chains were not cached: the chain table was full", "LOCKSCOPE_CHAINS");
+  note(c.stacks_dropped, "stacks were not stored: the stack table was full", "LOCKSCOPE_STACKS");
+  note(c.frames_dropped, "stacks lost their frames: the frame area was full", "LOCKSCOPE_FRAMES");
+  note(c.modules_dropped, "modules were not recorded: the module table was full", "LOCKSCOPE_MODULES");
+  note(c.threads_dropped, "threads were not tracked: the thread table was full", "LOCKSCOPE_THREADS");
+  note(c.threads_without_ring, "threads had no event ring", "LOCKSCOPE_RINGS");
+  if (c.edges_depth_skipped > 0)
+    notes->push_back(absl::StrFormat(
+        "%s: %d order edges from deeply nested locks were implied rather than recorded (more "
+        "than %d locks held)", d.path(), c.edges_depth_skipped, format::kMaxEdgeSources));
+  if (c.unwind_failures > 0)
+    notes->push_back(absl::StrFormat("%s: %d stacks could not be unwound", d.path(),
+                                     c.unwind_failures));
+  if (d.skipped_records() > 0)
+    notes->push_back(absl::StrFormat("%s: %d inconsistent records were skipped", d.path(),
+                                     d.skipped_records()));
+}
+
+}  // namespace
+
+Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps) {
+  Report r;
+  for (const auto& d : dumps) {
+    r.dump_paths.push_back(d->path());
+    AddCaveats(*d, &r.notes);
+    r.threads += d->threads().size();
+    r.locks += d->locks().size();
+    r.edges += d->edges().size();
+    for (const ThreadInfo& t : d->threads()) r.events += t.lock_ops;
+  }
+  LockOrderResult lo = CheckLockOrder(dumps);
+  for (Finding& f : lo.findings) r.findings.push_back(std::move(f));
+  if (lo.gated > 0)
+    r.notes.push_back(absl::StrFormat(
+        "%d lock-order cycle(s) not reported: every edge was taken under one common gate lock",
+        lo.gated));
+  if (lo.truncated)
+    r.notes.push_back("the lock-order graph is dense: the cycle search stopped at its limits "
+                      "(the shortest cycles are reported)");
+  return r;
+}
+
+void NameLocks(Report& report, SymbolCache& symbols) {
+  for (Finding& f : report.findings) {
+    std::vector<std::pair<std::string, std::string>> repl;
+    for (FindingLock& l : f.locks) {
+      l.name = symbols.LockName(l.dump, l.address);
+      repl.push_back({absl::StrCat("{", l.id, "}"),
+                      l.name.empty() ? l.id : absl::StrCat(l.id, " (", l.name, ")")});
+    }
+    f.summary = absl::StrReplaceAll(f.summary, repl);
+  }
+}
+
+size_t ApplySuppressions(Report& report, SymbolCache& symbols,
+                         const std::vector<std::pair<std::string, std::string>>& rules) {
+  if (rules.empty()) return 0;
+  size_t dropped = 0;
+  std::vector<Finding> kept;
+  for (Finding& f : report.findings) {
+    bool suppressed = false;
+    for (const auto& [kind, pattern] : rules) {
+      if (kind != "*" && kind != f.kind) continue;
+      for (const FindingStack& s : f.stacks) {
+        for (const SymbolizedFrame& fr : symbols.Frames(s.dump, s.pcs)) {
+          for (const std::string* field : {&fr.function, &fr.file, &fr.module})
+            if (!field->empty() && fnmatch(pattern.c_str(), field->c_str(), 0) == 0)
+              suppressed = true;
+          if (suppressed) break;
+        }
+        if (suppressed) break;
+      }
+      for (const FindingLock& l : f.locks)
+        if (!suppressed && !l.name.empty() && fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0)
+          suppressed = true;
+      if (suppressed) break;
+    }
+    if (suppressed)
+      ++dropped;
+    else
+      kept.push_back(std::move(f));
+  }
+  report.findings = std::move(kept);
+  if (dropped > 0)
+    report.notes.push_back(absl::StrFormat("%d finding(s) suppressed", dropped));
+  return dropped;
+}
+
+}  // namespace lockscope

@@ -1,0 +1,55 @@
+# Shared by scripts/lockscope and scripts/test: install what is missing, then build.
+# Sourced, not run. Build output goes to stderr (stdout may carry a JSON report).
+
+LOCKSCOPE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+LOCKSCOPE_BUILD=${LOCKSCOPE_BUILD:-$LOCKSCOPE_ROOT/build}
+
+# Debian 12 packages the build, the tests and the Python scenarios need.
+LOCKSCOPE_PACKAGES=(g++ meson ninja-build pkg-config libunwind-dev libabsl-dev libgtest-dev
+                    libdw-dev python3)
+
+lockscope_missing_packages() {
+  local p missing=()
+  for p in "${LOCKSCOPE_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  echo "${missing[@]}"
+}
+
+lockscope_ensure_packages() {
+  local missing
+  missing=$(lockscope_missing_packages)
+  [ -z "$missing" ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "lockscope: missing Debian packages; install them with:" >&2
+    echo "  sudo apt-get install -y $missing" >&2
+    exit 2
+  fi
+  echo "lockscope: installing $missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get update -qq && apt-get install -y -qq $missing; } >&2; then
+    echo "lockscope: apt-get install $missing failed" >&2
+    exit 2
+  fi
+}
+
+lockscope_ensure_built() {
+  lockscope_ensure_packages
+  mkdir -p "$LOCKSCOPE_BUILD"
+  (
+    # One build at a time, even when several lockscope commands start together.
+    flock 9
+    if [ ! -f "$LOCKSCOPE_BUILD/build.ninja" ]; then
+      meson setup "$LOCKSCOPE_BUILD" "$LOCKSCOPE_ROOT" >"$LOCKSCOPE_BUILD/setup.log" 2>&1 || {
+        tail -n 30 "$LOCKSCOPE_BUILD/setup.log" >&2
+        echo "lockscope: meson setup failed (log: $LOCKSCOPE_BUILD/setup.log)" >&2
+        exit 2
+      }
+    fi
+    ninja -C "$LOCKSCOPE_BUILD" >"$LOCKSCOPE_BUILD/build.log" 2>&1 || {
+      grep -E "error|FAILED" "$LOCKSCOPE_BUILD/build.log" | head -n 30 >&2
+      echo "lockscope: build failed (log: $LOCKSCOPE_BUILD/build.log)" >&2
+      exit 2
+    }
+  ) 9>"$LOCKSCOPE_BUILD/.build.lock" || exit 2
+}

@@ -1,0 +1,169 @@
+#include "shim/dump_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+namespace lockscope {
+namespace {
+
+struct Plan {
+  format::Section sections[format::kMaxSections];
+  uint32_t count = 0;
+  uint64_t size = format::kHeaderSize;
+
+  void Add(uint32_t id, uint64_t record_size, uint64_t capacity) {
+    size = (size + 4095) & ~uint64_t{4095};  // page-align sections: sparse, and easy to read
+    sections[count++] = {id, static_cast<uint32_t>(record_size), size, capacity};
+    size += record_size * capacity;
+  }
+};
+
+Plan MakePlan(const Config& c) {
+  Plan p;
+  p.Add(format::kSectionThreads, sizeof(format::ThreadRecord), c.threads);
+  p.Add(format::kSectionLocks, sizeof(format::LockRecord), c.locks);
+  p.Add(format::kSectionChains, sizeof(format::ChainRecord), c.chains);
+  p.Add(format::kSectionEdges, sizeof(format::EdgeRecord), c.edges);
+  p.Add(format::kSectionStacks, sizeof(format::StackRecord), c.stacks);
+  p.Add(format::kSectionFrames, sizeof(uint64_t), c.frames);
+  p.Add(format::kSectionModules, sizeof(format::ModuleRecord), c.modules);
+  p.Add(format::kSectionRings, format::RingBytes(static_cast<uint32_t>(c.ring_events)), c.rings);
+  p.size = (p.size + 4095) & ~uint64_t{4095};
+  return p;
+}
+
+uint64_t NowNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+void ReadSmallFile(const char* path, char* out, size_t cap, size_t* len) {
+  *len = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, out, cap - 1);
+  close(fd);
+  if (n > 0) *len = static_cast<size_t>(n);
+  out[*len] = '\0';
+}
+
+// O_EXCL makes an existing name (an exec'ed image of the same pid, a reused pid, or a
+// planted symlink) a reason to pick the next name, never to overwrite.
+int OpenUnique(const char* dir, char* path) {
+  const pid_t pid = getpid();
+  for (int n = 0; n < 1000; ++n) {
+    if (n == 0)
+      snprintf(path, PATH_MAX, "%s/lockscope.%d.dump", dir, pid);
+    else
+      snprintf(path, PATH_MAX, "%s/lockscope.%d.%d.dump", dir, pid, n);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+}  // namespace
+
+size_t DumpSize(const Config& config) { return MakePlan(config).size; }
+
+bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path_out) {
+  Plan plan = MakePlan(config);
+  int fd = OpenUnique(config.dir, path_out);
+  if (fd < 0) return false;
+  if (ftruncate(fd, static_cast<off_t>(plan.size)) != 0) {
+    int e = errno;
+    unlink(path_out);
+    close(fd);
+    errno = e;
+    return false;
+  }
+  int flags = MAP_SHARED | (fixed_at ? MAP_FIXED : 0);
+  void* base = mmap(fixed_at, plan.size, PROT_READ | PROT_WRITE, flags, fd, 0);
+  int e = errno;
+  close(fd);
+  if (base == MAP_FAILED) {
+    unlink(path_out);
+    errno = e;
+    return false;
+  }
+  auto* h = static_cast<format::FileHeader*>(base);
+  h->major = format::kMajorVersion;
+  h->minor = format::kMinorVersion;
+  h->header_size = format::kHeaderSize;
+  h->pointer_size = sizeof(void*);
+  h->endian_check = format::kEndianCheck;
+  h->file_size = plan.size;
+  h->pid = getpid();
+  h->ppid = getppid();
+  h->state = format::kStateRunning;
+  h->section_count = plan.count;
+  h->start_realtime_ns = NowNs(CLOCK_REALTIME);
+  h->start_monotonic_ns = NowNs(CLOCK_MONOTONIC);
+  ssize_t n = readlink("/proc/self/exe", h->exe_path, sizeof(h->exe_path) - 1);
+  if (n > 0) h->exe_path[n] = '\0';
+  size_t len = 0;
+  ReadSmallFile("/proc/self/cmdline", h->cmdline, sizeof(h->cmdline), &len);
+  for (uint32_t i = 0; i < plan.count; ++i) h->sections[i] = plan.sections[i];
+
+  DumpView v;
+  v.header = h;
+  v.size = plan.size;
+  char* b = static_cast<char*>(base);
+  for (uint32_t i = 0; i < plan.count; ++i) {
+    const format::Section& s = plan.sections[i];
+    char* p = b + s.offset;
+    switch (s.id) {
+      case format::kSectionThreads:
+        v.threads = reinterpret_cast<format::ThreadRecord*>(p);
+        v.thread_capacity = s.capacity;
+        break;
+      case format::kSectionLocks:
+        v.locks = reinterpret_cast<format::LockRecord*>(p);
+        v.lock_capacity = s.capacity;
+        break;
+      case format::kSectionChains:
+        v.chains = reinterpret_cast<format::ChainRecord*>(p);
+        v.chain_capacity = s.capacity;
+        break;
+      case format::kSectionEdges:
+        v.edges = reinterpret_cast<format::EdgeRecord*>(p);
+        v.edge_capacity = s.capacity;
+        break;
+      case format::kSectionStacks:
+        v.stacks = reinterpret_cast<format::StackRecord*>(p);
+        v.stack_capacity = s.capacity;
+        break;
+      case format::kSectionFrames:
+        v.frames = reinterpret_cast<uint64_t*>(p);
+        v.frame_capacity = s.capacity;
+        break;
+      case format::kSectionModules:
+        v.modules = reinterpret_cast<format::ModuleRecord*>(p);
+        v.module_capacity = s.capacity;
+        break;
+      case format::kSectionRings:
+        v.rings = p;
+        v.ring_count = s.capacity;
+        v.ring_bytes = s.record_size;
+        v.ring_events = static_cast<uint32_t>(config.ring_events);
+        break;
+    }
+  }
+  for (uint64_t r = 0; r < v.ring_count; ++r) v.ring(r)->capacity = v.ring_events;
+  // Magic last: until now the file does not claim to be a dump.
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  memcpy(h->magic, format::kMagic, sizeof(h->magic));
+  *view = v;
+  return true;
+}
+
+}  // namespace lockscope

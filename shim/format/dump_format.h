@@ -1,0 +1,307 @@
+// lockscope dump format, version 1.
+//
+// The ONLY code shared by the shim (writer) and the analyzer (reader). Header-only and
+// dependency-free: plain structs of fixed-size integers, every size pinned by static_assert.
+//
+// A dump is one file, `lockscope.<pid>[.<n>].dump`, memory-mapped MAP_SHARED by the process
+// it describes. The shim sizes it once at creation (ftruncate; the file is sparse, so only
+// touched pages use disk) and then only stores into it, so the file is a valid dump at every
+// moment: after SIGKILL, while the process hangs, or while it still runs.
+//
+//   offset 0          FileHeader (4096 bytes): magic, versions, pid, counters, section table
+//   sections[i]       each an array of `capacity` records of `record_size` bytes
+//
+// Compatibility rules:
+//   - major version: incompatible layout change; readers reject other majors.
+//   - minor version: new sections or records grown at the end; readers skip unknown section
+//     ids and read only the prefix of a record they know (record_size may be larger).
+//   - The magic is written LAST at creation: a half-initialised file is "not a dump yet".
+//
+// Concurrency: every table is insert-only and lock-free. A record is claimed by a CAS on its
+// key field and published by a release store of a "ready" flag or state; readers ignore
+// records that are claimed but not ready. Nothing is ever removed (a retired lock keeps its
+// record with state kLockRetired), so a reader of a live process sees a consistent subset.
+// When a table is full the insert is dropped and counted in Counters; the report says so.
+#ifndef LOCKSCOPE_SHIM_FORMAT_DUMP_FORMAT_H_
+#define LOCKSCOPE_SHIM_FORMAT_DUMP_FORMAT_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+namespace lockscope::format {
+
+inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
+inline constexpr uint16_t kMajorVersion = 1;
+inline constexpr uint16_t kMinorVersion = 0;
+inline constexpr uint32_t kHeaderSize = 4096;
+inline constexpr uint32_t kEndianCheck = 0x01020304;
+inline constexpr uint32_t kMaxSections = 16;
+inline constexpr uint32_t kNoIndex = 0xffffffffu;
+
+// Section ids. Index 0 of the locks, stacks and thread tables is never used, so that id 0
+// means "none" everywhere.
+enum SectionId : uint32_t {
+  kSectionThreads = 1,      // ThreadRecord[capacity]
+  kSectionLocks = 2,        // LockRecord[capacity], open-addressed hash on address
+  kSectionChains = 3,       // ChainRecord[capacity], open-addressed hash on chain key
+  kSectionEdges = 4,        // EdgeRecord[capacity], open-addressed hash on (from, to)
+  kSectionStacks = 5,       // StackRecord[capacity], open-addressed hash on frame hash
+  kSectionFrames = 6,       // uint64_t pcs[capacity], bump-allocated, referenced by StackRecord
+  kSectionModules = 7,      // ModuleRecord[capacity], appended
+  kSectionRings = 8,        // capacity rings, each RingHeader + Event[ring_events]
+};
+
+struct Section {
+  uint32_t id;           // SectionId; 0 = unused slot
+  uint32_t record_size;  // bytes per record (rings: bytes per whole ring)
+  uint64_t offset;       // from the start of the file, 64-byte aligned
+  uint64_t capacity;     // number of records
+};
+static_assert(sizeof(Section) == 24);
+
+// Overflow and health counters. Each "dropped" counts an insert that did not fit: the
+// analyzer prints them so that a full table is never silent.
+struct Counters {
+  uint64_t locks_used, locks_dropped;
+  uint64_t chains_used, chains_dropped;
+  uint64_t edges_used, edges_dropped;
+  uint64_t stacks_used, stacks_dropped;
+  uint64_t frames_used, frames_dropped;
+  uint64_t modules_used, modules_dropped;
+  uint64_t threads_used, threads_dropped, threads_recycled;
+  uint64_t rings_used, threads_without_ring;
+  uint64_t held_spilled;          // acquisitions deeper than ThreadRecord::held (kept off-dump)
+  uint64_t edges_depth_skipped;   // edges not added because > kMaxEdgeSources locks were held
+  uint64_t unwind_failures;
+  uint64_t reserved[12];
+};
+static_assert(sizeof(Counters) == 32 * 8);
+
+enum HeaderState : uint32_t {
+  kStateRunning = 1,
+  kStateExited = 2,  // the process ran its exit path (atexit); absent after SIGKILL
+};
+
+struct FileHeader {
+  char magic[8];
+  uint16_t major, minor;
+  uint32_t header_size;      // == kHeaderSize
+  uint32_t pointer_size;     // == 8
+  uint32_t endian_check;     // == kEndianCheck
+  uint64_t file_size;        // bytes the writer ftruncate()d the file to
+  int32_t pid, ppid;
+  uint32_t state;            // HeaderState
+  uint32_t section_count;
+  uint64_t start_realtime_ns;
+  uint64_t start_monotonic_ns;
+  int32_t parent_pid;        // > 0 when this dump was started by fork() in a traced parent
+  uint32_t fork_generation;  // 0 for the first image, +1 per fork from the parent's value
+  char parent_dump[256];     // path of the parent's dump when parent_pid > 0
+  char exe_path[256];        // /proc/self/exe at creation
+  char cmdline[512];         // NUL-separated argv, truncated
+  Section sections[kMaxSections];
+  Counters counters;
+  uint8_t reserved[4096 - 8 - 4 - 4 - 4 - 4 - 8 - 8 - 4 - 4 - 8 - 8 - 4 - 4 - 256 - 256 - 512 -
+                   kMaxSections * sizeof(Section) - sizeof(Counters)];
+};
+static_assert(sizeof(FileHeader) == kHeaderSize);
+static_assert(offsetof(FileHeader, sections) % 8 == 0);
+
+// ---- locks ---------------------------------------------------------------------------
+
+enum LockKind : uint8_t {
+  kLockMutex = 0,
+  kLockRecursiveMutex = 1,
+  kLockErrorcheckMutex = 2,
+  kLockAdaptiveMutex = 3,
+  kLockRwlock = 4,
+  kLockSpinlock = 5,
+  kLockGil = 6,
+  kLockSemaphore = 7,
+  kLockCondvar = 8,
+};
+
+enum LockState : uint8_t {
+  kLockEmpty = 0,    // slot unused (address may already be claimed by an inserter)
+  kLockLive = 1,     // current identity of `address`
+  kLockRetired = 2,  // destroyed / freed / re-initialised: a later use at `address` is a new lock
+};
+
+// A lock identity is its record index: (address, generation) where the generation is
+// implicit: each re-initialisation or free retires the record and a new one is inserted.
+struct LockRecord {
+  uint64_t address;     // claimed by CAS 0 -> address
+  uint8_t state;        // LockState, release-stored after kind/first_stack
+  uint8_t kind;         // LockKind
+  uint16_t flags;       // reserved
+  uint32_t first_stack; // stack of the first acquisition with nothing else held (0 = none yet)
+};
+static_assert(sizeof(LockRecord) == 16);
+
+// ---- chains (lockdep's chain cache) -------------------------------------------------------
+
+// Key = hash of the sequence of held lock ids plus the acquired lock (and the try flag). A
+// known chain costs one probe; a new one unwinds and records its edges.
+struct ChainRecord {
+  uint64_t key;          // claimed by CAS 0 -> key (key 0 is never used)
+  uint32_t stack;        // where the last lock of the chain was acquired
+  uint16_t owner_slot;   // thread slot that first saw it (low 16 bits)
+  uint16_t flags;        // kChainReady | kChainMultiThread
+};
+inline constexpr uint16_t kChainReady = 1;
+inline constexpr uint16_t kChainMultiThread = 2;
+static_assert(sizeof(ChainRecord) == 16);
+
+// ---- lock-order edges ---------------------------------------------------------------------
+
+inline constexpr uint32_t kMaxGates = 4;
+inline constexpr uint32_t kMaxEdgeSources = 32;  // edges from at most the 32 innermost held locks
+
+// from -> to: `to` was acquired (blocking) while `from` was held.
+struct EdgeRecord {
+  uint64_t key;             // (uint64_t(from) << 32) | to, claimed by CAS
+  uint32_t from_stack;      // where `from` was acquired (first occurrence)
+  uint32_t to_stack;        // where `to` was acquired while holding `from`
+  int32_t tid;              // thread of the first occurrence
+  int32_t other_tid;        // some other thread that also took this edge (0 = none seen)
+  uint32_t flags;           // kEdgeReady
+  uint32_t held_depth;      // locks held at the first occurrence (including `from`)
+  // Locks held at every occurrence besides `from` (the "gate" candidates): set at the first
+  // occurrence, then only ever cleared (intersection), so concurrent updates are monotone.
+  uint32_t gates[kMaxGates];
+};
+inline constexpr uint32_t kEdgeReady = 1;
+static_assert(sizeof(EdgeRecord) == 48);
+
+// ---- stacks -------------------------------------------------------------------------------
+
+inline constexpr uint32_t kMaxFrames = 64;
+
+struct StackRecord {
+  uint64_t hash;         // claimed by CAS 0 -> hash
+  uint32_t frame_offset; // index into the frames section
+  uint16_t frame_count;
+  uint16_t ready;        // 1 once frames are written (release)
+};
+static_assert(sizeof(StackRecord) == 16);
+
+// ---- modules ------------------------------------------------------------------------------
+
+struct ModuleRecord {
+  uint64_t base;         // load bias (dl_iterate_phdr dlpi_addr)
+  uint64_t start, end;   // runtime address range of the PT_LOAD segments
+  uint32_t ready;        // 1 once written
+  uint8_t build_id_size;
+  uint8_t build_id[31];
+  char path[256];        // NUL-terminated; truncated paths end in "..."
+};
+static_assert(sizeof(ModuleRecord) == 320);
+
+// ---- threads --------------------------------------------------------------------------------
+
+enum ThreadState : uint32_t {
+  kThreadFree = 0,
+  kThreadLive = 1,
+  kThreadExited = 2,
+};
+
+enum HeldFlags : uint32_t {
+  kHeldTry = 1,     // acquired by a successful trylock (creates no blocking edge)
+  kHeldRead = 2,    // shared (rwlock read) acquisition
+};
+
+struct HeldLock {
+  uint64_t address;
+  uint32_t lock;       // LockRecord index (0 = untracked)
+  uint32_t stack;      // where it was acquired
+  uint64_t chain;      // chain key up to and including this lock
+  uint32_t recursion;  // extra re-acquisitions by the owner (recursive mutexes)
+  uint32_t flags;      // HeldFlags
+};
+static_assert(sizeof(HeldLock) == 32);
+
+inline constexpr uint32_t kInlineHeld = 48;
+
+enum WaitKind : uint32_t {
+  kWaitNone = 0,
+  kWaitMutex = 1,
+  kWaitCondvar = 2,
+  kWaitRwlockRead = 3,
+  kWaitRwlockWrite = 4,
+  kWaitSemaphore = 5,
+  kWaitGil = 6,
+};
+
+// One slot per thread. Written only by its own thread (the held stack and wait state are
+// stored before a thread blocks and after it acquires, so a hung thread's slot is current).
+struct ThreadRecord {
+  uint32_t state;            // ThreadState, release-stored last
+  int32_t tid;
+  char name[16];
+  uint32_t ring;             // ring index or kNoIndex
+  uint32_t held_count;       // total held, may exceed kInlineHeld (the rest is off-dump)
+  uint64_t wait_address;     // what it is blocked on right now (0 = not waiting)
+  uint32_t wait_kind;        // WaitKind
+  uint32_t wait_lock;        // LockRecord index of wait_address, when known
+  uint64_t wait_since_ns;    // CLOCK_MONOTONIC
+  uint32_t wait_stack;
+  uint32_t exit_stack;       // set when the thread exited while holding locks
+  uint64_t lock_ops;         // acquisitions recorded (the thread's own counter)
+  uint64_t pthread_handle;   // pthread_self() of the thread, to find its slot by handle
+  uint32_t reserved[12];
+  HeldLock held[kInlineHeld];
+};
+static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));
+
+// ---- rings (flight recorder) --------------------------------------------------------------
+
+enum EventOp : uint16_t {
+  kOpLock = 1,
+  kOpTryLock = 2,
+  kOpUnlock = 3,
+  kOpCondWaitBegin = 4,
+  kOpCondWaitEnd = 5,
+  kOpLockFailed = 6,
+  kOpDestroy = 7,
+  kOpRelock = 8,
+};
+
+// Single writer (the owning thread). The writer stores the event with its sequence number,
+// then advances `head` (release). A reader takes `head`, copies, and discards any event whose
+// `seq` does not match the position it expected (overwritten while reading).
+struct Event {
+  uint32_t seq;     // low 32 bits of the write position
+  uint32_t lock;    // LockRecord index
+  uint16_t op;      // EventOp
+  uint16_t flags;
+  uint32_t aux;     // op-specific (stack id, error code)
+};
+static_assert(sizeof(Event) == 16);
+
+struct RingHeader {
+  uint64_t head;          // events ever written
+  int32_t owner_tid;      // current owner (0 = free)
+  uint32_t owner_slot;
+  uint32_t capacity;      // events (power of two)
+  uint32_t reserved[9];
+};
+static_assert(sizeof(RingHeader) == 56);
+
+inline constexpr uint64_t kRingEventsOffset = 64;  // events start 64 bytes into a ring
+inline constexpr uint64_t RingBytes(uint32_t events) {
+  return kRingEventsOffset + uint64_t{events} * sizeof(Event);
+}
+
+// Hashes shared by writer and reader (both must agree on probe order).
+inline constexpr uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+}  // namespace lockscope::format
+
+#endif  // LOCKSCOPE_SHIM_FORMAT_DUMP_FORMAT_H_

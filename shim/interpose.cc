@@ -1,0 +1,64 @@
+// extern "C" overrides only: each forwards to the recorder. Nothing else lives here, so that
+// the ABI surface of liblockscope.so is this file's list.
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "shim/recorder.h"
+
+#define LOCKSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
+
+LOCKSCOPE_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) { return lockscope::MutexLock(m); }
+LOCKSCOPE_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) {
+  return lockscope::MutexTryLock(m);
+}
+LOCKSCOPE_EXPORT int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* t) {
+  return lockscope::MutexTimedLock(m, t);
+}
+LOCKSCOPE_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t c,
+                                             const struct timespec* t) {
+  return lockscope::MutexClockLock(m, c, t);
+}
+LOCKSCOPE_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) {
+  return lockscope::MutexUnlock(m);
+}
+LOCKSCOPE_EXPORT int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* a) {
+  return lockscope::MutexInit(m, a);
+}
+LOCKSCOPE_EXPORT int pthread_mutex_destroy(pthread_mutex_t* m) {
+  return lockscope::MutexDestroy(m);
+}
+
+// Our definitions are unversioned on purpose: the loader lets an unversioned definition
+// satisfy a versioned reference (pthread_cond_wait@GLIBC_2.3.2), whereas a definition with a
+// version of our own would not. The real functions are looked up by version instead
+// (real_functions.cc).
+LOCKSCOPE_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
+  return lockscope::CondWait(c, m);
+}
+LOCKSCOPE_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m,
+                                            const struct timespec* t) {
+  return lockscope::CondTimedWait(c, m, t);
+}
+LOCKSCOPE_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m,
+                                            clockid_t clock, const struct timespec* t) {
+  return lockscope::CondClockWait(c, m, clock, t);
+}
+
+LOCKSCOPE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) {
+  return lockscope::SetThreadName(thread, name);
+}
+
+LOCKSCOPE_EXPORT pid_t fork(void) { return lockscope::Fork(); }
+
+LOCKSCOPE_EXPORT void free(void* p) { lockscope::Free(p); }
+
+// Start recording as early as the loader lets us: preloaded libraries' constructors run
+// before the program's. Locks taken even earlier (other libraries' constructors, the
+// loader) initialise the shim from inside the first interposed call.
+__attribute__((constructor(101))) static void LockscopeConstructor() {
+  lockscope::EnsureInitialized();
+}
+__attribute__((destructor(101))) static void LockscopeDestructor() {
+  lockscope::OnProcessExit();
+}

@@ -1,0 +1,25 @@
+// Records every loaded ELF module (path, load bias, address range, GNU build-id) into the
+// dump, so that the analyzer can symbolize offline, after the process is gone.
+#ifndef LOCKSCOPE_SHIM_MODULE_MAP_H_
+#define LOCKSCOPE_SHIM_MODULE_MAP_H_
+
+#include <cstdint>
+
+#include "shim/dump_file.h"
+
+namespace lockscope {
+
+// Adds modules not recorded yet. Cheap when nothing was loaded since the last call (one
+// dl_iterate_phdr step reading the loader's load counter); called on slow paths only (new
+// stack, start-up, fork child). Concurrent callers: one refreshes, the others return.
+void RefreshModules(const DumpView& dump);
+
+// Forget the cached load counter (the fork child starts a new dump).
+void ResetModuleCache();
+
+// [start, end) of this shim's own code, so that its frames can be cut from stacks.
+void ShimTextRange(uint64_t* start, uint64_t* end);
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_SHIM_MODULE_MAP_H_

@@ -1,0 +1,44 @@
+#include "shim/real_functions.h"
+
+#include <dlfcn.h>
+
+namespace lockscope {
+
+RealFunctions g_real;
+
+namespace {
+
+template <typename F>
+bool Resolve(F* out, const char* name, const char* version = nullptr) {
+  void* p = nullptr;
+  if (version != nullptr) p = dlvsym(RTLD_NEXT, name, version);
+  if (p == nullptr) p = dlsym(RTLD_NEXT, name);
+  *out = reinterpret_cast<F>(p);
+  return p != nullptr;
+}
+
+}  // namespace
+
+bool ResolveRealFunctions() {
+  RealFunctions r{};
+  bool ok = true;
+  ok &= Resolve(&r.mutex_lock, "pthread_mutex_lock");
+  ok &= Resolve(&r.mutex_trylock, "pthread_mutex_trylock");
+  ok &= Resolve(&r.mutex_timedlock, "pthread_mutex_timedlock");
+  Resolve(&r.mutex_clocklock, "pthread_mutex_clocklock");  // glibc >= 2.30
+  ok &= Resolve(&r.mutex_unlock, "pthread_mutex_unlock");
+  ok &= Resolve(&r.mutex_init, "pthread_mutex_init");
+  ok &= Resolve(&r.mutex_destroy, "pthread_mutex_destroy");
+  ok &= Resolve(&r.cond_wait, "pthread_cond_wait", "GLIBC_2.3.2");
+  ok &= Resolve(&r.cond_timedwait, "pthread_cond_timedwait", "GLIBC_2.3.2");
+  Resolve(&r.cond_clockwait, "pthread_cond_clockwait");  // glibc >= 2.30
+  ok &= Resolve(&r.setname_np, "pthread_setname_np");
+  ok &= Resolve(&r.fork, "fork");
+  ok &= Resolve(&r.free, "free");
+  Resolve(&r.malloc_usable_size, "malloc_usable_size");
+  g_real = r;
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  return ok;
+}
+
+}  // namespace lockscope

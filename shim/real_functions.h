@@ -1,0 +1,40 @@
+// The interposed functions' next definitions (normally glibc's), resolved once with
+// dlsym/dlvsym(RTLD_NEXT). The condition-variable functions are resolved by version
+// (GLIBC_2.3.2): plain dlsym can return the pre-NPTL compat symbol, whose pthread_cond_t
+// layout differs, and every condvar would silently break.
+#ifndef LOCKSCOPE_SHIM_REAL_FUNCTIONS_H_
+#define LOCKSCOPE_SHIM_REAL_FUNCTIONS_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <time.h>
+
+namespace lockscope {
+
+struct RealFunctions {
+  int (*mutex_lock)(pthread_mutex_t*);
+  int (*mutex_trylock)(pthread_mutex_t*);
+  int (*mutex_timedlock)(pthread_mutex_t*, const struct timespec*);
+  int (*mutex_clocklock)(pthread_mutex_t*, clockid_t, const struct timespec*);
+  int (*mutex_unlock)(pthread_mutex_t*);
+  int (*mutex_init)(pthread_mutex_t*, const pthread_mutexattr_t*);
+  int (*mutex_destroy)(pthread_mutex_t*);
+  int (*cond_wait)(pthread_cond_t*, pthread_mutex_t*);
+  int (*cond_timedwait)(pthread_cond_t*, pthread_mutex_t*, const struct timespec*);
+  int (*cond_clockwait)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
+  int (*setname_np)(pthread_t, const char*);
+  pid_t (*fork)(void);
+  void (*free)(void*);
+  size_t (*malloc_usable_size)(void*);
+};
+
+// Filled by ResolveRealFunctions(); every required entry is non-null afterwards.
+extern RealFunctions g_real;
+
+// Resolves all entries. Returns false when a required one is missing (the shim then
+// disables itself and passes through whatever it can).
+bool ResolveRealFunctions();
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_SHIM_REAL_FUNCTIONS_H_

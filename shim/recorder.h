@@ -1,0 +1,47 @@
+// The recorder: what happens around every interposed lock operation.
+//
+// Per thread (initial-exec TLS, no allocation): the stack of held locks, kept inside the
+// thread's slot in the dump so a hung thread's state is on disk, plus a running hash of it
+// (lockdep's chain key). Acquiring L while holding H is the order edge H->L.
+//
+// Hot path for an acquisition whose chain is known: one lock-table probe, one chain-cache
+// probe, a push onto the held stack and one ring event. No syscall, no lock, no malloc, no
+// unwind. Only a chain never seen before takes the slow path: unwind (libunwind), store the
+// stack, add the edges H->L for the held locks, publish the chain.
+//
+// Every entry point is re-entrancy guarded: a lock taken by the shim's own slow path
+// (libunwind, the loader) or by a signal handler that interrupts the bookkeeping passes
+// straight through to the real function.
+#ifndef LOCKSCOPE_SHIM_RECORDER_H_
+#define LOCKSCOPE_SHIM_RECORDER_H_
+
+#include <pthread.h>
+#include <sys/types.h>
+#include <time.h>
+
+namespace lockscope {
+
+int MutexLock(pthread_mutex_t* m);
+int MutexTryLock(pthread_mutex_t* m);
+int MutexTimedLock(pthread_mutex_t* m, const struct timespec* abstime);
+int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime);
+int MutexUnlock(pthread_mutex_t* m);
+int MutexInit(pthread_mutex_t* m, const pthread_mutexattr_t* attr);
+int MutexDestroy(pthread_mutex_t* m);
+int CondWait(pthread_cond_t* c, pthread_mutex_t* m);
+int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime);
+int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
+                  const struct timespec* abstime);
+int SetThreadName(pthread_t thread, const char* name);
+pid_t Fork();
+void Free(void* p);
+
+// Start-up before any constructor would otherwise be too late (called from the first
+// interposed call and from the shim's constructor); idempotent.
+void EnsureInitialized();
+// Marks the dump as cleanly exited (shim destructor).
+void OnProcessExit();
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_SHIM_RECORDER_H_

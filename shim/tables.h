@@ -1,0 +1,290 @@
+// Lock-free, insert-only tables over the dump's memory.
+//
+// Contract shared by every table here:
+//   - Fixed capacity (a power of two), open addressing with linear probing, no deletion.
+//   - A record is claimed by CAS on its key (0 = empty) and published by a release store of
+//     its ready flag/state. Lookups skip records that are claimed but not yet ready (a
+//     concurrent inserter): the caller treats that as a miss and may insert a duplicate
+//     elsewhere, which readers tolerate.
+//   - Full table: the operation fails, and the matching `*_dropped` counter is bumped.
+//   - No malloc, no lock, no syscall: safe inside the shim's hot and slow paths.
+// Unit tests use these classes on plain memory; the shim points them into the dump.
+#ifndef LOCKSCOPE_SHIM_TABLES_H_
+#define LOCKSCOPE_SHIM_TABLES_H_
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+
+#include "shim/format/dump_format.h"
+
+namespace lockscope {
+
+template <typename T>
+inline std::atomic_ref<T> Atomic(T& v) {
+  return std::atomic_ref<T>(v);
+}
+
+inline void Bump(uint64_t& counter, uint64_t n = 1) {
+  Atomic(counter).fetch_add(n, std::memory_order_relaxed);
+}
+
+// Maximum probes before an insert gives up (treats the table as full). Keeps a nearly full
+// table from turning every miss into a full scan.
+inline constexpr uint32_t kMaxProbes = 512;
+
+// address -> lock identity (record index). See format::LockRecord.
+class LockTable {
+ public:
+  LockTable() = default;
+  LockTable(format::LockRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), mask_(capacity - 1), c_(counters) {}
+
+  // Index of the live record for `address`, inserting one (kind, state live) if none.
+  // *inserted tells whether this call created it. 0 when the table is full.
+  uint32_t FindOrInsert(uint64_t address, uint8_t kind, bool* inserted) {
+    *inserted = false;
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      if (i == 0) continue;  // index 0 means "untracked"
+      format::LockRecord& rec = r_[i];
+      uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
+      if (a == 0) {
+        uint64_t expected = 0;
+        if (Atomic(rec.address).compare_exchange_strong(expected, address,
+                                                        std::memory_order_acq_rel)) {
+          rec.kind = kind;
+          Atomic(rec.state).store(format::kLockLive, std::memory_order_release);
+          Bump(c_->locks_used);
+          *inserted = true;
+          return static_cast<uint32_t>(i);
+        }
+        a = expected;
+      }
+      if (a == address) {
+        uint8_t st = Atomic(rec.state).load(std::memory_order_acquire);
+        if (st == format::kLockLive) return static_cast<uint32_t>(i);
+        // Retired: an older generation, keep probing. Empty-but-claimed: a racing insert
+        // of the same address; probe on and possibly insert a twin (harmless).
+      }
+    }
+    Bump(c_->locks_dropped);
+    return 0;
+  }
+
+  // Live record index for `address`, or 0.
+  uint32_t Find(uint64_t address) const {
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      if (i == 0) continue;
+      const format::LockRecord& rec = r_[i];
+      uint64_t a = Atomic(const_cast<uint64_t&>(rec.address)).load(std::memory_order_acquire);
+      if (a == 0) return 0;
+      if (a == address &&
+          Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
+              format::kLockLive)
+        return static_cast<uint32_t>(i);
+    }
+    return 0;
+  }
+
+  // Ends the current generation of `address` (destroy, re-init, free). Returns the retired
+  // index or 0 when the address was not tracked.
+  uint32_t Retire(uint64_t address) {
+    uint32_t i = Find(address);
+    if (i != 0) Atomic(r_[i].state).store(format::kLockRetired, std::memory_order_release);
+    return i;
+  }
+
+  format::LockRecord& at(uint32_t i) { return r_[i]; }
+  bool valid() const { return r_ != nullptr; }
+
+ private:
+  format::LockRecord* r_ = nullptr;
+  uint64_t mask_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
+// chain key -> stack id (+ flags). See format::ChainRecord.
+class ChainTable {
+ public:
+  ChainTable() = default;
+  ChainTable(format::ChainRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), mask_(capacity - 1), c_(counters) {}
+
+  // Ready record for `key`, or nullptr.
+  format::ChainRecord* Find(uint64_t key) {
+    uint64_t i = format::Mix64(key) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::ChainRecord& rec = r_[i];
+      uint64_t k = Atomic(rec.key).load(std::memory_order_acquire);
+      if (k == 0) return nullptr;
+      if (k == key &&
+          (Atomic(rec.flags).load(std::memory_order_acquire) & format::kChainReady))
+        return &rec;
+    }
+    return nullptr;
+  }
+
+  // Publishes a new chain; false when full (counted) or already present.
+  bool Insert(uint64_t key, uint32_t stack, uint16_t owner_slot) {
+    uint64_t i = format::Mix64(key) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::ChainRecord& rec = r_[i];
+      uint64_t expected = 0;
+      if (Atomic(rec.key).compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+        rec.stack = stack;
+        rec.owner_slot = owner_slot;
+        Atomic(rec.flags).store(format::kChainReady, std::memory_order_release);
+        Bump(c_->chains_used);
+        return true;
+      }
+      if (expected == key) return false;
+    }
+    Bump(c_->chains_dropped);
+    return false;
+  }
+
+ private:
+  format::ChainRecord* r_ = nullptr;
+  uint64_t mask_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
+// (from, to) -> edge evidence. See format::EdgeRecord.
+class EdgeTable {
+ public:
+  EdgeTable() = default;
+  EdgeTable(format::EdgeRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), mask_(capacity - 1), c_(counters) {}
+
+  static uint64_t Key(uint32_t from, uint32_t to) { return (uint64_t{from} << 32) | to; }
+
+  // Records one occurrence of from -> to. `gates` are the other locks held at this
+  // occurrence (at most kMaxGates, 0-terminated). The first occurrence stores everything;
+  // later ones intersect the gate set and note a second thread. Returns false when full.
+  bool Add(uint32_t from, uint32_t to, uint32_t from_stack, uint32_t to_stack, int32_t tid,
+           uint32_t held_depth, const uint32_t* gates, uint32_t gate_count) {
+    const uint64_t key = Key(from, to);
+    uint64_t i = format::Mix64(key) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::EdgeRecord& rec = r_[i];
+      uint64_t expected = 0;
+      if (Atomic(rec.key).compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+        rec.from_stack = from_stack;
+        rec.to_stack = to_stack;
+        rec.tid = tid;
+        rec.held_depth = held_depth;
+        for (uint32_t g = 0; g < format::kMaxGates; ++g) rec.gates[g] = g < gate_count ? gates[g] : 0;
+        Atomic(rec.flags).store(format::kEdgeReady, std::memory_order_release);
+        Bump(c_->edges_used);
+        return true;
+      }
+      if (expected == key) {
+        if (!(Atomic(rec.flags).load(std::memory_order_acquire) & format::kEdgeReady)) {
+          // The creator is between claim and publish (a few stores); wait briefly so
+          // that our gate intersection is not lost.
+          for (int spin = 0; spin < 1000; ++spin) {
+            if (Atomic(rec.flags).load(std::memory_order_acquire) & format::kEdgeReady) break;
+          }
+        }
+        Intersect(rec, gates, gate_count);
+        if (tid != rec.tid && Atomic(rec.other_tid).load(std::memory_order_relaxed) == 0)
+          Atomic(rec.other_tid).store(tid, std::memory_order_relaxed);
+        return true;
+      }
+    }
+    Bump(c_->edges_dropped);
+    return false;
+  }
+
+  format::EdgeRecord* Find(uint32_t from, uint32_t to) {
+    const uint64_t key = Key(from, to);
+    uint64_t i = format::Mix64(key) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::EdgeRecord& rec = r_[i];
+      uint64_t k = Atomic(rec.key).load(std::memory_order_acquire);
+      if (k == 0) return nullptr;
+      if (k == key) return &rec;
+    }
+    return nullptr;
+  }
+
+ private:
+  // Gate slots only go from a lock id to 0, so concurrent intersections commute.
+  static void Intersect(format::EdgeRecord& rec, const uint32_t* gates, uint32_t gate_count) {
+    for (uint32_t g = 0; g < format::kMaxGates; ++g) {
+      uint32_t cur = Atomic(rec.gates[g]).load(std::memory_order_relaxed);
+      if (cur == 0) continue;
+      bool present = false;
+      for (uint32_t j = 0; j < gate_count; ++j) present |= gates[j] == cur;
+      if (!present) Atomic(rec.gates[g]).store(0, std::memory_order_relaxed);
+    }
+  }
+
+  format::EdgeRecord* r_ = nullptr;
+  uint64_t mask_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
+// Deduplicated call stacks. Id = record index (0 = none).
+class StackDepot {
+ public:
+  StackDepot() = default;
+  StackDepot(format::StackRecord* records, uint64_t capacity, uint64_t* frames,
+             uint64_t frame_capacity, format::Counters* counters)
+      : r_(records), mask_(capacity - 1), f_(frames), fcap_(frame_capacity), c_(counters) {}
+
+  static uint64_t Hash(const uint64_t* pcs, uint32_t n) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+    for (uint32_t i = 0; i < n; ++i) h = format::Mix64(h ^ pcs[i]) + i;
+    return h == 0 ? 1 : h;
+  }
+
+  // Id of the stack `pcs[0..n)`, storing it if new; 0 when full (counted).
+  uint32_t Put(const uint64_t* pcs, uint32_t n) {
+    if (n > format::kMaxFrames) n = format::kMaxFrames;
+    const uint64_t h = Hash(pcs, n);
+    uint64_t i = h & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      if (i == 0) continue;
+      format::StackRecord& rec = r_[i];
+      uint64_t expected = 0;
+      if (Atomic(rec.hash).compare_exchange_strong(expected, h, std::memory_order_acq_rel)) {
+        uint64_t off = Atomic(c_->frames_used).fetch_add(n, std::memory_order_relaxed);
+        if (off + n > fcap_) {
+          Bump(c_->frames_dropped);
+          n = 0;
+          off = 0;
+        }
+        for (uint32_t k = 0; k < n; ++k) f_[off + k] = pcs[k];
+        rec.frame_offset = static_cast<uint32_t>(off);
+        rec.frame_count = static_cast<uint16_t>(n);
+        Atomic(rec.ready).store(1, std::memory_order_release);
+        Bump(c_->stacks_used);
+        return static_cast<uint32_t>(i);
+      }
+      if (expected == h && Atomic(rec.ready).load(std::memory_order_acquire) &&
+          Same(rec, pcs, n))
+        return static_cast<uint32_t>(i);
+    }
+    Bump(c_->stacks_dropped);
+    return 0;
+  }
+
+ private:
+  bool Same(const format::StackRecord& rec, const uint64_t* pcs, uint32_t n) const {
+    if (rec.frame_count != n) return false;
+    return std::memcmp(&f_[rec.frame_offset], pcs, n * sizeof(uint64_t)) == 0;
+  }
+
+  format::StackRecord* r_ = nullptr;
+  uint64_t mask_ = 0;
+  uint64_t* f_ = nullptr;
+  uint64_t fcap_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_SHIM_TABLES_H_

@@ -1,0 +1,386 @@
+#!/usr/bin/python3
+"""Scenario tests for lockscope: run each scenario program under
+`lockscope run --format json` and check the report against CONTRACT.md.
+
+usage: run_scenarios.py --lockscope PATH/TO/scripts/lockscope --bin-dir DIR [--filter SUBSTRING]
+
+DIR holds the built scenario programs, each named after its .cc file without the
+extension, plus libdl_inversion.so.  Prints one "PASS <name>" or
+"FAIL <name>: <reason>" line per check group, then "scenarios: N passed, N failed".
+Exit status 0 only if everything passed.  Python 3 standard library only.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+# ---------------------------------------------------------------------------
+# Expectations: one entry per scenario.
+#
+#   name       check-group name (also what --filter matches)
+#   binary     program in --bin-dir (default: name)
+#   args       program arguments; "{bin_dir}" is replaced by --bin-dir
+#   exit       exact exit status of `lockscope run` (66 = an error finding)
+#   errors     exact multiset of the kinds of findings with severity "error";
+#              the number of lock-order-inversion findings of ANY severity must
+#              equal errors.get("lock-order-inversion", 0) (none of these
+#              programs has a single-thread cycle, which would be a warning)
+#   inversion  for scenarios with a cycle, what the lock-order-inversion error
+#              finding must show:
+#                locks       number of locks in the cycle
+#                lock_names  exact set of locks[].name (omit to skip)
+#                lock_kind   locks[].kind of every lock (omit to skip)
+#                threads     names that must appear in threads[].name
+#                source      basename of the .cc file the frames must point into
+#                frames      (function substring, thread name): some stack whose
+#                            tid belongs to a thread of that name has a frame
+#                            whose demangled function contains the substring,
+#                            with file ending in `source` and line > 0
+# ---------------------------------------------------------------------------
+SCENARIOS = [
+    dict(name="abba", exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_accounts_lock", "g_journal_lock"],
+                        lock_kind="mutex", threads=["abba-1", "abba-2"], source="abba.cc",
+                        frames=[("worker_lock_a_then_b", "abba-1"),
+                                ("worker_lock_b_then_a", "abba-2")])),
+    dict(name="three_cycle", exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=3, lock_names=["g_cycle_lock_a", "g_cycle_lock_b", "g_cycle_lock_c"],
+                        lock_kind="mutex", threads=["cycle-1", "cycle-2", "cycle-3"],
+                        source="three_cycle.cc",
+                        frames=[("cycle_lock_a_then_b", "cycle-1"),
+                                ("cycle_lock_b_then_c", "cycle-2"),
+                                ("cycle_lock_c_then_a", "cycle-3")])),
+    dict(name="philosophers", exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=5, lock_kind="mutex",
+                        threads=["philosopher-%d" % i for i in range(5)],
+                        source="philosophers.cc",
+                        frames=[("philosopher", "philosopher-%d" % i) for i in range(5)])),
+    dict(name="dl_inversion", binary="dl_inversion_main", args=["{bin_dir}/libdl_inversion.so"],
+         exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_dl_first", "g_dl_second"], lock_kind="mutex",
+                        threads=["dl-first", "dl-second"], source="dl_inversion_lib.cc",
+                        frames=[("dl_lock_first_then_second", "dl-first"),
+                                ("dl_lock_second_then_first", "dl-second")])),
+    dict(name="consistent_order", exit=0, errors={}),
+    dict(name="condvar_pc", exit=0, errors={}),
+    dict(name="recursive", exit=0, errors={}),
+    dict(name="scoped_lock", exit=0, errors={}),
+    dict(name="trylock_backoff", exit=0, errors={}),
+    dict(name="hand_over_hand", exit=0, errors={}),
+    dict(name="reuse_address", exit=0, errors={}),
+    dict(name="deep_nesting", exit=0, errors={}),
+]
+
+# The default text format, once: report on stderr.
+TEXT_CHECK = dict(name="abba_text", binary="abba", exit=66,
+                  must_contain=["lock-order-inversion", "abba-1", "abba-2"],
+                  source_line=r"abba\.cc:([0-9]+)")
+
+DEFAULT_TIMEOUT = 120  # seconds per lockscope run
+
+FINDING_KINDS = {
+    "lock-order-inversion", "deadlock", "self-deadlock", "held-across-fork", "unlock-not-owner",
+    "destroy-locked", "exit-holding", "relock-error", "stall",
+}
+SEVERITIES = {"error", "warning", "info"}
+LOCK_KINDS = {"mutex", "recursive-mutex", "errorcheck-mutex", "rwlock", "spinlock", "gil"}
+DUMP_NAME = re.compile(r"^lockscope\.[0-9]+(\.[0-9]+)?\.dump$")
+
+
+class Failure(Exception):
+    """One failed check; the message is the reason printed after FAIL."""
+
+
+def excerpt(text, limit=300):
+    text = text if isinstance(text, str) else repr(text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+# ---------------------------------------------------------------------------
+# Running
+# ---------------------------------------------------------------------------
+class Run:
+    def __init__(self, status, stdout, stderr, timed_out):
+        self.status, self.stdout, self.stderr, self.timed_out = status, stdout, stderr, timed_out
+
+
+def run_lockscope(cmd, timeout):
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        raise Failure("cannot start %s: %s" % (cmd[0], e))
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: lockscope + program
+        except ProcessLookupError:
+            pass
+        try:
+            out, err = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:  # something outside the group holds the pipes
+            proc.kill()
+            out, err = b"", b""
+    return Run(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+               timed_out)
+
+
+def describe_run(run):
+    return "exit %s; stdout: %s; stderr: %s" % (run.status, excerpt(run.stdout, 200),
+                                                excerpt(run.stderr, 200))
+
+
+# ---------------------------------------------------------------------------
+# Report checks
+# ---------------------------------------------------------------------------
+def describe_findings(report):
+    parts = []
+    for f in report.get("findings", []):
+        if not isinstance(f, dict):
+            parts.append(repr(f))
+            continue
+        names = [t.get("name") for t in f.get("threads", []) if isinstance(t, dict)]
+        locks = [l.get("name") or l.get("id") for l in f.get("locks", []) if isinstance(l, dict)]
+        parts.append("%s/%s locks=%s threads=%s" % (f.get("kind"), f.get("severity"), locks, names))
+    return excerpt("[" + "; ".join(parts) + "]") if parts else "no findings"
+
+
+def validate_report(report):
+    """Raises Failure when the JSON does not have the shape CONTRACT.md gives."""
+    def bad(msg):
+        raise Failure("report does not match the contract: " + msg)
+
+    if not isinstance(report, dict):
+        bad("top level is not an object")
+    if report.get("version") != 1:
+        bad("version is %r, want 1" % report.get("version"))
+    dumps = report.get("dumps")
+    if not isinstance(dumps, list) or not dumps or not all(isinstance(d, str) for d in dumps):
+        bad("dumps is not a non-empty list of paths: %s" % excerpt(dumps, 100))
+    findings = report.get("findings")
+    if not isinstance(findings, list):
+        bad("findings is not a list")
+    for i, f in enumerate(findings):
+        where = "findings[%d]" % i
+        if not isinstance(f, dict):
+            bad(where + " is not an object")
+        if f.get("kind") not in FINDING_KINDS:
+            bad("%s.kind is %r" % (where, f.get("kind")))
+        if f.get("severity") not in SEVERITIES:
+            bad("%s.severity is %r" % (where, f.get("severity")))
+        if not isinstance(f.get("summary"), str) or not f["summary"].strip():
+            bad(where + ".summary is missing or empty")
+        for key in ("threads", "locks", "stacks"):
+            if not isinstance(f.get(key), list):
+                bad("%s.%s is not a list" % (where, key))
+        for t in f["threads"]:
+            if not (isinstance(t, dict) and isinstance(t.get("tid"), int)
+                    and isinstance(t.get("pid"), int)
+                    and (t.get("name") is None or isinstance(t.get("name"), str))):
+                bad("%s.threads entry %s" % (where, excerpt(t, 100)))
+        for l in f["locks"]:
+            if not (isinstance(l, dict) and isinstance(l.get("id"), str)
+                    and isinstance(l.get("address"), str) and l["address"].startswith("0x")
+                    and l.get("kind") in LOCK_KINDS
+                    and (l.get("name") is None or isinstance(l.get("name"), str))):
+                bad("%s.locks entry %s" % (where, excerpt(l, 100)))
+        for s in f["stacks"]:
+            if not (isinstance(s, dict) and isinstance(s.get("role"), str)
+                    and isinstance(s.get("tid"), int) and isinstance(s.get("frames"), list)):
+                bad("%s.stacks entry %s" % (where, excerpt(s, 100)))
+            for fr in s["frames"]:
+                if not (isinstance(fr, dict) and isinstance(fr.get("pc"), str)
+                        and fr["pc"].startswith("0x")
+                        and all(fr.get(k) is None or isinstance(fr.get(k), str)
+                                for k in ("module", "function", "file"))
+                        and (fr.get("line") is None or isinstance(fr.get("line"), int))):
+                    bad("%s frame %s" % (where, excerpt(fr, 100)))
+
+
+def check_inversion(finding, inv):
+    """Checks one lock-order-inversion finding against the `inversion` entry."""
+    locks = finding["locks"]
+    if len(locks) != inv["locks"]:
+        raise Failure("want %d locks in the cycle, got %d: %s"
+                      % (inv["locks"], len(locks), excerpt(locks)))
+    if "lock_names" in inv:
+        names = sorted(str(l.get("name")) for l in locks)
+        if names != sorted(inv["lock_names"]):
+            raise Failure("lock names: want %s, got %s" % (sorted(inv["lock_names"]), names))
+    if "lock_kind" in inv:
+        kinds = [l.get("kind") for l in locks]
+        if any(k != inv["lock_kind"] for k in kinds):
+            raise Failure("lock kinds: want all %r, got %s" % (inv["lock_kind"], kinds))
+    ids = [l.get("id") for l in locks]
+    if len(set(ids)) != len(ids):
+        raise Failure("lock ids are not distinct: %s" % ids)
+
+    thread_names = [t.get("name") for t in finding["threads"]]
+    missing = [n for n in inv["threads"] if n not in thread_names]
+    if missing:
+        raise Failure("threads %s missing from the finding; threads seen: %s"
+                      % (missing, excerpt(thread_names)))
+    tids_by_name = collections.defaultdict(set)
+    for t in finding["threads"]:
+        tids_by_name[t.get("name")].add(t["tid"])
+
+    # CONTRACT.md: every edge of the cycle comes with the stack that took the
+    # earlier lock and the stack that took the later one while holding it.
+    stacks = finding["stacks"]
+    if len(stacks) < 2 * inv["locks"]:
+        raise Failure("want 2 stacks per edge (>= %d), got %d" % (2 * inv["locks"], len(stacks)))
+
+    source = inv["source"]
+    for func, thread in inv["frames"]:
+        tids = tids_by_name.get(thread, set())
+        named = [(s, fr) for s in stacks for fr in s["frames"]
+                 if func in (fr.get("function") or "")]
+        if not named:
+            functions = sorted({fr.get("function") or "?" for s in stacks for fr in s["frames"]})
+            raise Failure("no frame names %s; functions seen: %s" % (func, excerpt(functions)))
+        mangled = sorted({fr["function"] for _, fr in named if fr["function"].startswith("_Z")})
+        if mangled:
+            raise Failure("function names are not demangled: %s" % excerpt(mangled))
+        good_file = [(s, fr) for s, fr in named
+                     if os.path.basename(fr.get("file") or "") == source
+                     and isinstance(fr.get("line"), int) and fr["line"] > 0]
+        if not good_file:
+            raise Failure("frames naming %s lack file %s with line > 0: %s"
+                          % (func, source, excerpt(sorted({(str(fr.get("file")), fr.get("line"))
+                                                           for _, fr in named}))))
+        if not any(s["tid"] in tids for s, _ in good_file):
+            raise Failure("no stack of thread %s (tids %s) names %s; such stacks have tids %s"
+                          % (thread, sorted(tids), func,
+                             sorted({s["tid"] for s, _ in good_file})))
+
+
+def check_report(scenario, run, dump_dir):
+    if run.timed_out:
+        raise Failure("timed out; process group killed; %s" % describe_run(run))
+    try:
+        report = json.loads(run.stdout)
+    except ValueError as e:
+        raise Failure("stdout is not JSON (%s); %s" % (e, describe_run(run)))
+    validate_report(report)
+
+    dumps = [n for n in os.listdir(dump_dir) if DUMP_NAME.match(n)]
+    if not dumps:
+        raise Failure("no lockscope.<pid>.dump in --dump-dir %s: %s"
+                      % (dump_dir, excerpt(os.listdir(dump_dir))))
+
+    if run.status != scenario["exit"]:
+        raise Failure("want exit status %d, got %s; findings: %s; stderr: %s"
+                      % (scenario["exit"], run.status, describe_findings(report),
+                         excerpt(run.stderr, 200)))
+
+    findings = report["findings"]
+    errors = collections.Counter(f["kind"] for f in findings if f["severity"] == "error")
+    want_errors = collections.Counter(scenario["errors"])
+    if errors != want_errors:
+        raise Failure("error findings: want %s, got %s; findings: %s"
+                      % (dict(want_errors), dict(errors), describe_findings(report)))
+    inversions = [f for f in findings if f["kind"] == "lock-order-inversion"]
+    if len(inversions) != want_errors["lock-order-inversion"]:
+        raise Failure("want %d lock-order-inversion findings of any severity, got %d: %s"
+                      % (want_errors["lock-order-inversion"], len(inversions),
+                         describe_findings(report)))
+
+    if "inversion" in scenario:
+        for f in inversions:
+            try:
+                check_inversion(f, scenario["inversion"])
+            except Failure as e:
+                raise Failure("%s; finding summary: %s" % (e, excerpt(f.get("summary"), 120)))
+
+
+def check_text(check, run):
+    if run.timed_out:
+        raise Failure("timed out; process group killed; %s" % describe_run(run))
+    if run.status != check["exit"]:
+        raise Failure("want exit status %d, got %s; stderr: %s"
+                      % (check["exit"], run.status, excerpt(run.stderr)))
+    missing = [s for s in check["must_contain"] if s not in run.stderr]
+    if missing:
+        raise Failure("text report on stderr lacks %s: %s" % (missing, excerpt(run.stderr)))
+    lines = [int(m) for m in re.findall(check["source_line"], run.stderr)]
+    if not any(n > 0 for n in lines):
+        raise Failure("text report lacks %s with a line > 0: %s"
+                      % (check["source_line"], excerpt(run.stderr)))
+
+
+# ---------------------------------------------------------------------------
+# Main
+# ---------------------------------------------------------------------------
+def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check):
+    """Runs one check group; returns True on PASS.  Keeps the dump dir on FAIL."""
+    program = os.path.join(bin_dir, binary)
+    if not os.access(program, os.X_OK):
+        print("FAIL %s: scenario binary %s not found or not executable" % (name, program))
+        return False
+    dump_dir = tempfile.mkdtemp(prefix="lockscope-scenario-%s-" % name)
+    cmd = [lockscope, "run"] + (["--format", fmt] if fmt else []) + ["--dump-dir", dump_dir,
+                                                                      "--", program]
+    cmd += [a.replace("{bin_dir}", bin_dir) for a in args]
+    try:
+        run = run_lockscope(cmd, timeout)
+        check(run, dump_dir)
+    except Failure as e:
+        print("FAIL %s: %s (dumps kept in %s)" % (name, e, dump_dir))
+        return False
+    shutil.rmtree(dump_dir, ignore_errors=True)
+    print("PASS %s" % name)
+    return True
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lockscope", required=True, help="path to scripts/lockscope")
+    parser.add_argument("--bin-dir", required=True, help="directory of built scenario programs")
+    parser.add_argument("--filter", default="", help="only check groups whose name contains this")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds per run (default %(default)s)")
+    opts = parser.parse_args()
+
+    lockscope = os.path.abspath(opts.lockscope)
+    bin_dir = os.path.abspath(opts.bin_dir)
+    if not os.path.isfile(lockscope):
+        parser.error("no such file: %s" % lockscope)
+    if not os.path.isdir(bin_dir):
+        parser.error("no such directory: %s" % bin_dir)
+
+    groups = []
+    for sc in SCENARIOS:
+        groups.append((sc["name"], sc.get("binary", sc["name"]), sc.get("args", []), "json",
+                       lambda run, d, sc=sc: check_report(sc, run, d)))
+        if sc["name"] == TEXT_CHECK["binary"]:
+            groups.append((TEXT_CHECK["name"], TEXT_CHECK["binary"], [], None,
+                           lambda run, d: check_text(TEXT_CHECK, run)))
+    groups = [g for g in groups if opts.filter in g[0]]
+    if not groups:
+        print("no scenario matches --filter %r" % opts.filter, file=sys.stderr)
+        print("scenarios: 0 passed, 0 failed")
+        return 2
+
+    passed = failed = 0
+    for name, binary, args, fmt, check in groups:
+        ok = run_group(name, binary, args, lockscope, bin_dir, fmt, opts.timeout, check)
+        passed += ok
+        failed += not ok
+        sys.stdout.flush()
+    print("scenarios: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
