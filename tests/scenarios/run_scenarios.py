@@ -28,10 +28,13 @@ import tempfile
 #   binary     program in --bin-dir (default: name)
 #   args       program arguments; "{bin_dir}" is replaced by --bin-dir
 #   exit       exact exit status of `lockscope run` (66 = an error finding)
-#   errors     exact multiset of the kinds of findings with severity "error";
-#              the number of lock-order-inversion findings of ANY severity must
-#              equal errors.get("lock-order-inversion", 0) (none of these
-#              programs has a single-thread cycle, which would be a warning)
+#   errors     exact multiset of the kinds of findings with severity "error"
+#   warnings   exact multiset of the kinds of findings with severity "warning"
+#              (default: none); the number of lock-order-inversion findings of
+#              any severity must equal errors + warnings of that kind
+#   env        extra environment for `lockscope run` (e.g. small LOCKSCOPE_* tables)
+#   notes      substrings that must appear in the report's "notes"
+#   dumps      exact number of dump files the run must leave (default: at least 1)
 #   inversion  for scenarios with a cycle, what the lock-order-inversion error
 #              finding must show:
 #                locks       number of locks in the cycle
@@ -68,6 +71,23 @@ SCENARIOS = [
                         threads=["dl-first", "dl-second"], source="dl_inversion_lib.cc",
                         frames=[("dl_lock_first_then_second", "dl-first"),
                                 ("dl_lock_second_then_first", "dl-second")])),
+    dict(name="early_ctor", binary="early_ctor_main", exit=66,
+         errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_early_a", "g_early_b"], lock_kind="mutex",
+                        threads=["early-late"], source="early_ctor_lib.cc",
+                        frames=[("early_ctor_lock_a_then_b", "early_ctor_main")])),
+    dict(name="single_thread_inversion", exit=0, errors={},
+         warnings={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_single_a", "g_single_b"], lock_kind="mutex",
+                        threads=["single"], source="single_thread_inversion.cc",
+                        frames=[("single_a_then_b", "single"), ("single_b_then_a", "single")])),
+    dict(name="fork_child_inversion", exit=66, errors={"lock-order-inversion": 1}, dumps=2,
+         inversion=dict(locks=2, lock_names=["g_child_a", "g_child_b"], lock_kind="mutex",
+                        threads=["child-ab", "child-ba"], source="fork_child_inversion.cc",
+                        frames=[("child_a_then_b", "child-ab"), ("child_b_then_a", "child-ba")])),
+    dict(name="gate_lock", exit=0, errors={}, notes=["gate lock"]),
+    dict(name="lock_table_overflow", binary="hand_over_hand", exit=0, errors={},
+         env={"LOCKSCOPE_LOCKS": "64"}, notes=["locks were not tracked", "LOCKSCOPE_LOCKS"]),
     dict(name="consistent_order", exit=0, errors={}),
     dict(name="condvar_pc", exit=0, errors={}),
     dict(name="recursive", exit=0, errors={}),
@@ -112,10 +132,12 @@ class Run:
         self.status, self.stdout, self.stderr, self.timed_out = status, stdout, stderr, timed_out
 
 
-def run_lockscope(cmd, timeout):
+def run_lockscope(cmd, timeout, env=None):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+                                stderr=subprocess.PIPE, start_new_session=True, env=full_env)
     except OSError as e:
         raise Failure("cannot start %s: %s" % (cmd[0], e))
     timed_out = False
@@ -278,6 +300,12 @@ def check_report(scenario, run, dump_dir):
     if not dumps:
         raise Failure("no lockscope.<pid>.dump in --dump-dir %s: %s"
                       % (dump_dir, excerpt(os.listdir(dump_dir))))
+    if "dumps" in scenario and len(dumps) != scenario["dumps"]:
+        raise Failure("want %d dumps, got %s" % (scenario["dumps"], sorted(dumps)))
+    notes = report.get("notes", [])
+    for want in scenario.get("notes", []):
+        if not any(want in n for n in notes):
+            raise Failure("no note mentions %r; notes: %s" % (want, excerpt(notes)))
 
     if run.status != scenario["exit"]:
         raise Failure("want exit status %d, got %s; findings: %s; stderr: %s"
@@ -290,11 +318,16 @@ def check_report(scenario, run, dump_dir):
     if errors != want_errors:
         raise Failure("error findings: want %s, got %s; findings: %s"
                       % (dict(want_errors), dict(errors), describe_findings(report)))
+    warnings = collections.Counter(f["kind"] for f in findings if f["severity"] == "warning")
+    want_warnings = collections.Counter(scenario.get("warnings", {}))
+    if warnings != want_warnings:
+        raise Failure("warning findings: want %s, got %s; findings: %s"
+                      % (dict(want_warnings), dict(warnings), describe_findings(report)))
     inversions = [f for f in findings if f["kind"] == "lock-order-inversion"]
-    if len(inversions) != want_errors["lock-order-inversion"]:
+    want_inversions = want_errors["lock-order-inversion"] + want_warnings["lock-order-inversion"]
+    if len(inversions) != want_inversions:
         raise Failure("want %d lock-order-inversion findings of any severity, got %d: %s"
-                      % (want_errors["lock-order-inversion"], len(inversions),
-                         describe_findings(report)))
+                      % (want_inversions, len(inversions), describe_findings(report)))
 
     if "inversion" in scenario:
         for f in inversions:
@@ -322,7 +355,7 @@ def check_text(check, run):
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
-def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check):
+def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check, env=None):
     """Runs one check group; returns True on PASS.  Keeps the dump dir on FAIL."""
     program = os.path.join(bin_dir, binary)
     if not os.access(program, os.X_OK):
@@ -333,7 +366,7 @@ def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check):
                                                                       "--", program]
     cmd += [a.replace("{bin_dir}", bin_dir) for a in args]
     try:
-        run = run_lockscope(cmd, timeout)
+        run = run_lockscope(cmd, timeout, env)
         check(run, dump_dir)
     except Failure as e:
         print("FAIL %s: %s (dumps kept in %s)" % (name, e, dump_dir))
@@ -362,10 +395,10 @@ def main():
     groups = []
     for sc in SCENARIOS:
         groups.append((sc["name"], sc.get("binary", sc["name"]), sc.get("args", []), "json",
-                       lambda run, d, sc=sc: check_report(sc, run, d)))
+                       lambda run, d, sc=sc: check_report(sc, run, d), sc.get("env")))
         if sc["name"] == TEXT_CHECK["binary"]:
             groups.append((TEXT_CHECK["name"], TEXT_CHECK["binary"], [], None,
-                           lambda run, d: check_text(TEXT_CHECK, run)))
+                           lambda run, d: check_text(TEXT_CHECK, run), None))
     groups = [g for g in groups if opts.filter in g[0]]
     if not groups:
         print("no scenario matches --filter %r" % opts.filter, file=sys.stderr)
@@ -373,8 +406,8 @@ def main():
         return 2
 
     passed = failed = 0
-    for name, binary, args, fmt, check in groups:
-        ok = run_group(name, binary, args, lockscope, bin_dir, fmt, opts.timeout, check)
+    for name, binary, args, fmt, check, env in groups:
+        ok = run_group(name, binary, args, lockscope, bin_dir, fmt, opts.timeout, check, env)
         passed += ok
         failed += not ok
         sys.stdout.flush()

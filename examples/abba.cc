@@ -10,11 +10,11 @@
 // has been joined, so the program can never hang — yet the deadlock is still
 // possible in principle, and lockscope reports it from the lock-order graph:
 //
-//   $ ./scripts/lockscope run -- ./abba
+//   $ ./scripts/lockscope run -- ./build/examples/abba
 //   ... lock-order-inversion between g_accounts_lock and g_journal_lock ...
 //   (exit status 66)
 //
-// Build: g++ -std=c++20 -g -fno-omit-frame-pointer -pthread abba.cc -o abba
+// Built by meson as build/examples/abba (the README's first command).
 
 #include <pthread.h>
 

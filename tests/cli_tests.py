@@ -1,0 +1,267 @@
+#!/usr/bin/python3
+"""Command-line tests for lockscope: the contract's surface beyond single scenarios.
+
+usage: cli_tests.py --lockscope PATH/TO/scripts/lockscope --bin-dir BUILD/tests/scenarios
+
+Covers: plain LD_PRELOAD dumps (name, mode, never following a symlink), `report` on the
+dump of a process that is still running and after kill -9, bad input (exit 2 with one
+line), exit statuses, output formats, suppressions. Prints "PASS name" / "FAIL name:
+reason" lines and finally "cli: N passed, N failed". Python 3 standard library only.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+
+TIMEOUT = 60
+
+# Every directory a test makes lives under one scratch root, removed at the end; `run`
+# without --dump-dir makes its directory under $TMPDIR, so TMPDIR points there too.
+SCRATCH = tempfile.mkdtemp(prefix="lockscope-cli-")
+os.environ["TMPDIR"] = SCRATCH
+
+
+class Failure(Exception):
+    pass
+
+
+def run(cmd, env=None, timeout=TIMEOUT, stdin=subprocess.DEVNULL):
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=full_env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise Failure("timed out: %s" % cmd)
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def expect_usage_error(cmd, what, env=None):
+    rc, out, err = run(cmd, env=env)
+    if rc != 2:
+        raise Failure("%s: want exit 2, got %d; stderr: %s" % (what, rc, err[-300:]))
+    lines = [l for l in err.splitlines() if l.strip()]
+    if not lines or not lines[0].startswith("lockscope: "):
+        raise Failure("%s: want a 'lockscope: ...' message, got %r" % (what, err[-300:]))
+    if "Traceback" in err or "terminate called" in err or "Segmentation" in err:
+        raise Failure("%s: crashed: %s" % (what, err[-300:]))
+    return lines[0]
+
+
+def inversions(report_json):
+    report = json.loads(report_json)
+    return [f for f in report["findings"] if f["kind"] == "lock-order-inversion"]
+
+
+class Tests:
+    def __init__(self, lockscope, bin_dir):
+        self.ls = lockscope
+        self.bin = bin_dir
+        self.shim = subprocess.check_output([lockscope, "libpath"], text=True).strip()
+
+    def prog(self, name):
+        return os.path.join(self.bin, name)
+
+    # ---- plain LD_PRELOAD -------------------------------------------------------------
+
+    def test_libpath(self):
+        if not (os.path.isabs(self.shim) and os.path.isfile(self.shim)
+                and self.shim.endswith("liblockscope.so")):
+            raise Failure("libpath printed %r" % self.shim)
+
+    def test_preload_dump_name_and_mode(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        proc = subprocess.run([self.prog("three_cycle")], env=dict(
+            os.environ, LD_PRELOAD=self.shim, LOCKSCOPE_DIR=d), capture_output=True)
+        if proc.returncode != 0:
+            raise Failure("program exit status changed under the shim: %d" % proc.returncode)
+        names = os.listdir(d)
+        if len(names) != 1 or not names[0].startswith("lockscope.") or not names[0].endswith(".dump"):
+            raise Failure("want one lockscope.<pid>.dump, got %s" % names)
+        mode = stat.S_IMODE(os.stat(os.path.join(d, names[0])).st_mode)
+        if mode != 0o600:
+            raise Failure("dump mode is %o, want 600" % mode)
+        rc, out, err = run([self.ls, "report", "--format", "json", d])
+        if rc != 66 or len(inversions(out)) != 1:
+            raise Failure("report on the plain-preload dump: exit %d, %s" % (rc, out[:300]))
+
+    def test_preload_never_follows_symlink(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        victim = os.path.join(d, "victim")
+        with open(victim, "w") as f:
+            f.write("precious")
+        # Fork a child that waits until the symlink named after its pid is planted.
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(w)
+            os.read(r, 1)
+            env = dict(os.environ, LD_PRELOAD=self.shim, LOCKSCOPE_DIR=d)
+            os.execve(self.prog("abba"), [self.prog("abba")], env)
+        os.close(r)
+        os.symlink(victim, os.path.join(d, "lockscope.%d.dump" % pid))
+        os.write(w, b"x")
+        os.close(w)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise Failure("program failed: %s" % status)
+        with open(victim) as f:
+            if f.read() != "precious":
+                raise Failure("the shim wrote through a symlink")
+        if not os.path.exists(os.path.join(d, "lockscope.%d.1.dump" % pid)):
+            raise Failure("want lockscope.%d.1.dump next to the symlink, got %s"
+                          % (pid, os.listdir(d)))
+
+    # ---- live process and kill -9 ------------------------------------------------------
+
+    def test_report_live_then_after_kill9(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        env = dict(os.environ, LD_PRELOAD=self.shim, LOCKSCOPE_DIR=d)
+        proc = subprocess.Popen([self.prog("inversion_then_wait")], env=env,
+                                stdout=subprocess.PIPE, start_new_session=True)
+        try:
+            line = proc.stdout.readline()
+            if line.strip() != b"ready":
+                raise Failure("program did not get ready: %r" % line)
+            rc, out, err = run([self.ls, "report", "--format", "json", d])
+            inv = inversions(out) if rc in (0, 66) else []
+            if rc != 66 or len(inv) != 1:
+                raise Failure("live: want exit 66 and one inversion, got %d: %s %s"
+                              % (rc, out[:300], err[-300:]))
+            names = sorted(t["name"] for t in inv[0]["threads"])
+            if names != ["live-ab", "live-ba"]:
+                raise Failure("live: threads %s" % names)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rc, out, err = run([self.ls, "report", "--format", "json", d])
+        inv = inversions(out) if rc in (0, 66) else []
+        if rc != 66 or len(inv) != 1:
+            raise Failure("after kill -9: want exit 66 and one inversion, got %d: %s" % (rc, err[-300:]))
+        funcs = {fr["function"] for s in inv[0]["stacks"] for fr in s["frames"]}
+        if not any("live_a_then_b" in f for f in funcs):
+            raise Failure("after kill -9: stacks lack live_a_then_b: %s" % sorted(funcs))
+
+    # ---- bad input ---------------------------------------------------------------------
+
+    def test_bad_options(self):
+        expect_usage_error([self.ls, "report", "--bogus", "x"], "unknown option")
+        expect_usage_error([self.ls, "report", "--format", "xml", "x"], "bad format")
+        expect_usage_error([self.ls, "run", "--error-exitcode", "many", "--", "true"],
+                           "bad exit code")
+        expect_usage_error([self.ls, "frobnicate"], "unknown command")
+        expect_usage_error([self.ls, "report"], "no input")
+        expect_usage_error([self.ls, "run"], "no program")
+
+    def test_missing_program(self):
+        msg = expect_usage_error([self.ls, "run", "--", "/nonexistent/program"], "missing program")
+        if "/nonexistent/program" not in msg:
+            raise Failure("message does not name the program: %r" % msg)
+        expect_usage_error([self.ls, "run", "--", "no-such-command-lockscope"], "not in PATH")
+
+    def test_corrupt_dumps(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        rc, _, _ = run([self.ls, "run", "--dump-dir", d, "--", self.prog("abba")])
+        dump = [os.path.join(d, n) for n in os.listdir(d)][0]
+        data = open(dump, "rb").read()
+        cases = {
+            "missing": None,
+            "empty": b"",
+            "garbage": os.urandom(8192),
+            "bad-magic": b"X" + data[1:],
+            "truncated": data[: len(data) // 2],
+            "bad-version": data[:8] + b"\x63\x00" + data[10:],
+        }
+        for name, content in cases.items():
+            path = os.path.join(d, "case-%s.dump" % name)
+            if content is not None:
+                with open(path, "wb") as f:
+                    f.write(content)
+            line = expect_usage_error([self.ls, "report", path], "corrupt dump (%s)" % name)
+            if path not in line:
+                raise Failure("%s: message does not name the file: %r" % (name, line))
+        # The original still reads fine: nothing the user had is lost.
+        rc, out, err = run([self.ls, "report", "--format", "json", dump])
+        if rc != 66:
+            raise Failure("original dump no longer reads: %d %s" % (rc, err[-200:]))
+
+    # ---- exit status, formats, suppressions -------------------------------------------
+
+    def test_program_status_preserved(self):
+        rc, _, err = run([self.ls, "run", "--", "/bin/sh", "-c", "exit 7"])
+        if rc != 7:
+            raise Failure("want the program's status 7, got %d: %s" % (rc, err[-300:]))
+        rc, _, _ = run([self.ls, "run", "--error-exitcode", "3", "--", self.prog("abba")])
+        if rc != 3:
+            raise Failure("--error-exitcode 3: got %d" % rc)
+
+    def test_formats(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        rc, _, _ = run([self.ls, "run", "--dump-dir", d, "--", self.prog("abba")])
+        rc, out, _ = run([self.ls, "report", "--format", "dot", d])
+        if rc != 66 or "digraph" not in out or "color=red" not in out or "g_accounts_lock" not in out:
+            raise Failure("dot: %d %s" % (rc, out[:300]))
+        rc, out, _ = run([self.ls, "report", "--format", "sarif", d])
+        sarif = json.loads(out)
+        results = sarif["runs"][0]["results"]
+        if sarif["version"] != "2.1.0" or len(results) != 1 or results[0]["ruleId"] != "lock-order-inversion":
+            raise Failure("sarif: %s" % out[:300])
+        outfile = os.path.join(d, "report.json")
+        rc, out, _ = run([self.ls, "report", "--format", "json", "--output", outfile, d])
+        if rc != 66 or out.strip() or len(inversions(open(outfile).read())) != 1:
+            raise Failure("--output: rc %d, stdout %r" % (rc, out[:100]))
+
+    def test_suppressions(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        supp = os.path.join(d, "supp.txt")
+        with open(supp, "w") as f:
+            f.write("# the accounts path is known\nlock-order-inversion:worker_lock_a_then_b*\n")
+        rc, out, err = run([self.ls, "run", "--format", "json", "--suppressions", supp,
+                            "--", self.prog("abba")])
+        if rc != 0 or inversions(out):
+            raise Failure("suppressed run: want exit 0 and no finding, got %d: %s" % (rc, out[:300]))
+        with open(supp, "w") as f:
+            f.write("not a rule\n")
+        expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],
+                           "bad suppressions file")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lockscope", required=True)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--filter", default="")
+    opts = ap.parse_args()
+    tests = Tests(os.path.abspath(opts.lockscope), os.path.abspath(opts.bin_dir))
+    passed = failed = 0
+    for name in sorted(n for n in dir(tests) if n.startswith("test_")):
+        if opts.filter not in name:
+            continue
+        try:
+            getattr(tests, name)()
+            print("PASS %s" % name)
+            passed += 1
+        except Exception as e:  # a failed check or an unexpected error: both are failures
+            print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
+            failed += 1
+        sys.stdout.flush()
+    if failed == 0:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+    else:
+        print("scratch directories kept in %s" % SCRATCH)
+    print("cli: %d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
