@@ -218,7 +218,6 @@ absl::Status Dump::Load() {
     t.wait_stack = r.wait_stack;
     t.wait_since_ns = r.wait_since_ns;
     t.exit_stack = r.exit_stack;
-    t.lock_ops = r.lock_ops;
     if (rings && r.ring < nrings) {
       auto rh = ::lockscope::Load<format::RingHeader>(rings, r.ring * ring_rs);
       t.ring_events = rh.head;

@@ -46,8 +46,7 @@ struct ThreadInfo {
   uint32_t wait_kind = 0, wait_lock = 0, wait_stack = 0;
   uint64_t wait_since_ns = 0;
   uint32_t exit_stack = 0;
-  uint64_t lock_ops = 0;
-  uint64_t ring_events = 0;
+  uint64_t ring_events = 0;  // events written to its ring (its lock operations)
 };
 
 class Dump {

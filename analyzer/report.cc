@@ -75,7 +75,7 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps) {
     r.threads += d->threads().size();
     r.locks += d->locks().size();
     r.edges += d->edges().size();
-    for (const ThreadInfo& t : d->threads()) r.events += t.lock_ops;
+    for (const ThreadInfo& t : d->threads()) r.events += t.ring_events;
   }
   LockOrderResult lo = CheckLockOrder(dumps);
   for (Finding& f : lo.findings) r.findings.push_back(std::move(f));

@@ -269,7 +269,6 @@ void Commit(ThreadCtx& t, const Prepared& p) {
   h.recursion = 0;
   h.flags = p.flags;
   SetDepth(t, t.depth + 1);
-  t.rec->lock_ops++;
   if (t.ring.valid())
     t.ring.Write((p.flags & format::kHeldTry) ? format::kOpTryLock : format::kOpLock, p.lock,
                  p.stack);
@@ -284,9 +283,15 @@ void SetWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t lock, uint3
   Atomic(r->wait_address).store(address, std::memory_order_release);
 }
 
+// Leaves wait_kind at kWaitMutex and wait_since_ns at 0, the state the uncontended path
+// assumes: it only stores wait_address around the call.
 void ClearWait(ThreadCtx& t) {
-  Atomic(t.rec->wait_address).store(0, std::memory_order_release);
-  t.rec->wait_kind = format::kWaitNone;
+  format::ThreadRecord* r = t.rec;
+  Atomic(r->wait_address).store(0, std::memory_order_release);
+  r->wait_kind = format::kWaitMutex;
+  r->wait_lock = 0;
+  r->wait_stack = 0;
+  r->wait_since_ns = 0;
 }
 
 // ---- threads -------------------------------------------------------------------------------
@@ -366,6 +371,7 @@ bool RegisterThread(ThreadCtx& t) {
   t.tid = GetTid();
   t.depth = 0;
   r.tid = t.tid;
+  r.wait_kind = format::kWaitMutex;
   r.pthread_handle = static_cast<uint64_t>(pthread_self());
   ReadThreadName(t.tid, r.name);
   AttachRing(t);
@@ -457,7 +463,8 @@ inline void Leave(ThreadCtx* t) { t->guard = 0; }
 
 enum class Blocking { kLock, kTimed, kClock };
 
-int CallBlocking(pthread_mutex_t* m, Blocking how, clockid_t clock, const timespec* abstime) {
+template <Blocking how>
+inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
   switch (how) {
     case Blocking::kLock: return Real().mutex_lock(m);
     case Blocking::kTimed: return Real().mutex_timedlock(m, abstime);
@@ -467,18 +474,20 @@ int CallBlocking(pthread_mutex_t* m, Blocking how, clockid_t clock, const timesp
   return EINVAL;
 }
 
-int AcquireMutex(pthread_mutex_t* m, Blocking how, clockid_t clock, const timespec* abstime) {
+// The guard stays set across the real calls: they never call back into the shim, and a
+// signal handler that locks while we block passes through rather than interleaving its
+// bookkeeping with ours.
+template <Blocking how>
+int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
   ThreadCtx* t = Enter();
-  if (t == nullptr) return CallBlocking(m, how, clock, abstime);
+  if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // Re-acquisition by the owner: glibc records the owner tid in every mutex kind.
   if (__builtin_expect(m->__data.__owner == t->tid, 0)) {
     int i = FindHeld(*t, address);
     if (i >= 0 && KindOf(m) == format::kLockRecursiveMutex) {
-      Leave(t);
-      int rc = CallBlocking(m, how, clock, abstime);
-      t->guard = 1;
-      if (rc == 0 && static_cast<uint32_t>(i) < t->depth && Held(*t, i).address == address) {
+      int rc = CallBlocking<how>(m, clock, abstime);
+      if (rc == 0) {
         Held(*t, i).recursion++;
         if (t->ring.valid()) t->ring.Write(format::kOpRelock, Held(*t, i).lock, 0);
       }
@@ -487,20 +496,20 @@ int AcquireMutex(pthread_mutex_t* m, Blocking how, clockid_t clock, const timesp
     }
   }
   Prepared p = Prepare(*t, address, KindOf(m), 0);
-  Leave(t);
-  int rc = Real().mutex_trylock(m);
-  if (rc == EBUSY) {
-    // Contended (or a self-deadlock): publish what we wait for before blocking, since a
-    // blocked thread cannot help later.
-    t->guard = 1;
+  // Publish what we wait for before the call, since a blocked thread cannot help later.
+  // Uncontended (the lock word reads free) this is one store before and one after; only a
+  // lock that is visibly taken pays for the clock and the full wait record. (Calling the
+  // real lock rather than trylock-then-lock keeps glibc's single-thread fast path.)
+  int rc;
+  if (__builtin_expect(Atomic(m->__data.__lock).load(std::memory_order_relaxed) == 0, 1)) {
+    Atomic(t->rec->wait_address).store(address, std::memory_order_release);
+    rc = CallBlocking<how>(m, clock, abstime);
+    Atomic(t->rec->wait_address).store(0, std::memory_order_release);
+  } else {
     SetWait(*t, address, format::kWaitMutex, p.lock, p.stack);
-    Leave(t);
-    rc = CallBlocking(m, how, clock, abstime);
-    t->guard = 1;
+    rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
-    Leave(t);
   }
-  t->guard = 1;
   if (rc == 0 || rc == EOWNERDEAD) {
     Commit(*t, p);
   } else if (t->ring.valid()) {
@@ -647,6 +656,7 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
 // ---- public entry points -------------------------------------------------------------------
 
 void EnsureInitialized() {
+  if (g.state.load(std::memory_order_acquire) != kUninit) return;  // no CAS on the hot path
   int expected = kUninit;
   if (g.state.compare_exchange_strong(expected, kInitializing, std::memory_order_acq_rel)) {
     Initialize();
@@ -660,14 +670,14 @@ void OnProcessExit() {
     Atomic(g.dump.header->state).store(format::kStateExited, std::memory_order_release);
 }
 
-int MutexLock(pthread_mutex_t* m) { return AcquireMutex(m, Blocking::kLock, 0, nullptr); }
+int MutexLock(pthread_mutex_t* m) { return AcquireMutex<Blocking::kLock>(m, 0, nullptr); }
 
 int MutexTimedLock(pthread_mutex_t* m, const timespec* abstime) {
-  return AcquireMutex(m, Blocking::kTimed, 0, abstime);
+  return AcquireMutex<Blocking::kTimed>(m, 0, abstime);
 }
 
 int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
-  return AcquireMutex(m, Blocking::kClock, clock, abstime);
+  return AcquireMutex<Blocking::kClock>(m, clock, abstime);
 }
 
 // A successful trylock joins the held set but adds no blocking edge: std::lock and
@@ -676,24 +686,16 @@ int MutexTryLock(pthread_mutex_t* m) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_trylock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (__builtin_expect(m->__data.__owner == t->tid, 0)) {
-    int i = FindHeld(*t, address);
-    Leave(t);
-    int rc = Real().mutex_trylock(m);
-    if (rc == 0 && i >= 0) {
-      t->guard = 1;
-      if (static_cast<uint32_t>(i) < t->depth && Held(*t, i).address == address)
-        Held(*t, i).recursion++;
-      Leave(t);
-    }
-    return rc;
-  }
-  Leave(t);
+  const bool mine = m->__data.__owner == t->tid;
   int rc = Real().mutex_trylock(m);
-  if (rc != 0 && rc != EOWNERDEAD) return rc;
-  t->guard = 1;
-  Prepared p = Prepare(*t, address, KindOf(m), format::kHeldTry);
-  Commit(*t, p);
+  if (rc == 0 || rc == EOWNERDEAD) {
+    int i = mine ? FindHeld(*t, address) : -1;
+    if (i >= 0) {
+      Held(*t, i).recursion++;  // a recursive mutex re-taken by its owner
+    } else {
+      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry));
+    }
+  }
   Leave(t);
   return rc;
 }
@@ -702,7 +704,17 @@ int MutexUnlock(pthread_mutex_t* m) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_unlock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  // Usually the top of the stack: a short scan.
+  // The common case: the innermost lock, taken once.
+  if (__builtin_expect(t->depth > 0, 1)) {
+    HeldLock& top = Held(*t, t->depth - 1);
+    if (__builtin_expect(top.address == address && top.recursion == 0, 1)) {
+      const uint32_t lock = top.lock;
+      SetDepth(*t, t->depth - 1);
+      if (t->ring.valid()) t->ring.Write(format::kOpUnlock, lock, 0);
+      Leave(t);
+      return g_real.mutex_unlock(m);
+    }
+  }
   int i = FindHeld(*t, address);
   if (i >= 0) {
     HeldLock& h = Held(*t, i);

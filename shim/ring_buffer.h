@@ -22,21 +22,19 @@ class RingWriter {
         ev_(reinterpret_cast<format::Event*>(reinterpret_cast<char*>(ring) +
                                              format::kRingEventsOffset)),
         mask_(ring->capacity - 1),
+        shift_(static_cast<uint32_t>(__builtin_ctz(ring->capacity))),
         head_(Atomic(ring->head).load(std::memory_order_relaxed)) {}
 
   bool valid() const { return hdr_ != nullptr; }
 
-  // A few plain stores and one release store: the hot path's whole cost of recording.
-  void Write(uint16_t op, uint32_t lock, uint32_t aux, uint16_t flags = 0) {
-    format::Event& e = ev_[head_ & mask_];
-    // Invalidate the slot first so a reader never pairs a new seq with old contents.
-    Atomic(e.seq).store(~static_cast<uint32_t>(head_), std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    e.lock = lock;
-    e.op = op;
-    e.flags = flags;
-    e.aux = aux;
-    Atomic(e.seq).store(static_cast<uint32_t>(head_), std::memory_order_release);
+  // Two 8-byte stores and one release store: the hot path's whole cost of recording.
+  void Write(uint8_t op, uint32_t lock, uint32_t aux, uint8_t flags = 0) {
+    uint64_t* slot = reinterpret_cast<uint64_t*>(&ev_[head_ & mask_]);
+    const uint64_t lap = (head_ >> shift_) & 0xffff;
+    Atomic(slot[0]).store((uint64_t{lock} << 32) | static_cast<uint32_t>(head_),
+                          std::memory_order_relaxed);
+    Atomic(slot[1]).store((uint64_t{aux} << 32) | (lap << 16) | (uint64_t{flags} << 8) | op,
+                          std::memory_order_relaxed);
     ++head_;
     Atomic(hdr_->head).store(head_, std::memory_order_release);
   }
@@ -45,6 +43,7 @@ class RingWriter {
   format::RingHeader* hdr_ = nullptr;
   format::Event* ev_ = nullptr;
   uint64_t mask_ = 0;
+  uint32_t shift_ = 0;
   uint64_t head_ = 0;
 };
 
@@ -61,18 +60,27 @@ inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uin
   if (head - begin > max) begin = head - max;
   uint64_t n = 0;
   uint64_t skipped = begin;
+  const uint32_t shift = static_cast<uint32_t>(__builtin_ctzll(cap));
   for (uint64_t pos = begin; pos < head; ++pos) {
-    const format::Event& e = ev[pos & (cap - 1)];
-    uint32_t s1 = Atomic(const_cast<uint32_t&>(e.seq)).load(std::memory_order_acquire);
-    format::Event copy = e;
-    std::atomic_thread_fence(std::memory_order_acquire);
-    uint32_t s2 = Atomic(const_cast<uint32_t&>(e.seq)).load(std::memory_order_relaxed);
-    if (s1 != static_cast<uint32_t>(pos) || s2 != s1) {
+    auto* slot = reinterpret_cast<uint64_t*>(const_cast<format::Event*>(&ev[pos & (cap - 1)]));
+    // Word 1 first: the writer stores word 0 then word 1, so a new word 1 implies a new
+    // word 0; reading them in the opposite order cannot pair an old word 1 with a new word 0
+    // without one of the checks failing.
+    uint64_t w1 = Atomic(slot[1]).load(std::memory_order_acquire);
+    uint64_t w0 = Atomic(slot[0]).load(std::memory_order_acquire);
+    if (static_cast<uint32_t>(w0) != static_cast<uint32_t>(pos) ||
+        ((w1 >> 16) & 0xffff) != ((pos >> shift) & 0xffff)) {
       ++skipped;
       continue;
     }
-    copy.seq = s1;
-    out[n++] = copy;
+    format::Event e;
+    e.seq = static_cast<uint32_t>(w0);
+    e.lock = static_cast<uint32_t>(w0 >> 32);
+    e.op = static_cast<uint8_t>(w1);
+    e.flags = static_cast<uint8_t>(w1 >> 8);
+    e.lap = static_cast<uint16_t>(w1 >> 16);
+    e.aux = static_cast<uint32_t>(w1 >> 32);
+    out[n++] = e;
   }
   *lost = skipped;
   return n;

@@ -71,13 +71,24 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
   std::map<std::vector<std::pair<uint32_t, uint32_t>>, size_t> seen;
   std::vector<size_t> duplicates;
   std::vector<bool> multi_thread;
-  for (const std::vector<uint32_t>& cycle : cycles.cycles) {
+  for (std::vector<uint32_t> cycle : cycles.cycles) {
     const size_t k = cycle.size();
     const size_t d = nodes[cycle[0]].dump;
     const Dump& dump = *dumps[d];
     std::vector<const EdgeInfo*> edges(k);
     for (size_t i = 0; i < k; ++i)
       edges[i] = edge_of.at((uint64_t{cycle[i]} << 32) | cycle[(i + 1) % k]);
+    // Tell the story in the order it happened, as far as the dump knows it: start with the
+    // edge of the thread that registered first (lowest slot).
+    auto slot = [&](const EdgeInfo* e) {
+      const ThreadInfo* t = dump.ThreadByTid(e->tid);
+      return t ? t->slot : UINT32_MAX;
+    };
+    size_t first = 0;
+    for (size_t i = 1; i < k; ++i)
+      if (slot(edges[i]) < slot(edges[first])) first = i;
+    std::rotate(cycle.begin(), cycle.begin() + first, cycle.end());
+    std::rotate(edges.begin(), edges.begin() + first, edges.end());
 
     // Gate lock: held at every occurrence of every edge, and not itself on the cycle.
     std::set<uint32_t> gates(edges[0]->gates.begin(), edges[0]->gates.end());

@@ -246,7 +246,7 @@ struct ThreadRecord {
   uint64_t wait_since_ns;    // CLOCK_MONOTONIC
   uint32_t wait_stack;
   uint32_t exit_stack;       // set when the thread exited while holding locks
-  uint64_t lock_ops;         // acquisitions recorded (the thread's own counter)
+  uint64_t reserved0;
   uint64_t pthread_handle;   // pthread_self() of the thread, to find its slot by handle
   uint32_t reserved[12];
   HeldLock held[kInlineHeld];
@@ -255,7 +255,7 @@ static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));
 
 // ---- rings (flight recorder) --------------------------------------------------------------
 
-enum EventOp : uint16_t {
+enum EventOp : uint8_t {
   kOpLock = 1,
   kOpTryLock = 2,
   kOpUnlock = 3,
@@ -266,15 +266,17 @@ enum EventOp : uint16_t {
   kOpRelock = 8,
 };
 
-// Single writer (the owning thread). The writer stores the event with its sequence number,
-// then advances `head` (release). A reader takes `head`, copies, and discards any event whose
-// `seq` does not match the position it expected (overwritten while reading).
+// Single writer (the owning thread): two 8-byte stores per event, then a release store of
+// `head`. Both words carry a check, so a reader that races with the writer overwriting the
+// slot never accepts a torn event: `seq` is the full write position (low 32 bits) and `lap`
+// is position / capacity (low 16 bits), which differs between consecutive overwrites.
 struct Event {
-  uint32_t seq;     // low 32 bits of the write position
-  uint32_t lock;    // LockRecord index
-  uint16_t op;      // EventOp
-  uint16_t flags;
-  uint32_t aux;     // op-specific (stack id, error code)
+  uint32_t seq;     // low 32 bits of the write position          } word 0
+  uint32_t lock;    // LockRecord index                           }
+  uint8_t op;       // EventOp                                     } word 1
+  uint8_t flags;    //                                             }
+  uint16_t lap;     // (position / capacity) & 0xffff              }
+  uint32_t aux;     // op-specific (stack id, error code)          }
 };
 static_assert(sizeof(Event) == 16);
 
