@@ -96,10 +96,8 @@ absl::Status Dump::Load() {
   uint64_t stack_rs = 0;
   for (uint32_t i = 0; i < h.section_count; ++i) {
     const Section& s = h.sections[i];
-    const uint64_t bytes = uint64_t{s.record_size} * s.capacity;
-    if (s.record_size == 0 || s.capacity > (uint64_t{1} << 40) ||
-        s.offset < format::kHeaderSize || s.offset % 8 != 0 || s.offset > size_ ||
-        bytes > size_ - s.offset)
+    if (s.record_size == 0 || s.offset < format::kHeaderSize || s.offset % 8 != 0 ||
+        s.offset > size_ || s.capacity > (size_ - s.offset) / s.record_size)
       return bad(absl::StrFormat("corrupt section table (section %d lies outside the file)", i));
     auto need = [&](size_t record) -> absl::Status {
       if (s.record_size < record)
@@ -195,8 +193,9 @@ absl::Status Dump::Load() {
     e.tid = r.tid;
     e.other_tid = r.other_tid;
     e.held_depth = r.held_depth;
-    for (uint32_t g : r.gates)
-      if (g != 0 && Lock(g)) e.gates.push_back(g);
+    if (!(r.flags & format::kEdgeGatesLost))
+      for (uint32_t g : r.gates)
+        if (g != 0 && Lock(g)) e.gates.push_back(g);
     edges_.push_back(std::move(e));
   }
 
@@ -247,9 +246,7 @@ std::vector<uint64_t> Dump::Stack(uint32_t id) const {
   if (r.hash == 0 || !r.ready || r.frame_count > format::kMaxFrames ||
       uint64_t{r.frame_offset} + r.frame_count > frame_capacity_)
     return {};
-  std::vector<uint64_t> pcs(r.frame_count);
-  memcpy(pcs.data(), &frames_[r.frame_offset], r.frame_count * sizeof(uint64_t));
-  return pcs;
+  return std::vector<uint64_t>(frames_ + r.frame_offset, frames_ + r.frame_offset + r.frame_count);
 }
 
 }  // namespace lockscope

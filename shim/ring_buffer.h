@@ -34,7 +34,7 @@ class RingWriter {
     Atomic(slot[0]).store((uint64_t{lock} << 32) | static_cast<uint32_t>(head_),
                           std::memory_order_relaxed);
     Atomic(slot[1]).store((uint64_t{aux} << 32) | (lap << 16) | (uint64_t{flags} << 8) | op,
-                          std::memory_order_relaxed);
+                          std::memory_order_release);
     ++head_;
     Atomic(hdr_->head).store(head_, std::memory_order_release);
   }
@@ -54,6 +54,10 @@ inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uin
   const auto* ev = reinterpret_cast<const format::Event*>(
       reinterpret_cast<const char*>(ring) + format::kRingEventsOffset);
   const uint64_t cap = ring->capacity;
+  if (cap == 0 || (cap & (cap - 1)) != 0) {  // not a ring this code wrote
+    *lost = 0;
+    return 0;
+  }
   const uint64_t head =
       Atomic(const_cast<uint64_t&>(ring->head)).load(std::memory_order_acquire);
   uint64_t begin = head > cap ? head - cap : 0;

@@ -88,12 +88,24 @@ class LockTable {
     return 0;
   }
 
-  // Ends the current generation of `address` (destroy, re-init, free). Returns the retired
-  // index or 0 when the address was not tracked.
+  // Ends the current generation of `address` (destroy, re-init, free): every live record
+  // of it, twins from an insert race included. Returns a retired index, or 0 when the
+  // address was not tracked.
   uint32_t Retire(uint64_t address) {
-    uint32_t i = Find(address);
-    if (i != 0) Atomic(r_[i].state).store(format::kLockRetired, std::memory_order_release);
-    return i;
+    uint32_t retired = 0;
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      if (i == 0) continue;
+      format::LockRecord& rec = r_[i];
+      uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
+      if (a == 0) break;
+      if (a == address &&
+          Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
+        Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
+        retired = static_cast<uint32_t>(i);
+      }
+    }
+    return retired;
   }
 
   format::LockRecord& at(uint32_t i) { return r_[i]; }
@@ -162,9 +174,10 @@ class EdgeTable {
 
   // Records one occurrence of from -> to. `gates` are the other locks held at this
   // occurrence (at most kMaxGates, 0-terminated). The first occurrence stores everything;
-  // later ones intersect the gate set and note a second thread. Returns false when full.
+  // later ones intersect the gate set and note a second thread. `mode` (kEdgeFrom*/kEdgeTo*
+  // bits, rwlock read/write) is OR-ed into the flags. Returns false when full.
   bool Add(uint32_t from, uint32_t to, uint32_t from_stack, uint32_t to_stack, int32_t tid,
-           uint32_t held_depth, const uint32_t* gates, uint32_t gate_count) {
+           uint32_t held_depth, const uint32_t* gates, uint32_t gate_count, uint32_t mode = 0) {
     const uint64_t key = Key(from, to);
     uint64_t i = format::Mix64(key) & mask_;
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
@@ -176,19 +189,23 @@ class EdgeTable {
         rec.tid = tid;
         rec.held_depth = held_depth;
         for (uint32_t g = 0; g < format::kMaxGates; ++g) rec.gates[g] = g < gate_count ? gates[g] : 0;
-        Atomic(rec.flags).store(format::kEdgeReady, std::memory_order_release);
+        // fetch_or: a racing occurrence may already have set kEdgeGatesLost.
+        Atomic(rec.flags).fetch_or(format::kEdgeReady | mode, std::memory_order_release);
         Bump(c_->edges_used);
         return true;
       }
       if (expected == key) {
-        if (!(Atomic(rec.flags).load(std::memory_order_acquire) & format::kEdgeReady)) {
-          // The creator is between claim and publish (a few stores); wait briefly so
-          // that our gate intersection is not lost.
-          for (int spin = 0; spin < 1000; ++spin) {
-            if (Atomic(rec.flags).load(std::memory_order_acquire) & format::kEdgeReady) break;
-          }
-        }
-        Intersect(rec, gates, gate_count);
+        bool ready = false;
+        // The creator is between claim and publish (a few stores): wait briefly. If it is
+        // still not there (preempted), say the gates are unknown rather than lose the
+        // intersection.
+        for (int spin = 0; spin < 1000 && !ready; ++spin)
+          ready = Atomic(rec.flags).load(std::memory_order_acquire) & format::kEdgeReady;
+        if (ready)
+          Intersect(rec, gates, gate_count);
+        else
+          Atomic(rec.flags).fetch_or(format::kEdgeGatesLost, std::memory_order_relaxed);
+        if (mode != 0) Atomic(rec.flags).fetch_or(mode, std::memory_order_relaxed);
         if (tid != rec.tid && Atomic(rec.other_tid).load(std::memory_order_relaxed) == 0)
           Atomic(rec.other_tid).store(tid, std::memory_order_relaxed);
         return true;
@@ -251,21 +268,27 @@ class StackDepot {
       format::StackRecord& rec = r_[i];
       uint64_t expected = 0;
       if (Atomic(rec.hash).compare_exchange_strong(expected, h, std::memory_order_acq_rel)) {
-        uint64_t off = Atomic(c_->frames_used).fetch_add(n, std::memory_order_relaxed);
-        if (off + n > fcap_) {
+        uint64_t off = Atomic(c_->frames_used).load(std::memory_order_relaxed);
+        while (off + n <= fcap_ && !Atomic(c_->frames_used).compare_exchange_weak(
+                                       off, off + n, std::memory_order_relaxed)) {
+        }
+        uint16_t ready = format::kStackReady;
+        if (off + n > fcap_) {  // frame area full: keep the hash, so it still dedups
           Bump(c_->frames_dropped);
           n = 0;
           off = 0;
+          ready = format::kStackNoFrames;
         }
         for (uint32_t k = 0; k < n; ++k) f_[off + k] = pcs[k];
         rec.frame_offset = static_cast<uint32_t>(off);
         rec.frame_count = static_cast<uint16_t>(n);
-        Atomic(rec.ready).store(1, std::memory_order_release);
+        Atomic(rec.ready).store(ready, std::memory_order_release);
         Bump(c_->stacks_used);
         return static_cast<uint32_t>(i);
       }
-      if (expected == h && Atomic(rec.ready).load(std::memory_order_acquire) &&
-          Same(rec, pcs, n))
+      if (expected != h) continue;
+      uint16_t ready = Atomic(rec.ready).load(std::memory_order_acquire);
+      if (ready == format::kStackNoFrames || (ready == format::kStackReady && Same(rec, pcs, n)))
         return static_cast<uint32_t>(i);
     }
     Bump(c_->stacks_dropped);

@@ -171,6 +171,9 @@ struct EdgeRecord {
   uint32_t gates[kMaxGates];
 };
 inline constexpr uint32_t kEdgeReady = 1;
+// A later occurrence could not intersect the gate set (its creator had not published yet):
+// the gates are unknown, so the edge counts as ungated.
+inline constexpr uint32_t kEdgeGatesLost = 2;
 static_assert(sizeof(EdgeRecord) == 48);
 
 // ---- stacks -------------------------------------------------------------------------------
@@ -181,9 +184,11 @@ struct StackRecord {
   uint64_t hash;         // claimed by CAS 0 -> hash
   uint32_t frame_offset; // index into the frames section
   uint16_t frame_count;
-  uint16_t ready;        // 1 once frames are written (release)
+  uint16_t ready;        // kStackReady once frames are written (release), or kStackNoFrames
 };
 static_assert(sizeof(StackRecord) == 16);
+inline constexpr uint16_t kStackReady = 1;
+inline constexpr uint16_t kStackNoFrames = 2;  // the frame area was full: hash only
 
 // ---- modules ------------------------------------------------------------------------------
 

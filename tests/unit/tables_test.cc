@@ -221,13 +221,12 @@ TEST(LockTableTest, ClaimedButUnpublishedRecordYieldsATwin) {
 }
 
 TEST(LockTableTest, RetireEndsEveryLiveTwin) {
-  // BUG: shim/tables.h LockTable::Retire retires only the first live record found (via
+  // Regression (fixed): shim/tables.h LockTable::Retire retires only the first live record found (via
   // Find). When the documented insert race has produced two live twins for one address,
   // the second twin stays live, so after destroy/free the address still resolves to the OLD
   // identity and a new lock later initialised at that address inherits the old lock's
   // edges (generations merge). Fix: have Retire walk the whole probe sequence (until an
   // empty slot / kMaxProbes) and retire every live record with this address.
-  GTEST_SKIP() << "BUG: LockTable::Retire leaves a live twin behind (see comment)";
   constexpr uint64_t kCap = 64;
   LockFixture f(kCap);
   const uint64_t addr = AddressWithHome(kCap, 5);
@@ -510,7 +509,7 @@ TEST(EdgeTableTest, ConcurrentAddsIntersectGates) {
 }
 
 TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
-  // BUG: shim/tables.h EdgeTable::Add, the `expected == key` branch. When the record is
+  // Regression (fixed): shim/tables.h EdgeTable::Add, the `expected == key` branch. When the record is
   // claimed but not yet published, the second occurrence spins only 1000 iterations and
   // then intersects anyway: it reads the still-zero gates (nothing to clear) and returns.
   // The creator then stores its full gate set and publishes, so the second occurrence's
@@ -523,8 +522,6 @@ TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
   // or have the creator initialise gates before claiming the key (not possible with CAS on
   // key) / the reader treat edges with other_tid set but no ready-time intersection as
   // ungated.
-  GTEST_SKIP() << "BUG: EdgeTable::Add loses the gate intersection when the creator has "
-                  "not published yet (see comment)";
   constexpr uint64_t kCap = 64;
   EdgeFixture f(kCap);
   const uint64_t key = EdgeTable::Key(1, 2);
@@ -539,9 +536,11 @@ TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
   r.held_depth = 3;
   r.gates[0] = 5;
   r.gates[1] = 6;
-  Atomic(r.flags).store(format::kEdgeReady, std::memory_order_release);
-  // {5,6} ∩ {7} = {}: no lock was held at both occurrences.
-  EXPECT_EQ(f.Gates(1, 2), (G{0, 0, 0, 0}));
+  Atomic(r.flags).fetch_or(format::kEdgeReady, std::memory_order_release);  // as Add does
+  // {5,6} ∩ {7} = {}: no lock was held at both occurrences. The late occurrence could not
+  // intersect, so it marked the gates unknown: the reader treats the edge as ungated.
+  EXPECT_TRUE(r.flags & format::kEdgeGatesLost);
+  EXPECT_TRUE(r.flags & format::kEdgeReady);
 }
 
 // ---- StackDepot ------------------------------------------------------------------------
@@ -630,10 +629,11 @@ TEST(StackDepotTest, IdsAreNeverZeroEvenForSlotZeroHashes) {
 
 TEST(StackDepotTest, EmptyAndOverlongStacks) {
   StackFixture f(64, 1024);
-  const uint32_t empty = f.depot.Put(nullptr, 0);
+  const uint64_t none[1] = {0};  // the shim always passes its (possibly empty) buffer
+  const uint32_t empty = f.depot.Put(none, 0);
   EXPECT_NE(empty, 0u);
   EXPECT_EQ(f.records[empty].frame_count, 0u);
-  EXPECT_EQ(f.depot.Put(nullptr, 0), empty);
+  EXPECT_EQ(f.depot.Put(none, 0), empty);
 
   // Deeper than kMaxFrames: truncated to the innermost kMaxFrames (the first ones).
   Pcs deep(format::kMaxFrames + 10);
@@ -695,7 +695,7 @@ TEST(StackDepotTest, FrameOverflowDropsAndCounts) {
 }
 
 TEST(StackDepotTest, StackWhoseFramesWereDroppedStillDedupes) {
-  // BUG: shim/tables.h StackDepot::Put. A stack whose frames did not fit is published with
+  // Regression (fixed): shim/tables.h StackDepot::Put. A stack whose frames did not fit is published with
   // frame_count 0; the next Put of the same stack finds its record (same hash, ready) but
   // Same() compares frame_count 0 with n and fails, so it claims ANOTHER record, fails the
   // frame allocation again and bumps frames_dropped again: once the frame area is full,
@@ -705,8 +705,6 @@ TEST(StackDepotTest, StackWhoseFramesWereDroppedStillDedupes) {
   // "frames dropped") and treat a ready==2 record with the same hash as a match in the
   // probe loop; and only advance frames_used when the frames fit (CAS loop), or undo the
   // fetch_add on failure.
-  GTEST_SKIP() << "BUG: StackDepot::Put re-inserts a stack whose frames were dropped "
-                  "(see comment)";
   StackFixture f(64, 8);
   ASSERT_NE(f.Put({1, 2, 3}), 0u);
   ASSERT_NE(f.Put({4, 5, 6}), 0u);
