@@ -38,6 +38,8 @@ Config ReadConfig() {
   ReadSize("LOCKSCOPE_RINGS", &c.rings, 0, 1ull << 16, false);
   ReadSize("LOCKSCOPE_RING_EVENTS", &c.ring_events, 16, 1ull << 24, true);
   ReadSize("LOCKSCOPE_MODULES", &c.modules, 16, 1ull << 16, false);
+  ReadSize("LOCKSCOPE_SYNCS", &c.syncs, 64, 1ull << 24, true);
+  ReadSize("LOCKSCOPE_MISUSE", &c.misuse, 16, 1ull << 20, false);
   uint64_t depth = c.stack_depth;
   ReadSize("LOCKSCOPE_STACK_DEPTH", &depth, 1, format::kMaxFrames, false);
   c.stack_depth = static_cast<uint32_t>(depth);

@@ -18,6 +18,8 @@ struct Config {
   uint64_t rings = 64;           // LOCKSCOPE_RINGS: flight-recorder rings (one per live thread)
   uint64_t ring_events = 4096;   // LOCKSCOPE_RING_EVENTS: events per ring
   uint64_t modules = 512;        // LOCKSCOPE_MODULES
+  uint64_t syncs = 1u << 14;     // LOCKSCOPE_SYNCS: semaphores and condition variables
+  uint64_t misuse = 1024;        // LOCKSCOPE_MISUSE: misuse records kept
   uint32_t stack_depth = 32;     // LOCKSCOPE_STACK_DEPTH (max 64)
   bool disabled = false;         // LOCKSCOPE_DISABLE=1: pass everything through
 };

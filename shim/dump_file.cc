@@ -35,6 +35,8 @@ Plan MakePlan(const Config& c) {
   p.Add(format::kSectionFrames, sizeof(uint64_t), c.frames);
   p.Add(format::kSectionModules, sizeof(format::ModuleRecord), c.modules);
   p.Add(format::kSectionRings, format::RingBytes(static_cast<uint32_t>(c.ring_events)), c.rings);
+  p.Add(format::kSectionSyncs, sizeof(format::SyncRecord), c.syncs);
+  p.Add(format::kSectionMisuse, sizeof(format::MisuseRecord), c.misuse);
   p.size = (p.size + 4095) & ~uint64_t{4095};
   return p;
 }
@@ -149,6 +151,14 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
       case format::kSectionModules:
         v.modules = reinterpret_cast<format::ModuleRecord*>(p);
         v.module_capacity = s.capacity;
+        break;
+      case format::kSectionSyncs:
+        v.syncs = reinterpret_cast<format::SyncRecord*>(p);
+        v.sync_capacity = s.capacity;
+        break;
+      case format::kSectionMisuse:
+        v.misuse = reinterpret_cast<format::MisuseRecord*>(p);
+        v.misuse_capacity = s.capacity;
         break;
       case format::kSectionRings:
         v.rings = p;

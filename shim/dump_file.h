@@ -27,6 +27,10 @@ struct DumpView {
   uint64_t frame_capacity = 0;
   format::ModuleRecord* modules = nullptr;
   uint64_t module_capacity = 0;
+  format::SyncRecord* syncs = nullptr;
+  uint64_t sync_capacity = 0;
+  format::MisuseRecord* misuse = nullptr;
+  uint64_t misuse_capacity = 0;
   char* rings = nullptr;
   uint64_t ring_count = 0;
   uint64_t ring_bytes = 0;

@@ -1,6 +1,7 @@
 // extern "C" overrides only: each forwards to the recorder. Nothing else lives here, so that
 // the ABI surface of liblockscope.so is this file's list.
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -44,6 +45,51 @@ LOCKSCOPE_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* 
                                             clockid_t clock, const struct timespec* t) {
   return lockscope::CondClockWait(c, m, clock, t);
 }
+
+LOCKSCOPE_EXPORT int pthread_cond_signal(pthread_cond_t* c) { return lockscope::CondSignal(c); }
+LOCKSCOPE_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
+  return lockscope::CondBroadcast(c);
+}
+
+LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) { return lockscope::RwlockRdlock(l); }
+LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) { return lockscope::RwlockWrlock(l); }
+LOCKSCOPE_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) {
+  return lockscope::RwlockTryRdlock(l);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t* l) {
+  return lockscope::RwlockTryWrlock(l);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const struct timespec* t) {
+  return lockscope::RwlockTimedRdlock(l, t);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const struct timespec* t) {
+  return lockscope::RwlockTimedWrlock(l, t);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t c,
+                                                const struct timespec* t) {
+  return lockscope::RwlockClockRdlock(l, c, t);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t c,
+                                                const struct timespec* t) {
+  return lockscope::RwlockClockWrlock(l, c, t);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t* l) { return lockscope::RwlockUnlock(l); }
+LOCKSCOPE_EXPORT int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockattr_t* a) {
+  return lockscope::RwlockInit(l, a);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) {
+  return lockscope::RwlockDestroy(l);
+}
+
+LOCKSCOPE_EXPORT int sem_wait(sem_t* s) { return lockscope::SemWait(s); }
+LOCKSCOPE_EXPORT int sem_trywait(sem_t* s) { return lockscope::SemTryWait(s); }
+LOCKSCOPE_EXPORT int sem_timedwait(sem_t* s, const struct timespec* t) {
+  return lockscope::SemTimedWait(s, t);
+}
+LOCKSCOPE_EXPORT int sem_clockwait(sem_t* s, clockid_t c, const struct timespec* t) {
+  return lockscope::SemClockWait(s, c, t);
+}
+LOCKSCOPE_EXPORT int sem_post(sem_t* s) { return lockscope::SemPost(s); }
 
 LOCKSCOPE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) {
   return lockscope::SetThreadName(thread, name);

@@ -32,6 +32,25 @@ bool ResolveRealFunctions() {
   ok &= Resolve(&r.cond_wait, "pthread_cond_wait", "GLIBC_2.3.2");
   ok &= Resolve(&r.cond_timedwait, "pthread_cond_timedwait", "GLIBC_2.3.2");
   Resolve(&r.cond_clockwait, "pthread_cond_clockwait");  // glibc >= 2.30
+  ok &= Resolve(&r.cond_signal, "pthread_cond_signal", "GLIBC_2.3.2");
+  ok &= Resolve(&r.cond_broadcast, "pthread_cond_broadcast", "GLIBC_2.3.2");
+  ok &= Resolve(&r.rwlock_rdlock, "pthread_rwlock_rdlock");
+  ok &= Resolve(&r.rwlock_tryrdlock, "pthread_rwlock_tryrdlock");
+  ok &= Resolve(&r.rwlock_timedrdlock, "pthread_rwlock_timedrdlock");
+  Resolve(&r.rwlock_clockrdlock, "pthread_rwlock_clockrdlock");  // glibc >= 2.30
+  ok &= Resolve(&r.rwlock_wrlock, "pthread_rwlock_wrlock");
+  ok &= Resolve(&r.rwlock_trywrlock, "pthread_rwlock_trywrlock");
+  ok &= Resolve(&r.rwlock_timedwrlock, "pthread_rwlock_timedwrlock");
+  Resolve(&r.rwlock_clockwrlock, "pthread_rwlock_clockwrlock");  // glibc >= 2.30
+  ok &= Resolve(&r.rwlock_unlock, "pthread_rwlock_unlock");
+  ok &= Resolve(&r.rwlock_init, "pthread_rwlock_init");
+  ok &= Resolve(&r.rwlock_destroy, "pthread_rwlock_destroy");
+  // Semaphores: the default (newest) versions, whose sem_t layout is the one in our headers.
+  ok &= Resolve(&r.sem_wait, "sem_wait");
+  ok &= Resolve(&r.sem_trywait, "sem_trywait");
+  ok &= Resolve(&r.sem_timedwait, "sem_timedwait");
+  Resolve(&r.sem_clockwait, "sem_clockwait");  // glibc >= 2.30
+  ok &= Resolve(&r.sem_post, "sem_post");
   ok &= Resolve(&r.setname_np, "pthread_setname_np");
   ok &= Resolve(&r.fork, "fork");
   ok &= Resolve(&r.free, "free");

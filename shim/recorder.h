@@ -1,4 +1,7 @@
-// The recorder: what happens around every interposed lock operation.
+// The recorder: what happens around every interposed lock operation. The entry points are
+// implemented by topic: mutex_hooks.cc (mutexes, condition variables), rwlock_hooks.cc,
+// semaphore_hooks.cc, fork_hooks.cc, free_hook.cc; the machinery they share is in
+// recorder_core.h / recorder.cc.
 //
 // Per thread (initial-exec TLS, no allocation): the stack of held locks, kept inside the
 // thread's slot in the dump so a hung thread's state is on disk, plus a running hash of it
@@ -16,6 +19,7 @@
 #define LOCKSCOPE_SHIM_RECORDER_H_
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -32,6 +36,24 @@ int CondWait(pthread_cond_t* c, pthread_mutex_t* m);
 int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime);
 int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                   const struct timespec* abstime);
+int CondSignal(pthread_cond_t* c);
+int CondBroadcast(pthread_cond_t* c);
+int RwlockRdlock(pthread_rwlock_t* l);
+int RwlockWrlock(pthread_rwlock_t* l);
+int RwlockTimedRdlock(pthread_rwlock_t* l, const struct timespec* abstime);
+int RwlockTimedWrlock(pthread_rwlock_t* l, const struct timespec* abstime);
+int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime);
+int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime);
+int RwlockTryRdlock(pthread_rwlock_t* l);
+int RwlockTryWrlock(pthread_rwlock_t* l);
+int RwlockUnlock(pthread_rwlock_t* l);
+int RwlockInit(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr);
+int RwlockDestroy(pthread_rwlock_t* l);
+int SemWait(sem_t* s);
+int SemTryWait(sem_t* s);
+int SemTimedWait(sem_t* s, const struct timespec* abstime);
+int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime);
+int SemPost(sem_t* s);
 int SetThreadName(pthread_t thread, const char* name);
 pid_t Fork();
 void Free(void* p);

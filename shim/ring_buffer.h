@@ -26,6 +26,7 @@ class RingWriter {
         head_(Atomic(ring->head).load(std::memory_order_relaxed)) {}
 
   bool valid() const { return hdr_ != nullptr; }
+  uint64_t head() const { return head_; }
 
   // Two 8-byte stores and one release store: the hot path's whole cost of recording.
   void Write(uint8_t op, uint32_t lock, uint32_t aux, uint8_t flags = 0) {
@@ -40,11 +41,13 @@ class RingWriter {
   }
 
  private:
-  format::RingHeader* hdr_ = nullptr;
-  format::Event* ev_ = nullptr;
-  uint64_t mask_ = 0;
-  uint32_t shift_ = 0;
-  uint64_t head_ = 0;
+  // No member initialisers: the writer lives in zero-initialised TLS (`__thread` needs a
+  // trivial type), and RingWriter{} is the invalid writer.
+  format::RingHeader* hdr_;
+  format::Event* ev_;
+  uint64_t mask_;
+  uint32_t shift_;
+  uint64_t head_;
 };
 
 // Copies the readable tail of a ring (oldest first) into out[0..max); returns the count.

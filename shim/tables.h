@@ -244,6 +244,47 @@ class EdgeTable {
   format::Counters* c_ = nullptr;
 };
 
+// address -> trail of an ownerless synchronisation object (semaphore, condition variable).
+class SyncTable {
+ public:
+  SyncTable() = default;
+  SyncTable(format::SyncRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), mask_(capacity - 1), c_(counters) {}
+
+  // The record for `address`, inserted with `kind` if new; nullptr when full (counted).
+  format::SyncRecord* FindOrInsert(uint64_t address, uint8_t kind) {
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::SyncRecord& rec = r_[i];
+      uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
+      if (a == address) return &rec;
+      if (a == 0) {
+        uint64_t expected = 0;
+        if (Atomic(rec.address).compare_exchange_strong(expected, address,
+                                                        std::memory_order_acq_rel)) {
+          rec.kind = kind;
+          Atomic(rec.ready).store(1, std::memory_order_release);
+          Bump(c_->syncs_used);
+          return &rec;
+        }
+        if (expected == address) return &rec;
+      }
+    }
+    Bump(c_->syncs_dropped);
+    return nullptr;
+  }
+
+  uint32_t IndexOf(const format::SyncRecord* rec) const {
+    return static_cast<uint32_t>(rec - r_);
+  }
+  bool valid() const { return r_ != nullptr; }
+
+ private:
+  format::SyncRecord* r_ = nullptr;
+  uint64_t mask_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
 // Deduplicated call stacks. Id = record index (0 = none).
 class StackDepot {
  public:

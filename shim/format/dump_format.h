@@ -32,7 +32,7 @@ namespace lockscope::format {
 
 inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 0;
+inline constexpr uint16_t kMinorVersion = 1;  // 1: syncs and misuse sections, edge modes
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -49,6 +49,8 @@ enum SectionId : uint32_t {
   kSectionFrames = 6,       // uint64_t pcs[capacity], bump-allocated, referenced by StackRecord
   kSectionModules = 7,      // ModuleRecord[capacity], appended
   kSectionRings = 8,        // capacity rings, each RingHeader + Event[ring_events]
+  kSectionSyncs = 9,        // SyncRecord[capacity], open-addressed hash on address
+  kSectionMisuse = 10,      // MisuseRecord[capacity], appended
 };
 
 struct Section {
@@ -73,7 +75,9 @@ struct Counters {
   uint64_t held_spilled;          // acquisitions deeper than ThreadRecord::held (kept off-dump)
   uint64_t edges_depth_skipped;   // edges not added because > kMaxEdgeSources locks were held
   uint64_t unwind_failures;
-  uint64_t reserved[12];
+  uint64_t syncs_used, syncs_dropped;
+  uint64_t misuse_used, misuse_dropped;
+  uint64_t reserved[8];
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -174,6 +178,13 @@ inline constexpr uint32_t kEdgeReady = 1;
 // A later occurrence could not intersect the gate set (its creator had not published yet):
 // the gates are unknown, so the edge counts as ungated.
 inline constexpr uint32_t kEdgeGatesLost = 2;
+// Modes seen over all occurrences (rwlocks): `from` held for read / write, `to` requested for
+// read / write. Mutexes are write. A cycle through a lock held and requested only for read
+// cannot block there.
+inline constexpr uint32_t kEdgeFromRead = 4;
+inline constexpr uint32_t kEdgeFromWrite = 8;
+inline constexpr uint32_t kEdgeToRead = 16;
+inline constexpr uint32_t kEdgeToWrite = 32;
 static_assert(sizeof(EdgeRecord) == 48);
 
 // ---- stacks -------------------------------------------------------------------------------
@@ -201,6 +212,43 @@ struct ModuleRecord {
   char path[256];        // NUL-terminated; truncated paths end in "..."
 };
 static_assert(sizeof(ModuleRecord) == 320);
+
+// ---- synchronisation objects without an owner (semaphores, condition variables) ------------
+
+// Who last released / signalled and who last took: the only trail an ownerless object leaves.
+struct SyncRecord {
+  uint64_t address;        // claimed by CAS 0 -> address
+  uint8_t kind;            // kLockSemaphore | kLockCondvar
+  uint8_t ready;           // 1 once kind is written
+  uint16_t reserved;
+  int32_t last_post_tid;   // sem_post / pthread_cond_signal / _broadcast
+  int32_t last_take_tid;   // successful sem_wait / sem_trywait / sem_timedwait
+  uint32_t posts;          // counts, wrapping
+  uint32_t takes;
+  uint32_t reserved2;
+};
+static_assert(sizeof(SyncRecord) == 32);
+
+// ---- misuse ----------------------------------------------------------------------------------
+
+enum MisuseKind : uint32_t {
+  kMisuseUnlockNotOwner = 1,  // unlock of a mutex this thread does not hold
+  kMisuseDestroyLocked = 2,   // pthread_mutex_destroy / pthread_rwlock_destroy while locked
+  kMisuseRelockError = 3,     // an error-checking mutex returned EDEADLK
+};
+
+struct MisuseRecord {
+  uint32_t kind;        // MisuseKind; 0 = not yet written
+  int32_t tid;          // the thread that misused the lock
+  uint64_t address;
+  uint32_t lock;        // LockRecord index, 0 if untracked
+  uint32_t stack;       // where it happened
+  int32_t owner_tid;    // the lock's owner at that moment (0 = none / unknown)
+  uint32_t owner_stack; // where the owner (or this thread, for relock) acquired it
+  uint32_t ready;       // 1 once written
+  uint32_t reserved;
+};
+static_assert(sizeof(MisuseRecord) == 40);
 
 // ---- threads --------------------------------------------------------------------------------
 
@@ -247,7 +295,7 @@ struct ThreadRecord {
   uint32_t held_count;       // total held, may exceed kInlineHeld (the rest is off-dump)
   uint64_t wait_address;     // what it is blocked on right now (0 = not waiting)
   uint32_t wait_kind;        // WaitKind
-  uint32_t wait_lock;        // LockRecord index of wait_address, when known
+  uint32_t wait_lock;        // LockRecord (mutex, rwlock) or SyncRecord (sem, cond) index
   uint64_t wait_since_ns;    // CLOCK_MONOTONIC
   uint32_t wait_stack;
   uint32_t exit_stack;       // set when the thread exited while holding locks

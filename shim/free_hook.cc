@@ -1,0 +1,74 @@
+// free(): locks that lived in the freed block end their generation, so that the address,
+// when reused, is a new lock (std::mutex has no destructor call to tell us otherwise).
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim/recorder.h"
+#include "shim/recorder_core.h"
+
+extern "C" void __libc_free(void*);
+
+namespace lockscope {
+namespace {
+
+using namespace core;
+
+// Locks ever inserted, hashed by 64-byte line and by page: free() looks here first, so that
+// freeing memory that never held a lock costs two bit tests.
+constexpr uint64_t kFilterBits = 1u << 20;
+uint64_t g_line_filter[kFilterBits / 64];
+uint64_t g_page_filter[kFilterBits / 64];
+
+inline bool TestBit(const uint64_t* f, uint64_t key) {
+  uint64_t h = format::Mix64(key) & (kFilterBits - 1);
+  return (__atomic_load_n(&f[h / 64], __ATOMIC_RELAXED) >> (h % 64)) & 1;
+}
+inline void SetBit(uint64_t* f, uint64_t key) {
+  uint64_t h = format::Mix64(key) & (kFilterBits - 1);
+  if (!((__atomic_load_n(&f[h / 64], __ATOMIC_RELAXED) >> (h % 64)) & 1))
+    __atomic_fetch_or(&f[h / 64], uint64_t{1} << (h % 64), __ATOMIC_RELAXED);
+}
+
+}  // namespace
+
+namespace core {
+
+void NoteLockAddress(uint64_t address) {
+  SetBit(g_line_filter, address >> 6);
+  SetBit(g_page_filter, address >> 12);
+}
+
+void ClearLockAddressFilter() {
+  memset(g_line_filter, 0, sizeof(g_line_filter));
+  memset(g_page_filter, 0, sizeof(g_page_filter));
+}
+
+}  // namespace core
+
+void Free(void* ptr) {
+  if (ptr == nullptr) return;
+  const RealFunctions& real = g_real;
+  if (real.free == nullptr) {
+    if (t_ctx.resolving) return __libc_free(ptr);
+    Real();
+    if (g_real.free == nullptr) return __libc_free(ptr);
+  }
+  if (Ready() && real.malloc_usable_size != nullptr) {
+    const uint64_t begin = reinterpret_cast<uint64_t>(ptr);
+    const uint64_t end = begin + real.malloc_usable_size(ptr);
+    for (uint64_t page = begin >> 12; page <= (end - 1) >> 12; ++page) {
+      if (!TestBit(g_page_filter, page)) continue;
+      uint64_t lo = page << 12 > begin ? page << 12 : begin;
+      uint64_t hi = (page + 1) << 12 < end ? (page + 1) << 12 : end;
+      for (uint64_t line = lo >> 6; line <= (hi - 1) >> 6; ++line) {
+        if (!TestBit(g_line_filter, line)) continue;
+        uint64_t a = line << 6 > lo ? line << 6 : (lo + 7) & ~uint64_t{7};
+        uint64_t b = (line + 1) << 6 < hi ? (line + 1) << 6 : hi;
+        for (; a + 8 <= b; a += 8) g.locks.Retire(a);
+      }
+    }
+  }
+  g_real.free(ptr);
+}
+
+}  // namespace lockscope

@@ -1,0 +1,170 @@
+// Internals shared by the recorder's files (recorder.cc and the *_hooks.cc files). Not an
+// interface: everything here runs inside other people's processes under the rules of
+// recorder.h (no malloc, no lock, no syscall on the hot path; guarded against re-entry).
+#ifndef LOCKSCOPE_SHIM_RECORDER_CORE_H_
+#define LOCKSCOPE_SHIM_RECORDER_CORE_H_
+
+#include <limits.h>
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+
+#include "shim/config.h"
+#include "shim/dump_file.h"
+#include "shim/format/dump_format.h"
+#include "shim/real_functions.h"
+#include "shim/ring_buffer.h"
+#include "shim/tables.h"
+
+namespace lockscope::core {
+
+using format::HeldLock;
+
+enum InitState : int { kUninit = 0, kInitializing = 1, kReady = 2, kDisabled = 3 };
+
+// Process-wide state. Written during start-up (and in a fork child, which is
+// single-threaded), read-only afterwards. Constant-initialised: no constructor can reset it
+// after an early lock has already started the shim.
+struct Shim {
+  std::atomic<int> state{kUninit};
+  Config config;
+  DumpView dump;
+  LockTable locks;
+  ChainTable chains;
+  EdgeTable edges;
+  StackDepot stacks;
+  SyncTable syncs;
+  uint64_t self_start = 0, self_end = 0;
+  pthread_key_t exit_key = 0;
+  bool have_exit_key = false;
+  char dump_path[PATH_MAX] = {};
+};
+extern constinit Shim g;
+
+// Per-thread state, in zero-initialised initial-exec TLS (a trivial type, so no TLS
+// wrapper call on access).
+struct ThreadCtx {
+  format::ThreadRecord* rec;  // this thread's slot in the dump (nullptr: not registered)
+  HeldLock* spill;            // held[kInlineHeld...] live here (private mmap): deep nesting
+  uint32_t spill_cap;
+  uint32_t depth;             // locks held (== rec->held_count)
+  uint32_t slot;
+  int32_t tid;
+  int guard;                  // re-entrancy guard
+  bool untracked;             // no slot could be had, or the thread is exiting
+  bool resolving;             // inside dlsym for the real functions
+  RingWriter ring;
+};
+extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
+
+// The real functions, resolving them first if an early call arrives before start-up.
+const RealFunctions& Real();
+
+void EnsureInitialized();
+bool RegisterThread(ThreadCtx& t);
+
+// The thread's context when recording is on and we are not already inside the shim;
+// nullptr means "pass straight through". Sets the guard; callers end with Leave().
+inline ThreadCtx* Enter() {
+  ThreadCtx& t = t_ctx;
+  if (__builtin_expect(t.guard != 0, 0)) return nullptr;
+  if (__builtin_expect(g.state.load(std::memory_order_acquire) != kReady, 0)) {
+    EnsureInitialized();
+    if (g.state.load(std::memory_order_acquire) != kReady) return nullptr;
+  }
+  if (__builtin_expect(t.rec == nullptr, 0)) {
+    if (t.untracked) return nullptr;
+    t.guard = 1;
+    bool ok = RegisterThread(t);
+    t.guard = 0;
+    if (!ok) return nullptr;
+  }
+  t.guard = 1;
+  return &t;
+}
+
+inline void Leave(ThreadCtx* t) { t->guard = 0; }
+
+inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; }
+
+// ---- the held stack -------------------------------------------------------------------------
+
+// Chain key: hash of the held sequence plus the acquired lock and its mode (try, read).
+inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
+  uint64_t k = format::Mix64(prev ^ (uint64_t{lock} << 2) ^
+                             (flags & (format::kHeldTry | format::kHeldRead)) ^
+                             0x6a09e667f3bcc909ULL);
+  return k == 0 ? 1 : k;
+}
+
+inline HeldLock& Held(ThreadCtx& t, uint32_t i) {
+  return i < format::kInlineHeld ? t.rec->held[i] : t.spill[i - format::kInlineHeld];
+}
+
+inline void SetDepth(ThreadCtx& t, uint32_t depth) {
+  t.depth = depth;
+  Atomic(t.rec->held_count).store(depth, std::memory_order_release);
+}
+
+inline int FindHeld(ThreadCtx& t, uint64_t address) {
+  for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i)
+    if (Held(t, i).address == address) return i;
+  return -1;
+}
+
+// Removes held[i]; the chain keys above it change because the sequence changed.
+void RemoveHeld(ThreadCtx& t, uint32_t i);
+
+// Releases `address` from the held stack (one level of recursion, or the entry). Returns
+// the lock index it had, or 0 when this thread did not hold it.
+uint32_t Release(ThreadCtx& t, uint64_t address);
+
+// ---- acquisitions ---------------------------------------------------------------------------
+
+struct Prepared {
+  uint64_t address;
+  uint64_t chain;
+  uint32_t lock;
+  uint32_t stack;
+  uint32_t flags;  // HeldFlags
+};
+
+// Identity, chain and stack of an acquisition about to happen; records the order edges of a
+// chain never seen before. Runs before the thread can block, so a deadlocking acquisition
+// leaves its edge in the dump too.
+Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags);
+// Pushes the acquired lock on the held stack and writes its ring event.
+void Commit(ThreadCtx& t, const Prepared& p);
+
+// ---- waits, stacks, misuse --------------------------------------------------------------------
+
+// The full wait record: what, since when (CLOCK_MONOTONIC), and where.
+void SetWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack);
+// Back to "not waiting" (wait_kind kWaitMutex, since 0: what the uncontended path assumes).
+void ClearWait(ThreadCtx& t);
+
+// Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
+uint32_t CaptureStack();
+// A cached stack for a blocking call that is not a lock acquisition (condition and semaphore
+// waits): keyed by the held chain and the object, so a wait site unwinds once.
+uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt);
+
+// Appends a misuse record with the current stack. `owner_tid`'s acquisition stack is looked
+// up from its thread slot when it holds `address`.
+void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint32_t lock,
+                  int32_t owner_tid);
+
+// Ends the lock identity at `address` (destroy, re-init, free).
+uint32_t RetireLock(uint64_t address);
+// The free() filter (free_hook.cc): addresses where locks were seen, so that free() of
+// memory that never held one costs two bit tests.
+void NoteLockAddress(uint64_t address);
+void ClearLockAddressFilter();
+
+// In a fork child that has just mapped its own dump: empty tables, this thread unregistered.
+void ResetForChild(ThreadCtx& t);
+
+}  // namespace lockscope::core
+
+#endif  // LOCKSCOPE_SHIM_RECORDER_CORE_H_

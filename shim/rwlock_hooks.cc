@@ -1,0 +1,141 @@
+// pthread rwlocks with reader/writer semantics: a read acquisition is held with kHeldRead,
+// its order edges carry the modes (a cycle through a lock only ever held and requested for
+// read cannot block there), and a writer's wait names every current reader as a holder
+// (the analyzer reads the holders from the threads' held stacks).
+#include <errno.h>
+
+#include "shim/recorder.h"
+#include "shim/recorder_core.h"
+
+namespace lockscope {
+namespace {
+
+using namespace core;
+
+enum class Mode { kRead, kWrite };
+enum class Blocking { kLock, kTimed, kClock };
+
+template <Mode mode>
+int CallTry(pthread_rwlock_t* l) {
+  return mode == Mode::kRead ? Real().rwlock_tryrdlock(l) : Real().rwlock_trywrlock(l);
+}
+
+template <Mode mode, Blocking how>
+int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
+  const RealFunctions& r = Real();
+  if (how == Blocking::kLock) return mode == Mode::kRead ? r.rwlock_rdlock(l) : r.rwlock_wrlock(l);
+  if (how == Blocking::kTimed)
+    return mode == Mode::kRead ? r.rwlock_timedrdlock(l, abstime) : r.rwlock_timedwrlock(l, abstime);
+  auto f = mode == Mode::kRead ? r.rwlock_clockrdlock : r.rwlock_clockwrlock;
+  return f ? f(l, clock, abstime) : ENOSYS;
+}
+
+template <Mode mode, Blocking how>
+int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return CallBlocking<mode, how>(l, clock, abstime);
+  const uint64_t address = reinterpret_cast<uint64_t>(l);
+  const uint32_t flags = mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u;
+  const int i = t->depth ? FindHeld(*t, address) : -1;
+  if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead)) {
+    // A recursive read lock: no new edge. (It can still block behind a waiting writer with
+    // a writer-preferring rwlock; the wait record below covers that case too.)
+    int rc = CallTry<mode>(l);
+    if (rc == EBUSY) {
+      SetWait(*t, address, format::kWaitRwlockRead, Held(*t, i).lock, Held(*t, i).stack);
+      rc = CallBlocking<mode, how>(l, clock, abstime);
+      ClearWait(*t);
+    }
+    if (rc == 0) Held(*t, i).recursion++;
+    Leave(t);
+    return rc;
+  }
+  // Anything else while holding it (write after read: the upgrade that never returns; any
+  // lock after write: EDEADLK from glibc) goes through the normal path: the wait record then
+  // names a lock the thread itself holds, which the analyzer reports as a self-deadlock.
+  Prepared p = Prepare(*t, address, format::kLockRwlock, flags);
+  int rc = CallTry<mode>(l);
+  if (rc == EBUSY) {
+    SetWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
+            p.lock, p.stack);
+    rc = CallBlocking<mode, how>(l, clock, abstime);
+    ClearWait(*t);
+  }
+  if (rc == 0) {
+    Commit(*t, p);
+  } else if (t->ring.valid()) {
+    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
+  }
+  Leave(t);
+  return rc;
+}
+
+template <Mode mode>
+int TryAcquire(pthread_rwlock_t* l) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return CallTry<mode>(l);
+  const uint64_t address = reinterpret_cast<uint64_t>(l);
+  int rc = CallTry<mode>(l);
+  if (rc == 0) {
+    const int i = t->depth ? FindHeld(*t, address) : -1;
+    if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead))
+      Held(*t, i).recursion++;
+    else
+      Commit(*t, Prepare(*t, address, format::kLockRwlock,
+                         format::kHeldTry | (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u)));
+  }
+  Leave(t);
+  return rc;
+}
+
+bool Locked(const pthread_rwlock_t* l) {
+  return l->__data.__readers != 0 || l->__data.__cur_writer != 0;
+}
+
+}  // namespace
+
+int RwlockRdlock(pthread_rwlock_t* l) { return Acquire<Mode::kRead, Blocking::kLock>(l, 0, nullptr); }
+int RwlockWrlock(pthread_rwlock_t* l) { return Acquire<Mode::kWrite, Blocking::kLock>(l, 0, nullptr); }
+int RwlockTimedRdlock(pthread_rwlock_t* l, const timespec* abstime) {
+  return Acquire<Mode::kRead, Blocking::kTimed>(l, 0, abstime);
+}
+int RwlockTimedWrlock(pthread_rwlock_t* l, const timespec* abstime) {
+  return Acquire<Mode::kWrite, Blocking::kTimed>(l, 0, abstime);
+}
+int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
+  return Acquire<Mode::kRead, Blocking::kClock>(l, clock, abstime);
+}
+int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
+  return Acquire<Mode::kWrite, Blocking::kClock>(l, clock, abstime);
+}
+int RwlockTryRdlock(pthread_rwlock_t* l) { return TryAcquire<Mode::kRead>(l); }
+int RwlockTryWrlock(pthread_rwlock_t* l) { return TryAcquire<Mode::kWrite>(l); }
+
+int RwlockUnlock(pthread_rwlock_t* l) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return Real().rwlock_unlock(l);
+  const uint32_t lock = Release(*t, reinterpret_cast<uint64_t>(l));
+  if (t->ring.valid())
+    t->ring.Write(format::kOpUnlock, lock == format::kNoIndex ? 0 : lock, 0, lock == 0);
+  Leave(t);
+  return Real().rwlock_unlock(l);
+}
+
+int RwlockInit(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr) {
+  if (Ready()) RetireLock(reinterpret_cast<uint64_t>(l));
+  return Real().rwlock_init(l, attr);
+}
+
+int RwlockDestroy(pthread_rwlock_t* l) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return Real().rwlock_destroy(l);
+  const uint64_t address = reinterpret_cast<uint64_t>(l);
+  if (Locked(l))
+    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
+                 l->__data.__cur_writer);
+  RetireLock(address);
+  Leave(t);
+  return Real().rwlock_destroy(l);
+}
+
+}  // namespace lockscope
