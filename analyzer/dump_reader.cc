@@ -1,6 +1,7 @@
 #include "analyzer/dump_reader.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,6 +94,8 @@ absl::Status Dump::Load() {
   const char* edges = nullptr; uint64_t nedges = 0, edge_rs = 0;
   const char* modules = nullptr; uint64_t nmodules = 0, module_rs = 0;
   const char* rings = nullptr; uint64_t nrings = 0, ring_rs = 0;
+  const char* syncs = nullptr; uint64_t nsyncs = 0, sync_rs = 0;
+  const char* misuse = nullptr; uint64_t nmisuse = 0, misuse_rs = 0;
   uint64_t stack_rs = 0;
   for (uint32_t i = 0; i < h.section_count; ++i) {
     const Section& s = h.sections[i];
@@ -139,6 +142,14 @@ absl::Status Dump::Load() {
       case format::kSectionRings:
         st = need(format::RingBytes(16));
         rings = p; nrings = s.capacity; ring_rs = s.record_size;
+        break;
+      case format::kSectionSyncs:
+        st = need(sizeof(format::SyncRecord));
+        syncs = p; nsyncs = s.capacity; sync_rs = s.record_size;
+        break;
+      case format::kSectionMisuse:
+        st = need(sizeof(format::MisuseRecord));
+        misuse = p; nmisuse = s.capacity; misuse_rs = s.record_size;
         break;
       default:
         break;  // a newer minor version's section: skip
@@ -193,10 +204,30 @@ absl::Status Dump::Load() {
     e.tid = r.tid;
     e.other_tid = r.other_tid;
     e.held_depth = r.held_depth;
+    e.modes = r.flags & (format::kEdgeFromRead | format::kEdgeFromWrite | format::kEdgeToRead |
+                         format::kEdgeToWrite);
     if (!(r.flags & format::kEdgeGatesLost))
       for (uint32_t g : r.gates)
         if (g != 0 && Lock(g)) e.gates.push_back(g);
     edges_.push_back(std::move(e));
+  }
+
+  // Semaphores and condition variables (optional sections: minor version 1).
+  for (uint64_t i = 0; syncs && i < nsyncs; ++i) {
+    auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
+    if (r.address == 0 || !r.ready) continue;
+    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
+                      r.last_take_tid, r.posts, r.takes});
+  }
+  uint64_t nmis = misuse ? std::min<uint64_t>(h.counters.misuse_used, nmisuse) : 0;
+  for (uint64_t i = 0; i < nmis; ++i) {
+    auto r = ::lockscope::Load<format::MisuseRecord>(misuse, i * misuse_rs);
+    if (!r.ready || r.kind < format::kMisuseUnlockNotOwner || r.kind > format::kMisuseRelockError) {
+      if (r.ready) ++skipped_;
+      continue;
+    }
+    misuses_.push_back({r.kind, r.tid, r.address, Lock(r.lock) ? r.lock : 0, r.stack,
+                        r.owner_tid, r.owner_stack});
   }
 
   // Threads.
@@ -230,6 +261,66 @@ const LockInfo* Dump::Lock(uint32_t index) const {
   if (index == 0 || index >= lock_slot_to_pos_.size()) return nullptr;
   uint32_t pos = lock_slot_to_pos_[index];
   return pos ? &locks_[pos - 1] : nullptr;
+}
+
+const LockInfo* Dump::LockAt(uint64_t address) const {
+  const LockInfo* found = nullptr;
+  for (const LockInfo& l : locks_)
+    if (l.address == address && l.state == format::kLockLive) found = &l;
+  return found;
+}
+
+const SyncInfo* Dump::SyncAt(uint64_t address) const {
+  for (const SyncInfo& s : syncs_)
+    if (s.address == address) return &s;
+  return nullptr;
+}
+
+bool Dump::ProcessAlive() const {
+  if (header_.pid <= 0) return false;
+  // Re-read the state: the copy in header_ is from when the dump was opened.
+  format::FileHeader h;
+  memcpy(&h, map_, sizeof(h));
+  if (h.state != format::kStateRunning) return false;
+  return kill(header_.pid, 0) == 0 || errno == EPERM;
+}
+
+absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": ", strerror(errno)));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) < sizeof(format::FileHeader)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(path, ": not a lockscope dump"));
+  }
+  format::FileHeader h;
+  bool ok = pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) &&
+            memcmp(h.magic, format::kMagic, sizeof(h.magic)) == 0 &&
+            h.major == format::kMajorVersion && h.section_count <= format::kMaxSections;
+  std::vector<WaitSnapshot> out;
+  for (uint32_t i = 0; ok && i < h.section_count; ++i) {
+    const format::Section& s = h.sections[i];
+    if (s.id != format::kSectionThreads) continue;
+    if (s.record_size < sizeof(format::ThreadRecord) || s.offset > uint64_t(st.st_size) ||
+        s.capacity > (st.st_size - s.offset) / s.record_size) {
+      ok = false;
+      break;
+    }
+    // Only the fixed head of each record (everything before the held stack).
+    for (uint64_t t = 1; t < s.capacity; ++t) {
+      char head[offsetof(format::ThreadRecord, held)];
+      if (pread(fd, head, sizeof(head), s.offset + t * s.record_size) != ssize_t(sizeof(head)))
+        break;
+      format::ThreadRecord r;
+      memcpy(&r, head, sizeof(head));
+      if (r.state == format::kThreadFree) break;  // slots are taken in order, never freed
+      if (r.state == format::kThreadLive && r.wait_address != 0)
+        out.push_back({r.tid, r.wait_address, r.wait_kind, r.wait_since_ns});
+    }
+  }
+  close(fd);
+  if (!ok) return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable lockscope dump"));
+  return out;
 }
 
 const ThreadInfo* Dump::ThreadByTid(int32_t tid) const {

@@ -29,6 +29,7 @@ struct LockInfo {
 
 struct EdgeInfo {
   uint32_t from = 0, to = 0;  // lock record indices
+  uint32_t modes = 0;         // format::kEdgeFrom*/kEdgeTo* bits (rwlock read/write)
   uint32_t from_stack = 0, to_stack = 0;
   int32_t tid = 0, other_tid = 0;
   uint32_t held_depth = 0;
@@ -49,6 +50,33 @@ struct ThreadInfo {
   uint64_t ring_events = 0;  // events written to its ring (its lock operations)
 };
 
+struct SyncInfo {
+  uint32_t index = 0;
+  uint64_t address = 0;
+  uint8_t kind = 0;  // format::kLockSemaphore | kLockCondvar
+  int32_t last_post_tid = 0, last_take_tid = 0;
+  uint32_t posts = 0, takes = 0;
+};
+
+struct MisuseInfo {
+  uint32_t kind = 0;  // format::MisuseKind
+  int32_t tid = 0;
+  uint64_t address = 0;
+  uint32_t lock = 0, stack = 0;
+  int32_t owner_tid = 0;
+  uint32_t owner_stack = 0;
+};
+
+// What a thread of a (possibly live) process waits for right now: the cheap read the hang
+// monitor polls with (header and thread table only).
+struct WaitSnapshot {
+  int32_t tid = 0;
+  uint64_t address = 0;
+  uint32_t kind = 0;  // format::WaitKind
+  uint64_t since_ns = 0;
+};
+absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path);
+
 class Dump {
  public:
   ~Dump();
@@ -65,10 +93,18 @@ class Dump {
   const std::vector<LockInfo>& locks() const { return locks_; }  // only used slots
   const std::vector<EdgeInfo>& edges() const { return edges_; }
   const std::vector<ThreadInfo>& threads() const { return threads_; }
+  const std::vector<SyncInfo>& syncs() const { return syncs_; }
+  const std::vector<MisuseInfo>& misuses() const { return misuses_; }
+  // The process still exists (and has not run its exit path): its waits are current.
+  bool ProcessAlive() const;
   uint64_t skipped_records() const { return skipped_; }
 
   // The lock with record index `index`, or nullptr.
   const LockInfo* Lock(uint32_t index) const;
+  // The live (current-generation) lock at `address`, or nullptr.
+  const LockInfo* LockAt(uint64_t address) const;
+  // The semaphore / condition variable at `address`, or nullptr.
+  const SyncInfo* SyncAt(uint64_t address) const;
   // The thread with this tid (the latest slot that had it), or nullptr.
   const ThreadInfo* ThreadByTid(int32_t tid) const;
   // Frames of stack `id` (empty for 0 or an invalid id); bounds-checked against the mapping.
@@ -91,6 +127,8 @@ class Dump {
   std::vector<uint32_t> lock_slot_to_pos_;  // record index -> position in locks_ (+1), 0 = none
   std::vector<EdgeInfo> edges_;
   std::vector<ThreadInfo> threads_;
+  std::vector<SyncInfo> syncs_;
+  std::vector<MisuseInfo> misuses_;
   uint64_t skipped_ = 0;
 };
 

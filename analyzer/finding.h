@@ -47,6 +47,7 @@ struct Finding {
   std::vector<FindingThread> threads;
   std::vector<FindingLock> locks;
   std::vector<FindingStack> stacks;
+  std::vector<std::string> details;     // lines printed under the summary (the story)
   std::vector<std::string> notes;       // extra lines for the text report
   std::vector<ScenarioStep> scenario;   // optional two-column table
   // Lock-order graph view for DOT: pairs of indices into `locks`.

@@ -17,6 +17,9 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <map>
+#include <sstream>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -25,7 +28,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "analyzer/dump_reader.h"
+#include "analyzer/checks/waits.h"
 #include "analyzer/report.h"
+#include "shim/format/dump_format.h"
 
 extern char** environ;
 
@@ -152,8 +157,18 @@ std::vector<std::string> DumpsIn(const std::string& dir) {
 }
 
 // Analyzes the inputs, prints the report, returns the exit status for "no program status".
+// Waits at least this long are stalls in `report` and in `run` without --hang-timeout.
+constexpr double kDefaultStallSeconds = 10;
+
+AnalyzeOptions DefaultAnalyzeOptions() {
+  AnalyzeOptions a;
+  a.waits.now_ns = MonotonicNowNs();
+  a.waits.stall_seconds = kDefaultStallSeconds;
+  return a;
+}
+
 int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
-             int clean_status) {
+             int clean_status, const AnalyzeOptions& analyze) {
   std::vector<std::string> files;
   for (const std::string& in : inputs) {
     if (IsDir(in)) {
@@ -170,7 +185,7 @@ int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std
     if (!d.ok()) Fail(std::string(d.status().message()));
     dumps.push_back(std::move(*d));
   }
-  Report report = Analyze(dumps);
+  Report report = Analyze(dumps, analyze);
   report.dump_dir = dump_dir;
   if (dumps.empty())
     report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ", dump_dir,
@@ -261,13 +276,92 @@ std::string MakeDumpDir(const std::string& requested) {
   return buf.data();
 }
 
+// Every process whose parent chain leads to `root` (from /proc), root excluded.
+std::vector<pid_t> Descendants(pid_t root) {
+  std::map<pid_t, pid_t> parent;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      pid_t pid = 0;
+      if (!absl::SimpleAtoi(e->d_name, &pid)) continue;
+      std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+      std::string line;
+      if (!std::getline(stat, line)) continue;
+      size_t close = line.rfind(')');
+      if (close == std::string::npos) continue;
+      std::istringstream rest(line.substr(close + 2));
+      char state;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      parent[pid] = ppid;
+    }
+    closedir(d);
+  }
+  std::vector<pid_t> out;
+  for (auto [pid, ppid] : parent) {
+    for (pid_t p = ppid, guard = 0; p > 1 && guard < 64; p = parent.count(p) ? parent[p] : 0, ++guard)
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+  }
+  return out;
+}
+
+// Kills the program's whole tree: its process group, and descendants that left it.
+void KillTree(pid_t child) {
+  for (int round = 0; round < 3; ++round) {
+    std::vector<pid_t> tree = Descendants(child);
+    kill(-child, SIGKILL);
+    kill(child, SIGKILL);
+    for (pid_t p : tree) kill(p, SIGKILL);
+    if (tree.empty()) break;
+  }
+}
+
+volatile sig_atomic_t g_forward_signal = 0;
+void RememberSignal(int sig) { g_forward_signal = sig; }
+
+// Polls the dumps of the running program for a wait longer than `timeout` seconds. Returns
+// true (and fills first_seen) when the program hangs; false when it exited (status set).
+bool WatchForHang(pid_t child, const std::string& dir, double timeout, int* status,
+                  std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t>* first_seen) {
+  const uint64_t limit_ns = static_cast<uint64_t>(timeout * 1e9);
+  for (;;) {
+    pid_t r = waitpid(child, status, WNOHANG);
+    if (r == child) return false;
+    if (g_forward_signal != 0) {
+      kill(-child, g_forward_signal);
+      g_forward_signal = 0;
+    }
+    const uint64_t now = MonotonicNowNs();
+    std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> current;
+    bool hung = false;
+    for (const std::string& path : DumpsIn(dir)) {
+      auto waits = ReadWaits(path);
+      if (!waits.ok()) continue;  // a dump being created, or not ours
+      for (const WaitSnapshot& w : *waits) {
+        // Condition waits alone are how idle threads sleep: not a hang by themselves.
+        if (w.kind == format::kWaitCondvar) continue;
+        auto key = std::make_tuple(path, w.tid, w.address);
+        auto it = first_seen->find(key);
+        uint64_t seen = it != first_seen->end() ? it->second : now;
+        current[key] = seen;
+        uint64_t since = w.since_ns != 0 && w.since_ns <= now ? w.since_ns : seen;
+        if (now - since >= limit_ns) hung = true;
+      }
+    }
+    *first_seen = std::move(current);
+    if (hung) return true;
+    usleep(100 * 1000);
+  }
+}
+
 int Run(const Options& o) {
   if (o.positional.empty()) Fail(absl::StrCat("run needs a program\n", kUsage));
-  if (o.hang_timeout) Fail("--hang-timeout is not supported yet");
   const std::string program = ResolveProgram(o.positional[0]);
   const std::string shim = ShimPath();
   const std::string dir = MakeDumpDir(o.dump_dir);
-  // Validate --output / --suppressions before the program runs, not after.
+  // Validate --suppressions before the program runs, not after.
   ReadSuppressions(o.suppressions);
 
   std::string preload = shim;
@@ -278,11 +372,16 @@ int Run(const Options& o) {
   std::vector<char*> argv;
   for (const std::string& a : o.positional) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  // Like system(): the terminal's ^C / ^\ go to the program; we stay to report.
-  struct sigaction ignore {}, old_int {}, old_quit {};
+  const bool watch = o.hang_timeout.has_value();
+  // Without --hang-timeout, like system(): the terminal's ^C / ^\ reach the program (same
+  // process group) and we stay to report. With it, the program gets a process group of its
+  // own so that its whole tree can be killed; we forward the signals a user sends us.
+  struct sigaction ignore {}, old_int {}, old_quit {}, old_term {}, forward {};
   ignore.sa_handler = SIG_IGN;
-  sigaction(SIGINT, &ignore, &old_int);
-  sigaction(SIGQUIT, &ignore, &old_quit);
+  forward.sa_handler = RememberSignal;
+  sigaction(SIGINT, watch ? &forward : &ignore, &old_int);
+  sigaction(SIGQUIT, watch ? &forward : &ignore, &old_quit);
+  if (watch) sigaction(SIGTERM, &forward, &old_term);
   int err_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) Fail(absl::StrCat("pipe: ", strerror(errno)));
   pid_t pid = fork();
@@ -290,6 +389,10 @@ int Run(const Options& o) {
   if (pid == 0) {
     sigaction(SIGINT, &old_int, nullptr);
     sigaction(SIGQUIT, &old_quit, nullptr);
+    if (watch) {
+      sigaction(SIGTERM, &old_term, nullptr);
+      setpgid(0, 0);
+    }
     close(err_pipe[0]);
     execv(program.c_str(), argv.data());
     int e = errno;
@@ -297,18 +400,40 @@ int Run(const Options& o) {
     (void)ignored;
     _exit(127);
   }
+  if (watch) setpgid(pid, pid);  // also from here: no race with our first killpg
   close(err_pipe[1]);
   int exec_errno = 0;
   ssize_t got = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
   close(err_pipe[0]);
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
   unsetenv("LD_PRELOAD");
-  if (got == sizeof(exec_errno))
+  int status = 0;
+  if (got == sizeof(exec_errno)) {
+    waitpid(pid, &status, 0);
     Fail(absl::StrCat("cannot run '", program, "': ", strerror(exec_errno)));
+  }
+  AnalyzeOptions analyze = DefaultAnalyzeOptions();
+  if (watch) {
+    std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> first_seen;
+    if (WatchForHang(pid, dir, *o.hang_timeout, &status, &first_seen)) {
+      // Report the live state first (the dumps are current while the threads are stuck),
+      // then kill the tree.
+      analyze.waits.now_ns = MonotonicNowNs();
+      analyze.waits.stall_seconds = *o.hang_timeout;
+      analyze.waits.first_seen = std::move(first_seen);
+      int rc = ReportOn({dir}, o, dir, 0, analyze);
+      KillTree(pid);
+      while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      // A hang is an error even if no check could say more than "stall".
+      return rc == 0 ? o.error_exitcode : rc;
+    }
+  } else {
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   int program_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return ReportOn({dir}, o, dir, program_status);
+  analyze.waits.now_ns = MonotonicNowNs();
+  return ReportOn({dir}, o, dir, program_status, analyze);
 }
 
 }  // namespace
@@ -324,7 +449,7 @@ int main(int argc, char** argv) {
   if (cmd == "report") {
     Options o = ParseOptions(args, false);
     if (o.positional.empty()) Fail(absl::StrCat("report needs a dump file or directory\n", kUsage));
-    return ReportOn(o.positional, o, "", 0);
+    return ReportOn(o.positional, o, "", 0, DefaultAnalyzeOptions());
   }
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::cout << kUsage;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "analyzer/checks/lock_order.h"
+#include "analyzer/checks/misuse.h"
 
 namespace lockscope {
 
@@ -53,6 +54,9 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   note(c.modules_dropped, "modules were not recorded: the module table was full", "LOCKSCOPE_MODULES");
   note(c.threads_dropped, "threads were not tracked: the thread table was full", "LOCKSCOPE_THREADS");
   note(c.threads_without_ring, "threads had no event ring", "LOCKSCOPE_RINGS");
+  note(c.syncs_dropped, "semaphores/condition variables were not tracked: the table was full",
+       "LOCKSCOPE_SYNCS");
+  note(c.misuse_dropped, "misuse records were lost: the misuse table was full", "LOCKSCOPE_MISUSE");
   if (c.edges_depth_skipped > 0)
     notes->push_back(absl::StrFormat(
         "%s: %d order edges from deeply nested locks were implied rather than recorded (more "
@@ -67,7 +71,7 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
 
 }  // namespace
 
-Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps) {
+Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOptions& options) {
   Report r;
   for (const auto& d : dumps) {
     r.dump_paths.push_back(d->path());
@@ -77,6 +81,9 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps) {
     r.edges += d->edges().size();
     for (const ThreadInfo& t : d->threads()) r.events += t.ring_events;
   }
+  // What is wrong right now first (hangs), then misuse, then what could go wrong.
+  for (Finding& f : CheckWaits(dumps, options.waits)) r.findings.push_back(std::move(f));
+  for (Finding& f : CheckMisuse(dumps)) r.findings.push_back(std::move(f));
   LockOrderResult lo = CheckLockOrder(dumps);
   for (Finding& f : lo.findings) r.findings.push_back(std::move(f));
   if (lo.gated > 0)
@@ -98,6 +105,8 @@ void NameLocks(Report& report, SymbolCache& symbols) {
                       l.name.empty() ? l.id : absl::StrCat(l.id, " (", l.name, ")")});
     }
     f.summary = absl::StrReplaceAll(f.summary, repl);
+    for (std::string& d : f.details) d = absl::StrReplaceAll(d, repl);
+    for (FindingStack& s : f.stacks) s.role = absl::StrReplaceAll(s.role, repl);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "analyzer/dump_reader.h"
+#include "analyzer/checks/waits.h"
 #include "analyzer/finding.h"
 #include "analyzer/symbolizer.h"
 
@@ -41,8 +42,12 @@ class SymbolCache {
   std::map<size_t, std::unique_ptr<Symbolizer>> symbolizers_;
 };
 
+struct AnalyzeOptions {
+  WaitOptions waits;  // now, stall threshold, first-seen times of waits
+};
+
 // Runs every check and collects the caveats of every dump.
-Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps);
+Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOptions& options);
 
 // Fills FindingLock::name and expands the {Ln} placeholders of summaries.
 void NameLocks(Report& report, SymbolCache& symbols);

@@ -10,7 +10,7 @@ namespace lockscope {
 struct Config {
   const char* dir = nullptr;     // LOCKSCOPE_DIR (default ".")
   uint64_t locks = 1u << 21;     // LOCKSCOPE_LOCKS: lock table slots (1M locks at half load)
-  uint64_t chains = 1u << 17;    // LOCKSCOPE_CHAINS
+  uint64_t chains = 1u << 18;    // LOCKSCOPE_CHAINS: (held locks, lock, call site) chains
   uint64_t edges = 1u << 18;     // LOCKSCOPE_EDGES
   uint64_t stacks = 1u << 16;    // LOCKSCOPE_STACKS
   uint64_t frames = 1u << 20;    // LOCKSCOPE_FRAMES: pcs shared by all stacks

@@ -8,17 +8,20 @@
 #include "shim/recorder.h"
 
 #define LOCKSCOPE_EXPORT extern "C" __attribute__((visibility("default")))
+// The call site in the program: part of the chain key, so that each acquisition site gets
+// its own stack (a lock taken from two places is reported with the right one).
+#define LOCKSCOPE_CALLER __builtin_return_address(0)
 
-LOCKSCOPE_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) { return lockscope::MutexLock(m); }
+LOCKSCOPE_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) { return lockscope::MutexLock(m, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) {
-  return lockscope::MutexTryLock(m);
+  return lockscope::MutexTryLock(m, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_mutex_timedlock(pthread_mutex_t* m, const struct timespec* t) {
-  return lockscope::MutexTimedLock(m, t);
+  return lockscope::MutexTimedLock(m, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t c,
                                              const struct timespec* t) {
-  return lockscope::MutexClockLock(m, c, t);
+  return lockscope::MutexClockLock(m, c, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) {
   return lockscope::MutexUnlock(m);
@@ -35,15 +38,15 @@ LOCKSCOPE_EXPORT int pthread_mutex_destroy(pthread_mutex_t* m) {
 // version of our own would not. The real functions are looked up by version instead
 // (real_functions.cc).
 LOCKSCOPE_EXPORT int pthread_cond_wait(pthread_cond_t* c, pthread_mutex_t* m) {
-  return lockscope::CondWait(c, m);
+  return lockscope::CondWait(c, m, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* m,
                                             const struct timespec* t) {
-  return lockscope::CondTimedWait(c, m, t);
+  return lockscope::CondTimedWait(c, m, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m,
                                             clockid_t clock, const struct timespec* t) {
-  return lockscope::CondClockWait(c, m, clock, t);
+  return lockscope::CondClockWait(c, m, clock, t, LOCKSCOPE_CALLER);
 }
 
 LOCKSCOPE_EXPORT int pthread_cond_signal(pthread_cond_t* c) { return lockscope::CondSignal(c); }
@@ -51,27 +54,27 @@ LOCKSCOPE_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
   return lockscope::CondBroadcast(c);
 }
 
-LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) { return lockscope::RwlockRdlock(l); }
-LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) { return lockscope::RwlockWrlock(l); }
+LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) { return lockscope::RwlockRdlock(l, LOCKSCOPE_CALLER); }
+LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) { return lockscope::RwlockWrlock(l, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) {
-  return lockscope::RwlockTryRdlock(l);
+  return lockscope::RwlockTryRdlock(l, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_trywrlock(pthread_rwlock_t* l) {
-  return lockscope::RwlockTryWrlock(l);
+  return lockscope::RwlockTryWrlock(l, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_timedrdlock(pthread_rwlock_t* l, const struct timespec* t) {
-  return lockscope::RwlockTimedRdlock(l, t);
+  return lockscope::RwlockTimedRdlock(l, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_timedwrlock(pthread_rwlock_t* l, const struct timespec* t) {
-  return lockscope::RwlockTimedWrlock(l, t);
+  return lockscope::RwlockTimedWrlock(l, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_clockrdlock(pthread_rwlock_t* l, clockid_t c,
                                                 const struct timespec* t) {
-  return lockscope::RwlockClockRdlock(l, c, t);
+  return lockscope::RwlockClockRdlock(l, c, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t c,
                                                 const struct timespec* t) {
-  return lockscope::RwlockClockWrlock(l, c, t);
+  return lockscope::RwlockClockWrlock(l, c, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t* l) { return lockscope::RwlockUnlock(l); }
 LOCKSCOPE_EXPORT int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockattr_t* a) {
@@ -81,13 +84,13 @@ LOCKSCOPE_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) {
   return lockscope::RwlockDestroy(l);
 }
 
-LOCKSCOPE_EXPORT int sem_wait(sem_t* s) { return lockscope::SemWait(s); }
+LOCKSCOPE_EXPORT int sem_wait(sem_t* s) { return lockscope::SemWait(s, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int sem_trywait(sem_t* s) { return lockscope::SemTryWait(s); }
 LOCKSCOPE_EXPORT int sem_timedwait(sem_t* s, const struct timespec* t) {
-  return lockscope::SemTimedWait(s, t);
+  return lockscope::SemTimedWait(s, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int sem_clockwait(sem_t* s, clockid_t c, const struct timespec* t) {
-  return lockscope::SemClockWait(s, c, t);
+  return lockscope::SemClockWait(s, c, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int sem_post(sem_t* s) { return lockscope::SemPost(s); }
 

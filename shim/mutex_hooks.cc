@@ -36,7 +36,8 @@ inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abs
 // signal handler that locks while we block passes through rather than interleaving its
 // bookkeeping with ours.
 template <Blocking how>
-int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
+int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
+                 const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
@@ -64,7 +65,7 @@ int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
     // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
     // acquisition below: the wait record names a lock this thread holds.
   }
-  Prepared p = Prepare(*t, address, KindOf(m), 0);
+  Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
   // Publish what we wait for before the call, since a blocked thread cannot help later.
   // Uncontended (the lock word reads free) this is one store before and one after; only a
   // lock that is visibly taken pays for the clock and the full wait record. (Calling the
@@ -91,7 +92,7 @@ int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
 enum class CondHow { kWait, kTimed, kClock };
 
 int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t clock,
-                   const timespec* abstime) {
+                   const timespec* abstime, const void* caller) {
   auto call = [&]() -> int {
     switch (how) {
       case CondHow::kWait: return Real().cond_wait(c, m);
@@ -115,13 +116,14 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
   format::SyncRecord* sync = g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitBegin, saved.lock, 0);
   SetWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
-          sync ? g.syncs.IndexOf(sync) : 0, WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), 1));
+          sync ? g.syncs.IndexOf(sync) : 0,
+          WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller) | 1));
   int rc = call();
   ClearWait(*t);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitEnd, saved.lock, static_cast<uint32_t>(rc));
   // The mutex is re-taken whatever rc is (timeouts included): an acquisition like any other
   // (holding A while re-taking M is the edge A->M).
-  Commit(*t, Prepare(*t, address, KindOf(m), 0));
+  Commit(*t, Prepare(*t, address, KindOf(m), SiteFlags(caller)));
   if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
   Leave(t);
   return rc;
@@ -141,19 +143,22 @@ void NotePost(pthread_cond_t* c) {
 
 }  // namespace
 
-int MutexLock(pthread_mutex_t* m) { return AcquireMutex<Blocking::kLock>(m, 0, nullptr); }
-
-int MutexTimedLock(pthread_mutex_t* m, const timespec* abstime) {
-  return AcquireMutex<Blocking::kTimed>(m, 0, abstime);
+int MutexLock(pthread_mutex_t* m, const void* caller) {
+  return AcquireMutex<Blocking::kLock>(m, 0, nullptr, caller);
 }
 
-int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
-  return AcquireMutex<Blocking::kClock>(m, clock, abstime);
+int MutexTimedLock(pthread_mutex_t* m, const timespec* abstime, const void* caller) {
+  return AcquireMutex<Blocking::kTimed>(m, 0, abstime, caller);
+}
+
+int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
+                   const void* caller) {
+  return AcquireMutex<Blocking::kClock>(m, clock, abstime, caller);
 }
 
 // A successful trylock joins the held set but adds no blocking edge: std::lock and
 // try-with-back-off never wait while holding, so they cannot deadlock.
-int MutexTryLock(pthread_mutex_t* m) {
+int MutexTryLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_trylock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
@@ -164,7 +169,7 @@ int MutexTryLock(pthread_mutex_t* m) {
     if (i >= 0) {
       Held(*t, i).recursion++;  // a recursive mutex re-taken by its owner
     } else {
-      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry));
+      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteFlags(caller)));
     }
   }
   Leave(t);
@@ -220,15 +225,16 @@ int MutexDestroy(pthread_mutex_t* m) {
   return Real().mutex_destroy(m);
 }
 
-int CondWait(pthread_cond_t* c, pthread_mutex_t* m) {
-  return CondWaitCommon(c, m, CondHow::kWait, 0, nullptr);
+int CondWait(pthread_cond_t* c, pthread_mutex_t* m, const void* caller) {
+  return CondWaitCommon(c, m, CondHow::kWait, 0, nullptr, caller);
 }
-int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abstime) {
-  return CondWaitCommon(c, m, CondHow::kTimed, 0, abstime);
+int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abstime,
+                  const void* caller) {
+  return CondWaitCommon(c, m, CondHow::kTimed, 0, abstime, caller);
 }
 int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
-                  const timespec* abstime) {
-  return CondWaitCommon(c, m, CondHow::kClock, clock, abstime);
+                  const timespec* abstime, const void* caller) {
+  return CondWaitCommon(c, m, CondHow::kClock, clock, abstime, caller);
 }
 
 int CondSignal(pthread_cond_t* c) {

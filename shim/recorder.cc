@@ -254,12 +254,11 @@ uint32_t CaptureStack() {
 }
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
-  const uint64_t key =
-      ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, static_cast<uint32_t>(object >> 3),
-               0) ^ (uint64_t{salt} << 56) ^ object;
-  if (format::ChainRecord* c = g.chains.Find(key ? key : 1)) return c->stack;
+  const uint64_t key = format::Mix64(ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, 0, 0) ^
+                                     object ^ (uint64_t{salt} << 32)) | 1;
+  if (format::ChainRecord* c = g.chains.Find(key)) return c->stack;
   uint32_t stack = CaptureStack();
-  g.chains.Insert(key ? key : 1, stack, static_cast<uint16_t>(t.slot));
+  g.chains.Insert(key, stack, static_cast<uint16_t>(t.slot));
   return stack;
 }
 
@@ -275,22 +274,12 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   p.lock = g.locks.FindOrInsert(address, kind, &inserted);
   if (inserted) NoteLockAddress(address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
-  if (t.depth == 0) {
-    p.chain = ChainKey(0, p.lock, flags);
-    format::LockRecord& rec = g.locks.at(p.lock);
-    p.stack = Atomic(rec.first_stack).load(std::memory_order_relaxed);
-    if (p.stack == 0) {
-      p.stack = CaptureStack();
-      Atomic(rec.first_stack).store(p.stack, std::memory_order_relaxed);
-    }
-    return p;
-  }
-  p.chain = ChainKey(Held(t, t.depth - 1).chain, p.lock, flags);
+  p.chain = ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, p.lock, flags);
   if (format::ChainRecord* c = g.chains.Find(p.chain)) {
     p.stack = c->stack;
     // A second thread on a known chain: note it on the edges once, so that a cycle seen by
     // one thread only can be told apart from one spanning threads.
-    if (c->owner_slot != static_cast<uint16_t>(t.slot) &&
+    if (t.depth > 0 && c->owner_slot != static_cast<uint16_t>(t.slot) &&
         !(Atomic(c->flags).load(std::memory_order_relaxed) & format::kChainMultiThread)) {
       Atomic(c->flags).fetch_or(format::kChainMultiThread, std::memory_order_relaxed);
       if (!(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
@@ -298,7 +287,8 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
     return p;
   }
   p.stack = CaptureStack();
-  if (!(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
+  if (inserted) Atomic(g.locks.at(p.lock).first_stack).store(p.stack, std::memory_order_relaxed);
+  if (t.depth > 0 && !(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
   g.chains.Insert(p.chain, p.stack, static_cast<uint16_t>(t.slot));
   return p;
 }

@@ -25,34 +25,34 @@
 
 namespace lockscope {
 
-int MutexLock(pthread_mutex_t* m);
-int MutexTryLock(pthread_mutex_t* m);
-int MutexTimedLock(pthread_mutex_t* m, const struct timespec* abstime);
-int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime);
+int MutexLock(pthread_mutex_t* m, const void* caller);
+int MutexTryLock(pthread_mutex_t* m, const void* caller);
+int MutexTimedLock(pthread_mutex_t* m, const struct timespec* abstime, const void* caller);
+int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime, const void* caller);
 int MutexUnlock(pthread_mutex_t* m);
 int MutexInit(pthread_mutex_t* m, const pthread_mutexattr_t* attr);
 int MutexDestroy(pthread_mutex_t* m);
-int CondWait(pthread_cond_t* c, pthread_mutex_t* m);
-int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime);
+int CondWait(pthread_cond_t* c, pthread_mutex_t* m, const void* caller);
+int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime, const void* caller);
 int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
-                  const struct timespec* abstime);
+                  const struct timespec* abstime, const void* caller);
 int CondSignal(pthread_cond_t* c);
 int CondBroadcast(pthread_cond_t* c);
-int RwlockRdlock(pthread_rwlock_t* l);
-int RwlockWrlock(pthread_rwlock_t* l);
-int RwlockTimedRdlock(pthread_rwlock_t* l, const struct timespec* abstime);
-int RwlockTimedWrlock(pthread_rwlock_t* l, const struct timespec* abstime);
-int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime);
-int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime);
-int RwlockTryRdlock(pthread_rwlock_t* l);
-int RwlockTryWrlock(pthread_rwlock_t* l);
+int RwlockRdlock(pthread_rwlock_t* l, const void* caller);
+int RwlockWrlock(pthread_rwlock_t* l, const void* caller);
+int RwlockTimedRdlock(pthread_rwlock_t* l, const struct timespec* abstime, const void* caller);
+int RwlockTimedWrlock(pthread_rwlock_t* l, const struct timespec* abstime, const void* caller);
+int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime, const void* caller);
+int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime, const void* caller);
+int RwlockTryRdlock(pthread_rwlock_t* l, const void* caller);
+int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller);
 int RwlockUnlock(pthread_rwlock_t* l);
 int RwlockInit(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr);
 int RwlockDestroy(pthread_rwlock_t* l);
-int SemWait(sem_t* s);
+int SemWait(sem_t* s, const void* caller);
 int SemTryWait(sem_t* s);
-int SemTimedWait(sem_t* s, const struct timespec* abstime);
-int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime);
+int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);
+int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime, const void* caller);
 int SemPost(sem_t* s);
 int SetThreadName(pthread_t thread, const char* name);
 pid_t Fork();

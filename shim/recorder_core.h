@@ -90,12 +90,19 @@ inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; 
 
 // ---- the held stack -------------------------------------------------------------------------
 
-// Chain key: hash of the held sequence plus the acquired lock and its mode (try, read).
+// Chain key: hash of the held sequence plus the acquired lock, its mode (try, read) and its
+// call site.
 inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
-  uint64_t k = format::Mix64(prev ^ (uint64_t{lock} << 2) ^
-                             (flags & (format::kHeldTry | format::kHeldRead)) ^
-                             0x6a09e667f3bcc909ULL);
+  uint64_t k = format::Mix64(
+      prev ^ (uint64_t{lock} << 20) ^
+      (flags & (format::kHeldTry | format::kHeldRead | format::kHeldSiteMask)) ^
+      0x6a09e667f3bcc909ULL);
   return k == 0 ? 1 : k;
+}
+
+// The call-site bits of HeldLock::flags for a return address into the program.
+inline uint32_t SiteFlags(const void* caller) {
+  return static_cast<uint32_t>(format::Mix64(reinterpret_cast<uint64_t>(caller)) >> 48) << 16;
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {

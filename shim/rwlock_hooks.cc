@@ -31,11 +31,12 @@ int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) 
 }
 
 template <Mode mode, Blocking how>
-int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
+int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<mode, how>(l, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
-  const uint32_t flags = mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u;
+  const uint32_t flags =
+      (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u) | SiteFlags(caller);
   const int i = t->depth ? FindHeld(*t, address) : -1;
   if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead)) {
     // A recursive read lock: no new edge. (It can still block behind a waiting writer with
@@ -71,7 +72,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
 }
 
 template <Mode mode>
-int TryAcquire(pthread_rwlock_t* l) {
+int TryAcquire(pthread_rwlock_t* l, const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallTry<mode>(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
@@ -82,7 +83,8 @@ int TryAcquire(pthread_rwlock_t* l) {
       Held(*t, i).recursion++;
     else
       Commit(*t, Prepare(*t, address, format::kLockRwlock,
-                         format::kHeldTry | (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u)));
+                         format::kHeldTry | SiteFlags(caller) |
+                             (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u)));
   }
   Leave(t);
   return rc;
@@ -94,22 +96,32 @@ bool Locked(const pthread_rwlock_t* l) {
 
 }  // namespace
 
-int RwlockRdlock(pthread_rwlock_t* l) { return Acquire<Mode::kRead, Blocking::kLock>(l, 0, nullptr); }
-int RwlockWrlock(pthread_rwlock_t* l) { return Acquire<Mode::kWrite, Blocking::kLock>(l, 0, nullptr); }
-int RwlockTimedRdlock(pthread_rwlock_t* l, const timespec* abstime) {
-  return Acquire<Mode::kRead, Blocking::kTimed>(l, 0, abstime);
+int RwlockRdlock(pthread_rwlock_t* l, const void* caller) {
+  return Acquire<Mode::kRead, Blocking::kLock>(l, 0, nullptr, caller);
 }
-int RwlockTimedWrlock(pthread_rwlock_t* l, const timespec* abstime) {
-  return Acquire<Mode::kWrite, Blocking::kTimed>(l, 0, abstime);
+int RwlockWrlock(pthread_rwlock_t* l, const void* caller) {
+  return Acquire<Mode::kWrite, Blocking::kLock>(l, 0, nullptr, caller);
 }
-int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
-  return Acquire<Mode::kRead, Blocking::kClock>(l, clock, abstime);
+int RwlockTimedRdlock(pthread_rwlock_t* l, const timespec* abstime, const void* caller) {
+  return Acquire<Mode::kRead, Blocking::kTimed>(l, 0, abstime, caller);
 }
-int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
-  return Acquire<Mode::kWrite, Blocking::kClock>(l, clock, abstime);
+int RwlockTimedWrlock(pthread_rwlock_t* l, const timespec* abstime, const void* caller) {
+  return Acquire<Mode::kWrite, Blocking::kTimed>(l, 0, abstime, caller);
 }
-int RwlockTryRdlock(pthread_rwlock_t* l) { return TryAcquire<Mode::kRead>(l); }
-int RwlockTryWrlock(pthread_rwlock_t* l) { return TryAcquire<Mode::kWrite>(l); }
+int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime,
+                      const void* caller) {
+  return Acquire<Mode::kRead, Blocking::kClock>(l, clock, abstime, caller);
+}
+int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime,
+                      const void* caller) {
+  return Acquire<Mode::kWrite, Blocking::kClock>(l, clock, abstime, caller);
+}
+int RwlockTryRdlock(pthread_rwlock_t* l, const void* caller) {
+  return TryAcquire<Mode::kRead>(l, caller);
+}
+int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller) {
+  return TryAcquire<Mode::kWrite>(l, caller);
+}
 
 int RwlockUnlock(pthread_rwlock_t* l) {
   ThreadCtx* t = Enter();

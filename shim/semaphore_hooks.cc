@@ -28,7 +28,7 @@ void NoteTake(ThreadCtx& t, format::SyncRecord* rec) {
 enum class How { kWait, kTimed, kClock };
 
 template <How how>
-int Wait(sem_t* s, clockid_t clock, const timespec* abstime) {
+int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller) {
   auto call = [&]() -> int {
     const RealFunctions& r = Real();
     if (how == How::kWait) return r.sem_wait(s);
@@ -51,7 +51,7 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime) {
     errno = e;
   } else {
     SetWait(*t, address, format::kWaitSemaphore, rec ? g.syncs.IndexOf(rec) : 0,
-            WaitSiteStack(*t, address, 2));
+            WaitSiteStack(*t, address, SiteFlags(caller) | 2));
     rc = call();
     const int e = errno;
     ClearWait(*t);
@@ -64,10 +64,12 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime) {
 
 }  // namespace
 
-int SemWait(sem_t* s) { return Wait<How::kWait>(s, 0, nullptr); }
-int SemTimedWait(sem_t* s, const timespec* abstime) { return Wait<How::kTimed>(s, 0, abstime); }
-int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime) {
-  return Wait<How::kClock>(s, clock, abstime);
+int SemWait(sem_t* s, const void* caller) { return Wait<How::kWait>(s, 0, nullptr, caller); }
+int SemTimedWait(sem_t* s, const timespec* abstime, const void* caller) {
+  return Wait<How::kTimed>(s, 0, abstime, caller);
+}
+int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller) {
+  return Wait<How::kClock>(s, clock, abstime, caller);
 }
 
 int SemTryWait(sem_t* s) {

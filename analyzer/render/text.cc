@@ -84,6 +84,7 @@ std::string RenderText(const Report& report, SymbolCache& symbols) {
     absl::StrAppend(&out, kRule);
     absl::StrAppendFormat(&out, "lockscope: %s [%s]\n  %s\n", f.kind, SeverityName(f.severity),
                           f.summary);
+    for (const std::string& d : f.details) absl::StrAppend(&out, "  ", d, "\n");
     for (const FindingLock& l : f.locks)
       absl::StrAppendFormat(&out, "  %s = %s%s at 0x%x\n", l.id, l.kind,
                             l.name.empty() ? "" : " " + l.name, l.address);

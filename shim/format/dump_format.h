@@ -138,7 +138,7 @@ struct LockRecord {
   uint8_t state;        // LockState, release-stored after kind/first_stack
   uint8_t kind;         // LockKind
   uint16_t flags;       // reserved
-  uint32_t first_stack; // stack of the first acquisition with nothing else held (0 = none yet)
+  uint32_t first_stack; // stack of the acquisition that first saw this lock
 };
 static_assert(sizeof(LockRecord) == 16);
 
@@ -261,6 +261,9 @@ enum ThreadState : uint32_t {
 enum HeldFlags : uint32_t {
   kHeldTry = 1,     // acquired by a successful trylock (creates no blocking edge)
   kHeldRead = 2,    // shared (rwlock read) acquisition
+  // Bits 16..31: a hash of the call site (the return address into the program), part of
+  // the chain key so that each acquisition site keeps its own stack.
+  kHeldSiteMask = 0xffff0000u,
 };
 
 struct HeldLock {
