@@ -90,6 +90,10 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
     r.notes.push_back(absl::StrFormat(
         "%d lock-order cycle(s) not reported: every edge was taken under one common gate lock",
         lo.gated));
+  if (lo.read_only > 0)
+    r.notes.push_back(absl::StrFormat(
+        "%d lock-order cycle(s) not reported: they pass through an rwlock only ever read there",
+        lo.read_only));
   if (lo.truncated)
     r.notes.push_back("the lock-order graph is dense: the cycle search stopped at its limits "
                       "(the shortest cycles are reported)");

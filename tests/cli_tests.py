@@ -152,6 +152,50 @@ class Tests:
         if not any("live_a_then_b" in f for f in funcs):
             raise Failure("after kill -9: stacks lack live_a_then_b: %s" % sorted(funcs))
 
+    def test_hung_abba_report_live_then_after_kill9(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        env = dict(os.environ, LD_PRELOAD=self.shim, LOCKSCOPE_DIR=d)
+        proc = subprocess.Popen([self.prog("abba_hang")], env=env, start_new_session=True,
+                                stdout=subprocess.DEVNULL)
+
+        def deadlocks():
+            rc, out, err = run([self.ls, "report", "--format", "json", d])
+            if rc not in (0, 66):
+                raise Failure("report failed: %d %s" % (rc, err[-300:]))
+            return rc, [f for f in json.loads(out)["findings"] if f["kind"] == "deadlock"]
+
+        def check(found, when):
+            if len(found) != 1:
+                raise Failure("%s: want one deadlock, got %d" % (when, len(found)))
+            names = sorted(t["name"] for t in found[0]["threads"])
+            funcs = {fr["function"] for s in found[0]["stacks"] for fr in s["frames"]}
+            if names != ["hang-ab", "hang-ba"]:
+                raise Failure("%s: threads %s" % (when, names))
+            for want in ("hang_lock_a_then_b", "hang_lock_b_then_a"):
+                if not any(want in f for f in funcs):
+                    raise Failure("%s: stacks lack %s: %s" % (when, want, sorted(funcs)))
+
+        try:
+            deadline = time.monotonic() + 20
+            found = []
+            while time.monotonic() < deadline:
+                rc, found = deadlocks()
+                if found:
+                    break
+                time.sleep(0.3)
+            if proc.poll() is not None:
+                raise Failure("the program ended: it should hang")
+            if rc != 66:
+                raise Failure("live: exit %d, want 66" % rc)
+            check(found, "live process")
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        rc, found = deadlocks()
+        if rc != 66:
+            raise Failure("after kill -9: exit %d, want 66" % rc)
+        check(found, "after kill -9")
+
     # ---- bad input ---------------------------------------------------------------------
 
     def test_bad_options(self):

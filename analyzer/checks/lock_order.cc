@@ -104,6 +104,22 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
       continue;
     }
 
+    // A lock on the cycle that was only ever held for read where the cycle leaves it and
+    // requested for read where the cycle enters it blocks nobody there: no deadlock.
+    bool read_only_node = false;
+    for (size_t i = 0; i < k; ++i) {
+      const EdgeInfo* in = edges[(i + k - 1) % k];
+      const EdgeInfo* out = edges[i];
+      const bool in_read_only = (in->modes & format::kEdgeToRead) && !(in->modes & format::kEdgeToWrite);
+      const bool out_read_only =
+          (out->modes & format::kEdgeFromRead) && !(out->modes & format::kEdgeFromWrite);
+      read_only_node |= in_read_only && out_read_only;
+    }
+    if (read_only_node) {
+      ++result.read_only;
+      continue;
+    }
+
     std::vector<std::pair<uint32_t, uint32_t>> signature;
     for (const EdgeInfo* e : edges) signature.push_back({e->from_stack, e->to_stack});
     std::sort(signature.begin(), signature.end());

@@ -340,6 +340,18 @@ class WaitGraph {
       }
       f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s",
                                   ws.size(), object, longest, who);
+      if (ws.front()->target == Target::kSemaphore) {
+        // An ownerless semaphore's only trail goes into the one line people read.
+        if (const SyncInfo* sync = d_.SyncAt(address)) {
+          auto who_did = [&](int32_t tid) -> std::string {
+            if (tid == 0) return "nobody";
+            const ThreadInfo* t = d_.ThreadByTid(tid);
+            return t ? Label(t) : absl::StrFormat("T%d", tid);
+          };
+          absl::StrAppend(&f.summary, "; last taken by ", who_did(sync->last_take_tid),
+                          ", last posted by ", who_did(sync->last_post_tid));
+        }
+      }
       std::set<const ThreadInfo*> seen;
       for (const Wait* w : ws) {
         AddWaitStack(f, *w, object);

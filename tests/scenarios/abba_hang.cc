@@ -1,7 +1,6 @@
 // abba_hang.cc — an ABBA deadlock that always happens: both threads take their first lock,
 // meet at a barrier, then ask for the other's. The process hangs forever (the tests kill it).
 #include <pthread.h>
-#include <stdio.h>
 
 pthread_mutex_t g_hang_a = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t g_hang_b = PTHREAD_MUTEX_INITIALIZER;
@@ -32,8 +31,6 @@ int main() {
   pthread_t t1, t2;
   pthread_create(&t1, nullptr, hang_lock_a_then_b, nullptr);
   pthread_create(&t2, nullptr, hang_lock_b_then_a, nullptr);
-  printf("started\n");
-  fflush(stdout);
   pthread_join(t1, nullptr);
   pthread_join(t2, nullptr);
   return 0;

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 # ---------------------------------------------------------------------------
 # Expectations: one entry per scenario.
@@ -35,6 +36,15 @@ import tempfile
 #   env        extra environment for `lockscope run` (e.g. small LOCKSCOPE_* tables)
 #   notes      substrings that must appear in the report's "notes"
 #   dumps      exact number of dump files the run must leave (default: at least 1)
+#   run_args   extra `lockscope run` options, e.g. ["--hang-timeout", "2"]
+#   max_seconds  the run (hang detection, report, kill) must end within this many seconds
+#   expect     findings that must be present, each a dict:
+#                kind, severity (default "error"),
+#                threads      names that must all appear in threads[].name
+#                thread_prefix  (prefix, n): at least n threads whose name starts so
+#                functions    (function substring, source basename): some frame of the
+#                             finding names it, in that file, with a line > 0
+#                summary      substrings of the summary
 #   inversion  for scenarios with a cycle, what the lock-order-inversion error
 #              finding must show:
 #                locks       number of locks in the cycle
@@ -71,6 +81,66 @@ SCENARIOS = [
                         threads=["dl-first", "dl-second"], source="dl_inversion_lib.cc",
                         frames=[("dl_lock_first_then_second", "dl-first"),
                                 ("dl_lock_second_then_first", "dl-second")])),
+    # ---- hung processes: reported by `run --hang-timeout`, then the tree is killed ----
+    dict(name="abba_hang", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+         errors={"deadlock": 1, "lock-order-inversion": 1},
+         expect=[dict(kind="deadlock", threads=["hang-ab", "hang-ba"],
+                      functions=[("hang_lock_a_then_b", "abba_hang.cc"),
+                                 ("hang_lock_b_then_a", "abba_hang.cc")],
+                      summary=["g_hang_a", "g_hang_b"])]),
+    dict(name="self_relock", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+         errors={"self-deadlock": 1},
+         expect=[dict(kind="self-deadlock", threads=["reloader"],
+                      functions=[("reload_config_inner", "self_relock.cc"),
+                                 ("reload_config", "self_relock.cc")],
+                      summary=["g_config_lock"])]),
+    dict(name="cond_stall", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+         errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["waiter-1", "waiter-2", "waiter-3", "holder"],
+                      functions=[("waiter_take_registry", "cond_stall.cc"),
+                                 ("holder_wait_for_event", "cond_stall.cc")],
+                      summary=["g_registry_lock", "3 thread(s)"])]),
+    dict(name="worker_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+         errors={"stall": 1, "exit-holding": 1},
+         expect=[dict(kind="stall", thread_prefix=("worker-", 4),
+                      functions=[("run_task", "worker_pool.cc"), ("worker_main", "worker_pool.cc")],
+                      summary=["g_resource_lock", "3 thread(s)"]),
+                 dict(kind="exit-holding", thread_prefix=("worker-", 1),
+                      functions=[("run_task", "worker_pool.cc")],
+                      summary=["g_resource_lock"])]),
+    dict(name="sem_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+         errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["sem-2", "sem-3", "sem-4", "sem-1"],
+                      functions=[("process_with_token", "sem_pool.cc"),
+                                 ("other_worker", "sem_pool.cc")],
+                      summary=["semaphore", "3 thread(s)", "last taken by", "(sem-1) [exited]"])]),
+    # ---- rwlocks ----
+    dict(name="rw_inversion", exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_index_lock", "g_table_rwlock"],
+                        threads=["rw-reader", "rw-writer"], source="rw_inversion.cc",
+                        frames=[("read_table_then_index", "rw-reader"),
+                                ("index_then_write_table", "rw-writer")])),
+    dict(name="rw_read_read", exit=0, errors={}, notes=["only ever read"]),
+    # ---- misuse ----
+    dict(name="misuse_unlock_not_owner", binary="misuse", args=["unlock-not-owner"], exit=66,
+         errors={"unlock-not-owner": 1},
+         expect=[dict(kind="unlock-not-owner", threads=["intruder", "owner"],
+                      functions=[("intruder_unlock", "misuse.cc"), ("owner_thread", "misuse.cc")],
+                      summary=["g_misused_lock"])]),
+    dict(name="misuse_destroy_locked", binary="misuse", args=["destroy-locked"], exit=66,
+         errors={"destroy-locked": 1},
+         expect=[dict(kind="destroy-locked", functions=[("destroy_while_locked", "misuse.cc")],
+                      summary=["g_misused_lock"])]),
+    dict(name="misuse_relock_error", binary="misuse", args=["relock-error"], exit=66,
+         errors={"relock-error": 1},
+         expect=[dict(kind="relock-error", functions=[("relock_errorcheck", "misuse.cc")],
+                      summary=["g_misused_lock"])]),
+    dict(name="misuse_exit_holding", binary="misuse", args=["exit-holding"], exit=66,
+         errors={"exit-holding": 1},
+         expect=[dict(kind="exit-holding", threads=["leaver"],
+                      functions=[("exit_while_holding", "misuse.cc")],
+                      summary=["g_misused_lock"])]),
+    # ---- lock order ----
     dict(name="early_ctor", binary="early_ctor_main", exit=66,
          errors={"lock-order-inversion": 1},
          inversion=dict(locks=2, lock_names=["g_early_a", "g_early_b"], lock_kind="mutex",
@@ -287,6 +357,43 @@ def check_inversion(finding, inv):
                              sorted({s["tid"] for s, _ in good_file})))
 
 
+def check_expected(findings, want):
+    """Some finding of want["kind"] shows everything `want` asks for."""
+    candidates = [f for f in findings if f["kind"] == want["kind"]
+                  and f["severity"] == want.get("severity", "error")]
+    if not candidates:
+        raise Failure("no %s finding of severity %s" % (want["kind"], want.get("severity", "error")))
+    problems = []
+    for f in candidates:
+        names = [t.get("name") or "" for t in f["threads"]]
+        missing = [n for n in want.get("threads", []) if n not in names]
+        if missing:
+            problems.append("threads %s missing (seen %s)" % (missing, names))
+            continue
+        if "thread_prefix" in want:
+            prefix, n = want["thread_prefix"]
+            if sum(1 for name in names if name.startswith(prefix)) < n:
+                problems.append("want %d threads named %s*, seen %s" % (n, prefix, names))
+                continue
+        frames = [fr for s in f["stacks"] for fr in s["frames"]]
+        bad = []
+        for func, source in want.get("functions", []):
+            if not any(func in (fr.get("function") or "")
+                       and os.path.basename(fr.get("file") or "") == source
+                       and (fr.get("line") or 0) > 0 for fr in frames):
+                bad.append(func)
+        if bad:
+            problems.append("no frame names %s in its source with a line; functions seen: %s"
+                            % (bad, excerpt(sorted({fr.get("function") or "?" for fr in frames}))))
+            continue
+        missing = [x for x in want.get("summary", []) if x not in f["summary"]]
+        if missing:
+            problems.append("summary lacks %s: %s" % (missing, excerpt(f["summary"], 150)))
+            continue
+        return
+    raise Failure("%s: %s" % (want["kind"], "; ".join(problems)))
+
+
 def check_report(scenario, run, dump_dir):
     if run.timed_out:
         raise Failure("timed out; process group killed; %s" % describe_run(run))
@@ -329,6 +436,9 @@ def check_report(scenario, run, dump_dir):
         raise Failure("want %d lock-order-inversion findings of any severity, got %d: %s"
                       % (want_inversions, len(inversions), describe_findings(report)))
 
+    for want in scenario.get("expect", []):
+        check_expected(findings, want)
+
     if "inversion" in scenario:
         for f in inversions:
             try:
@@ -355,24 +465,48 @@ def check_text(check, run):
 # ---------------------------------------------------------------------------
 # Main
 # ---------------------------------------------------------------------------
-def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check, env=None):
+def leftover_processes(program):
+    """Processes still running `program` (a hung scenario must leave none behind)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            if os.readlink("/proc/%s/exe" % pid) == program:
+                out.append(int(pid))
+        except OSError:
+            pass
+    return out
+
+
+def run_group(name, binary, args, lockscope, bin_dir, fmt, timeout, check, env=None,
+              run_args=(), max_seconds=None):
     """Runs one check group; returns True on PASS.  Keeps the dump dir on FAIL."""
     program = os.path.join(bin_dir, binary)
     if not os.access(program, os.X_OK):
         print("FAIL %s: scenario binary %s not found or not executable" % (name, program))
         return False
     dump_dir = tempfile.mkdtemp(prefix="lockscope-scenario-%s-" % name)
-    cmd = [lockscope, "run"] + (["--format", fmt] if fmt else []) + ["--dump-dir", dump_dir,
-                                                                      "--", program]
+    cmd = [lockscope, "run"] + list(run_args) + (["--format", fmt] if fmt else []) + [
+        "--dump-dir", dump_dir, "--", program]
     cmd += [a.replace("{bin_dir}", bin_dir) for a in args]
     try:
+        started = time.monotonic()
         run = run_lockscope(cmd, timeout, env)
+        elapsed = time.monotonic() - started
         check(run, dump_dir)
+        if max_seconds is not None and elapsed > max_seconds:
+            raise Failure("the report took %.1f s, want at most %d" % (elapsed, max_seconds))
+        left = leftover_processes(os.path.realpath(program))
+        if left:
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            raise Failure("processes left behind: %s" % left)
     except Failure as e:
         print("FAIL %s: %s (dumps kept in %s)" % (name, e, dump_dir))
         return False
     shutil.rmtree(dump_dir, ignore_errors=True)
-    print("PASS %s" % name)
+    print("PASS %s (%.1f s)" % (name, elapsed))
     return True
 
 
@@ -395,10 +529,11 @@ def main():
     groups = []
     for sc in SCENARIOS:
         groups.append((sc["name"], sc.get("binary", sc["name"]), sc.get("args", []), "json",
-                       lambda run, d, sc=sc: check_report(sc, run, d), sc.get("env")))
+                       lambda run, d, sc=sc: check_report(sc, run, d), sc.get("env"),
+                       sc.get("run_args", ()), sc.get("max_seconds")))
         if sc["name"] == TEXT_CHECK["binary"]:
             groups.append((TEXT_CHECK["name"], TEXT_CHECK["binary"], [], None,
-                           lambda run, d: check_text(TEXT_CHECK, run), None))
+                           lambda run, d: check_text(TEXT_CHECK, run), None, (), None))
     groups = [g for g in groups if opts.filter in g[0]]
     if not groups:
         print("no scenario matches --filter %r" % opts.filter, file=sys.stderr)
@@ -406,8 +541,9 @@ def main():
         return 2
 
     passed = failed = 0
-    for name, binary, args, fmt, check, env in groups:
-        ok = run_group(name, binary, args, lockscope, bin_dir, fmt, opts.timeout, check, env)
+    for name, binary, args, fmt, check, env, run_args, max_seconds in groups:
+        ok = run_group(name, binary, args, lockscope, bin_dir, fmt, opts.timeout, check, env,
+                       run_args, max_seconds)
         passed += ok
         failed += not ok
         sys.stdout.flush()
