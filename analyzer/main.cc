@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -382,6 +383,9 @@ int Run(const Options& o) {
   sigaction(SIGINT, watch ? &forward : &ignore, &old_int);
   sigaction(SIGQUIT, watch ? &forward : &ignore, &old_quit);
   if (watch) sigaction(SIGTERM, &forward, &old_term);
+  // Orphans of the program (its children whose parent died) become ours rather than
+  // init's, so that a killed tree is reaped here and leaves no zombie behind.
+  if (watch) prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
   int err_pipe[2];
   if (pipe2(err_pipe, O_CLOEXEC) != 0) Fail(absl::StrCat("pipe: ", strerror(errno)));
   pid_t pid = fork();
@@ -423,6 +427,13 @@ int Run(const Options& o) {
       int rc = ReportOn({dir}, o, dir, 0, analyze);
       KillTree(pid);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      // Reap the rest of the tree (re-parented to us as the subreaper).
+      for (int tries = 0; tries < 50; ++tries) {
+        int ignored;
+        pid_t r = waitpid(-1, &ignored, WNOHANG);
+        if (r < 0 && errno == ECHILD) break;
+        if (r <= 0) usleep(10 * 1000);
       }
       // A hang is an error even if no check could say more than "stall".
       return rc == 0 ? o.error_exitcode : rc;
