@@ -39,7 +39,41 @@ std::string FixedString(const char* p, size_t cap) {
   return std::string(p, n);
 }
 
+// The parts of a (sparse) file that hold data. A dump is mostly holes: scanning only these
+// keeps reading a 60 MiB dump proportional to what the process wrote.
+std::vector<std::pair<uint64_t, uint64_t>> DataExtents(int fd, uint64_t size) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  off_t pos = 0;
+  while (static_cast<uint64_t>(pos) < size) {
+    off_t data = lseek(fd, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // no data after pos
+      return {{0, size}};         // SEEK_DATA unsupported: everything may be data
+    }
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) hole = static_cast<off_t>(size);
+    out.push_back({static_cast<uint64_t>(data), static_cast<uint64_t>(hole)});
+    pos = hole;
+  }
+  return out;
+}
+
 }  // namespace
+
+template <typename F>
+void Dump::ForEachRecord(const char* section, uint64_t record_size, uint64_t first,
+                         uint64_t count, F&& f) const {
+  const uint64_t base = static_cast<uint64_t>(section - map_);
+  uint64_t next = first;
+  for (auto [lo, hi] : data_) {
+    if (hi <= base) continue;
+    uint64_t a = lo > base ? (lo - base) / record_size : 0;
+    uint64_t b = (hi - base + record_size - 1) / record_size;
+    for (uint64_t i = std::max(a, next); i < std::min(b, count); ++i) f(i);
+    next = std::max(next, std::min(b, count));
+    if (next >= count) break;
+  }
+}
 
 Dump::~Dump() {
   if (map_ != nullptr) munmap(const_cast<char*>(map_), size_);
@@ -60,9 +94,13 @@ absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
         st.st_size, sizeof(format::FileHeader)));
   }
   void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-  close(fd);
-  if (m == MAP_FAILED) return absl::InternalError(absl::StrCat(path, ": mmap: ", strerror(errno)));
+  if (m == MAP_FAILED) {
+    close(fd);
+    return absl::InternalError(absl::StrCat(path, ": mmap: ", strerror(errno)));
+  }
   std::unique_ptr<Dump> d(new Dump());
+  d->data_ = DataExtents(fd, static_cast<uint64_t>(st.st_size));
+  close(fd);
   d->path_ = path;
   d->map_ = static_cast<const char*>(m);
   d->size_ = st.st_size;
@@ -96,6 +134,7 @@ absl::Status Dump::Load() {
   const char* rings = nullptr; uint64_t nrings = 0, ring_rs = 0;
   const char* syncs = nullptr; uint64_t nsyncs = 0, sync_rs = 0;
   const char* misuse = nullptr; uint64_t nmisuse = 0, misuse_rs = 0;
+  const char* fork_held = nullptr; uint64_t nfork = 0, fork_rs = 0;
   uint64_t stack_rs = 0;
   for (uint32_t i = 0; i < h.section_count; ++i) {
     const Section& s = h.sections[i];
@@ -147,6 +186,10 @@ absl::Status Dump::Load() {
         st = need(sizeof(format::SyncRecord));
         syncs = p; nsyncs = s.capacity; sync_rs = s.record_size;
         break;
+      case format::kSectionForkHeld:
+        st = need(sizeof(format::ForkHeldRecord));
+        fork_held = p; nfork = s.capacity; fork_rs = s.record_size;
+        break;
       case format::kSectionMisuse:
         st = need(sizeof(format::MisuseRecord));
         misuse = p; nmisuse = s.capacity; misuse_rs = s.record_size;
@@ -175,29 +218,27 @@ absl::Status Dump::Load() {
   }
 
   // Locks: every claimed, published slot (live or retired).
-  lock_slot_to_pos_.assign(nlocks, 0);
-  for (uint64_t i = 1; i < nlocks; ++i) {
+  ForEachRecord(locks, lock_rs, 1, nlocks, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::LockRecord>(locks, i * lock_rs);
-    if (r.address == 0 || r.state == format::kLockEmpty) continue;
+    if (r.address == 0 || r.state == format::kLockEmpty) return;
     if (r.state > format::kLockRetired || r.kind > format::kLockCondvar) {
       ++skipped_;
-      continue;
+      return;
     }
-    LockInfo li{static_cast<uint32_t>(i), r.address, r.kind, r.state, r.first_stack};
-    locks_.push_back(li);
-    lock_slot_to_pos_[i] = static_cast<uint32_t>(locks_.size());
-  }
+    locks_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.state, r.first_stack});
+    lock_pos_[static_cast<uint32_t>(i)] = static_cast<uint32_t>(locks_.size() - 1);
+  });
 
   // Edges whose endpoints are known locks.
-  for (uint64_t i = 0; i < nedges; ++i) {
+  ForEachRecord(edges, edge_rs, 0, nedges, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::EdgeRecord>(edges, i * edge_rs);
-    if (r.key == 0 || !(r.flags & format::kEdgeReady)) continue;
+    if (r.key == 0 || !(r.flags & format::kEdgeReady)) return;
     EdgeInfo e;
     e.from = static_cast<uint32_t>(r.key >> 32);
     e.to = static_cast<uint32_t>(r.key);
     if (!Lock(e.from) || !Lock(e.to) || e.from == e.to) {
       ++skipped_;
-      continue;
+      return;
     }
     e.from_stack = r.from_stack;
     e.to_stack = r.to_stack;
@@ -210,24 +251,33 @@ absl::Status Dump::Load() {
       for (uint32_t g : r.gates)
         if (g != 0 && Lock(g)) e.gates.push_back(g);
     edges_.push_back(std::move(e));
-  }
+  });
 
   // Semaphores and condition variables (optional sections: minor version 1).
-  for (uint64_t i = 0; syncs && i < nsyncs; ++i) {
-    auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
-    if (r.address == 0 || !r.ready) continue;
-    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
-                      r.last_take_tid, r.posts, r.takes});
-  }
+  if (syncs)
+    ForEachRecord(syncs, sync_rs, 0, nsyncs, [&](uint64_t i) {
+      auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
+      if (r.address == 0 || !r.ready) return;
+      syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
+                        r.last_take_tid, r.posts, r.takes});
+    });
   uint64_t nmis = misuse ? std::min<uint64_t>(h.counters.misuse_used, nmisuse) : 0;
   for (uint64_t i = 0; i < nmis; ++i) {
     auto r = ::lockscope::Load<format::MisuseRecord>(misuse, i * misuse_rs);
-    if (!r.ready || r.kind < format::kMisuseUnlockNotOwner || r.kind > format::kMisuseRelockError) {
+    if (!r.ready || r.kind < format::kMisuseUnlockNotOwner || r.kind > format::kMisuseHeldAcrossFork) {
       if (r.ready) ++skipped_;
       continue;
     }
     misuses_.push_back({r.kind, r.tid, r.address, Lock(r.lock) ? r.lock : 0, r.stack,
                         r.owner_tid, r.owner_stack});
+  }
+
+  uint64_t nheld = fork_held ? std::min<uint64_t>(h.counters.fork_held_used, nfork) : 0;
+  for (uint64_t i = 0; i < nheld; ++i) {
+    auto r = ::lockscope::Load<format::ForkHeldRecord>(fork_held, i * fork_rs);
+    if (!r.ready) continue;
+    fork_held_.push_back({r.address, r.holder_tid, FixedString(r.holder_name, sizeof(r.holder_name)),
+                          Lock(r.lock) ? r.lock : 0, r.stack, r.kind, r.by_forker != 0});
   }
 
   // Threads.
@@ -258,9 +308,8 @@ absl::Status Dump::Load() {
 }
 
 const LockInfo* Dump::Lock(uint32_t index) const {
-  if (index == 0 || index >= lock_slot_to_pos_.size()) return nullptr;
-  uint32_t pos = lock_slot_to_pos_[index];
-  return pos ? &locks_[pos - 1] : nullptr;
+  auto it = lock_pos_.find(index);
+  return it == lock_pos_.end() ? nullptr : &locks_[it->second];
 }
 
 const LockInfo* Dump::LockAt(uint64_t address) const {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "analyzer/symbolizer.h"
 #include "shim/format/dump_format.h"
@@ -67,6 +68,16 @@ struct MisuseInfo {
   uint32_t owner_stack = 0;
 };
 
+// A lock held at the moment of fork() (in a fork child's dump).
+struct ForkHeldInfo {
+  uint64_t address = 0;
+  int32_t holder_tid = 0;
+  std::string holder_name;
+  uint32_t lock = 0, stack = 0;
+  uint8_t kind = 0;
+  bool by_forker = false;
+};
+
 // What a thread of a (possibly live) process waits for right now: the cheap read the hang
 // monitor polls with (header and thread table only).
 struct WaitSnapshot {
@@ -95,6 +106,7 @@ class Dump {
   const std::vector<ThreadInfo>& threads() const { return threads_; }
   const std::vector<SyncInfo>& syncs() const { return syncs_; }
   const std::vector<MisuseInfo>& misuses() const { return misuses_; }
+  const std::vector<ForkHeldInfo>& fork_held() const { return fork_held_; }
   // The process still exists (and has not run its exit path): its waits are current.
   bool ProcessAlive() const;
   uint64_t skipped_records() const { return skipped_; }
@@ -124,11 +136,18 @@ class Dump {
   uint64_t frame_capacity_ = 0;
   std::vector<ModuleInfo> modules_;
   std::vector<LockInfo> locks_;
-  std::vector<uint32_t> lock_slot_to_pos_;  // record index -> position in locks_ (+1), 0 = none
+  absl::flat_hash_map<uint32_t, uint32_t> lock_pos_;  // record index -> position in locks_
+  std::vector<std::pair<uint64_t, uint64_t>> data_;    // file ranges that hold data
+
+  // Calls f(i) for the records i in [first, count) of a section that may hold data.
+  template <typename F>
+  void ForEachRecord(const char* section, uint64_t record_size, uint64_t first, uint64_t count,
+                     F&& f) const;
   std::vector<EdgeInfo> edges_;
   std::vector<ThreadInfo> threads_;
   std::vector<SyncInfo> syncs_;
   std::vector<MisuseInfo> misuses_;
+  std::vector<ForkHeldInfo> fork_held_;
   uint64_t skipped_ = 0;
 };
 

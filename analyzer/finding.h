@@ -49,6 +49,7 @@ struct Finding {
   std::vector<FindingStack> stacks;
   std::vector<std::string> details;     // lines printed under the summary (the story)
   std::vector<std::string> notes;       // extra lines for the text report
+  size_t folded = 0;                    // identical findings folded into this one
   std::vector<ScenarioStep> scenario;   // optional two-column table
   // Lock-order graph view for DOT: pairs of indices into `locks`.
   std::vector<std::pair<size_t, size_t>> cycle_edges;

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "analyzer/checks/fork.h"
 #include "analyzer/checks/lock_order.h"
 #include "analyzer/checks/misuse.h"
 
@@ -16,9 +17,17 @@ size_t Report::CountSeverity(Severity s) const {
   return n;
 }
 
+// Dumps with the same loaded modules at the same addresses (a parent and its fork children,
+// runs of the same program without ASLR) share one symbolizer: DWARF is read once.
 Symbolizer& SymbolCache::For(size_t dump) {
-  auto& s = symbolizers_[dump];
+  auto& by_dump = by_dump_[dump];
+  if (by_dump != nullptr) return *by_dump;
+  std::string key;
+  for (const ModuleInfo& m : dumps_[dump]->modules())
+    absl::StrAppend(&key, m.path, "@", m.base, "#", m.build_id, ";");
+  auto& s = symbolizers_[key];
   if (!s) s = std::make_unique<Symbolizer>(dumps_[dump]->modules());
+  by_dump = s.get();
   return *s;
 }
 
@@ -57,6 +66,9 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   note(c.syncs_dropped, "semaphores/condition variables were not tracked: the table was full",
        "LOCKSCOPE_SYNCS");
   note(c.misuse_dropped, "misuse records were lost: the misuse table was full", "LOCKSCOPE_MISUSE");
+  if (c.fork_held_dropped > 0)
+    notes->push_back(absl::StrFormat("%s: %d locks held at fork() were not listed (table full)",
+                                     d.path(), c.fork_held_dropped));
   if (c.edges_depth_skipped > 0)
     notes->push_back(absl::StrFormat(
         "%s: %d order edges from deeply nested locks were implied rather than recorded (more "
@@ -83,6 +95,7 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
   }
   // What is wrong right now first (hangs), then misuse, then what could go wrong.
   for (Finding& f : CheckWaits(dumps, options.waits)) r.findings.push_back(std::move(f));
+  for (Finding& f : CheckFork(dumps)) r.findings.push_back(std::move(f));
   for (Finding& f : CheckMisuse(dumps)) r.findings.push_back(std::move(f));
   LockOrderResult lo = CheckLockOrder(dumps);
   for (Finding& f : lo.findings) r.findings.push_back(std::move(f));

@@ -39,7 +39,8 @@ class SymbolCache {
  private:
   Symbolizer& For(size_t dump);
   const std::vector<std::unique_ptr<Dump>>& dumps_;
-  std::map<size_t, std::unique_ptr<Symbolizer>> symbolizers_;
+  std::map<std::string, std::unique_ptr<Symbolizer>> symbolizers_;  // by module set
+  std::map<size_t, Symbolizer*> by_dump_;
 };
 
 struct AnalyzeOptions {

@@ -37,6 +37,7 @@ Plan MakePlan(const Config& c) {
   p.Add(format::kSectionRings, format::RingBytes(static_cast<uint32_t>(c.ring_events)), c.rings);
   p.Add(format::kSectionSyncs, sizeof(format::SyncRecord), c.syncs);
   p.Add(format::kSectionMisuse, sizeof(format::MisuseRecord), c.misuse);
+  p.Add(format::kSectionForkHeld, sizeof(format::ForkHeldRecord), c.fork_held);
   p.size = (p.size + 4095) & ~uint64_t{4095};
   return p;
 }
@@ -92,6 +93,9 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
   void* base = mmap(fixed_at, plan.size, PROT_READ | PROT_WRITE, flags, fd, 0);
   int e = errno;
   close(fd);
+  // The file is sparse and touched at scattered pages (hash tables): without this, every
+  // first touch makes the kernel read ahead (zero-fill) dozens of neighbouring pages.
+  if (base != MAP_FAILED) madvise(base, plan.size, MADV_RANDOM);
   if (base == MAP_FAILED) {
     unlink(path_out);
     errno = e;
@@ -159,6 +163,10 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
       case format::kSectionMisuse:
         v.misuse = reinterpret_cast<format::MisuseRecord*>(p);
         v.misuse_capacity = s.capacity;
+        break;
+      case format::kSectionForkHeld:
+        v.fork_held = reinterpret_cast<format::ForkHeldRecord*>(p);
+        v.fork_held_capacity = s.capacity;
         break;
       case format::kSectionRings:
         v.rings = p;

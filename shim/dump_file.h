@@ -31,6 +31,8 @@ struct DumpView {
   uint64_t sync_capacity = 0;
   format::MisuseRecord* misuse = nullptr;
   uint64_t misuse_capacity = 0;
+  format::ForkHeldRecord* fork_held = nullptr;
+  uint64_t fork_held_capacity = 0;
   char* rings = nullptr;
   uint64_t ring_count = 0;
   uint64_t ring_bytes = 0;

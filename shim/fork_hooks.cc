@@ -1,8 +1,17 @@
-// fork(): the child must never write into the parent's dump (it still maps it MAP_SHARED),
-// so it switches to a dump of its own before recording anything, carrying over the locks
-// the forking thread held.
+// fork(): "don't mix threads and forks". A lock held by another thread at the moment of
+// fork() stays locked in the child forever: the thread that would release it does not exist
+// there. We work through pthread_atfork handlers (registered at start-up, so that ours run
+// last in prepare and first in the child):
+//   prepare  snapshot every thread's held locks and the forking stack (frames copied, since
+//            the child cannot use the parent's stack ids once it has its own dump);
+//   child    map a new dump of its own over the parent's (every pointer stays valid; nothing
+//            reaches the parent's file any more), re-register the forking thread with the
+//            locks it held, and list every inherited held lock, checked against the child's
+//            own copy of the lock word;
+//   parent   nothing to do.
+// A child that later blocks on an inherited lock of another thread records held-across-fork
+// before it blocks (CheckInheritedLock). _Fork (no handlers) is interposed to do the same.
 #include <errno.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -16,50 +25,99 @@ namespace {
 
 using namespace core;
 
-// What the child needs from the forking thread: its held locks and their stacks, copied out
-// of the parent's mapping before the child replaces it with its own file.
+constexpr uint32_t kSnapshotFrames = 32;
+
+struct Frames {
+  uint32_t count;
+  uint64_t pcs[kSnapshotFrames];
+};
+
+// What the child needs from the parent, copied out of the parent's mapping before the child
+// replaces it. Static: the prepare handler may not allocate. glibc runs the fork handlers of
+// concurrent forks one fork at a time, so one buffer is enough.
 struct ForkSnapshot {
   struct Entry {
     uint64_t address;
+    int32_t holder_tid;
+    char holder_name[16];
     uint8_t kind;
+    bool by_forker;
     uint32_t flags;
     uint32_t recursion;
-    uint32_t frame_count;
-    uint64_t frames[format::kMaxFrames];
+    Frames stack;
   };
-  static constexpr uint32_t kMax = 32;
+  static constexpr uint32_t kMax = 256;
   Entry entries[kMax];
   uint32_t count;
+  uint32_t dropped;
+  int32_t forker_tid;
+  Frames fork_stack;
   char parent_dump[PATH_MAX];
   uint32_t parent_generation;
+  bool taken;    // prepare ran with the shim ready: the child must switch dumps
+  bool guarded;  // prepare set the forking thread's guard
 };
+ForkSnapshot g_snapshot;
+
+void CopyFrames(uint32_t stack, Frames* out) {
+  out->count = 0;
+  if (stack == 0 || stack >= g.dump.stack_capacity) return;
+  const format::StackRecord& sr = g.dump.stacks[stack];
+  uint32_t n = sr.frame_count < kSnapshotFrames ? sr.frame_count : kSnapshotFrames;
+  if (sr.frame_offset + uint64_t{n} > g.dump.frame_capacity) return;
+  memcpy(out->pcs, &g.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
+  out->count = n;
+}
 
 void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->count = 0;
+  s->dropped = 0;
+  s->forker_tid = t.tid;
   memcpy(s->parent_dump, g.dump_path, sizeof(s->parent_dump));
   s->parent_generation = g.dump.header->fork_generation;
-  for (uint32_t i = 0; i < t.depth && s->count < ForkSnapshot::kMax; ++i) {
-    const HeldLock& h = Held(t, i);
-    ForkSnapshot::Entry& e = s->entries[s->count++];
-    e.address = h.address;
-    e.kind = h.lock ? g.locks.at(h.lock).kind : uint8_t{format::kLockMutex};
-    e.flags = h.flags;
-    e.recursion = h.recursion;
-    e.frame_count = 0;
-    if (h.stack != 0 && h.stack < g.dump.stack_capacity) {
-      const format::StackRecord& sr = g.dump.stacks[h.stack];
-      uint32_t n = sr.frame_count < format::kMaxFrames ? sr.frame_count : format::kMaxFrames;
-      if (sr.frame_offset + uint64_t{n} <= g.dump.frame_capacity) {
-        memcpy(e.frames, &g.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
-        e.frame_count = n;
+  CopyFrames(CaptureStack(), &s->fork_stack);
+  // Other threads keep running while we read their slots: a snapshot of a moving target,
+  // which the child then checks against its frozen copy of each lock word.
+  for (uint32_t slot = 1; slot < g.dump.thread_capacity; ++slot) {
+    const format::ThreadRecord& r = g.dump.threads[slot];
+    if (Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
+        format::kThreadLive)
+      continue;
+    const bool forker = &r == t.rec;
+    uint32_t held = Atomic(const_cast<uint32_t&>(r.held_count)).load(std::memory_order_acquire);
+    for (uint32_t i = 0; i < held; ++i) {
+      const HeldLock h = forker ? Held(t, i)
+                                : (i < format::kInlineHeld ? r.held[i] : HeldLock{});
+      if (h.address == 0) continue;  // beyond another thread's in-dump part
+      if (s->count == ForkSnapshot::kMax) {
+        ++s->dropped;
+        continue;
       }
+      ForkSnapshot::Entry& e = s->entries[s->count++];
+      e.address = h.address;
+      e.holder_tid = r.tid;
+      memcpy(e.holder_name, r.name, sizeof(e.holder_name));
+      e.kind = h.lock ? g.locks.at(h.lock).kind : uint8_t{format::kLockMutex};
+      e.by_forker = forker;
+      e.flags = h.flags;
+      e.recursion = h.recursion;
+      CopyFrames(h.stack, &e.stack);
     }
   }
+  s->taken = true;
 }
 
-// In the child, single-threaded: switch to a new dump mapped over the old one (every pointer
-// stays valid; nothing reaches the parent's file any more), then re-register this thread
-// with the locks it held.
+// Is the inherited lock still locked in the child's memory (by its parent-side holder)?
+bool StillLocked(const ForkSnapshot::Entry& e) {
+  if (e.kind == format::kLockRwlock) {
+    const auto* l = reinterpret_cast<const pthread_rwlock_t*>(e.address);
+    return l->__data.__readers != 0 || l->__data.__cur_writer != 0;
+  }
+  if (e.kind == format::kLockSemaphore || e.kind == format::kLockCondvar) return false;
+  const auto* m = reinterpret_cast<const pthread_mutex_t*>(e.address);
+  return m->__data.__lock != 0 && m->__data.__owner == e.holder_tid;
+}
+
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   const pid_t ppid = getppid();
   if (!CreateDump(g.config, g.dump.header, &g.dump, g.dump_path)) {
@@ -78,36 +136,101 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   memcpy(h->parent_dump, s.parent_dump, n);
   ResetForChild(t);
   if (!RegisterThread(t)) return;
+  h->fork_tid = s.forker_tid;
+  h->fork_stack = g.stacks.Put(s.fork_stack.pcs, s.fork_stack.count);
+  format::Counters& c = h->counters;
+  c.fork_held_dropped = s.dropped;
   for (uint32_t i = 0; i < s.count; ++i) {
     const ForkSnapshot::Entry& e = s.entries[i];
+    if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
     bool inserted = false;
-    Prepared p{e.address, 0, 0, 0, e.flags};
-    p.lock = g.locks.FindOrInsert(e.address, e.kind, &inserted);
+    uint32_t lock = g.locks.FindOrInsert(e.address, e.kind, &inserted);
     if (inserted) NoteLockAddress(e.address);
-    p.stack = g.stacks.Put(e.frames, e.frame_count);
-    p.chain = ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, p.lock, e.flags);
-    Commit(t, p);
-    Held(t, t.depth - 1).recursion = e.recursion;
+    uint32_t stack = g.stacks.Put(e.stack.pcs, e.stack.count);
+    if (e.by_forker) {
+      // The forking thread lives on here: it still holds its locks.
+      Prepared p{e.address, ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, lock, e.flags),
+                 lock, stack, e.flags};
+      Commit(t, p);
+      Held(t, t.depth - 1).recursion = e.recursion;
+    }
+    if (c.fork_held_used >= g.dump.fork_held_capacity) {
+      ++c.fork_held_dropped;
+      continue;
+    }
+    format::ForkHeldRecord& r = g.dump.fork_held[c.fork_held_used];
+    r.address = e.address;
+    r.holder_tid = e.holder_tid;
+    r.lock = lock;
+    r.stack = stack;
+    r.kind = e.kind;
+    r.by_forker = e.by_forker;
+    memcpy(r.holder_name, e.holder_name, sizeof(r.holder_name));
+    Atomic(r.ready).store(1, std::memory_order_release);
+    Atomic(c.fork_held_used).store(c.fork_held_used + 1, std::memory_order_release);
   }
 }
 
 }  // namespace
 
-pid_t Fork() {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().fork();
-  // Snapshot on the heap would need malloc: keep it static. Concurrent forks from several
-  // threads serialise on this flag only in the (slow) fork path.
-  static ForkSnapshot snapshot;
-  static std::atomic<bool> busy{false};
-  while (busy.exchange(true, std::memory_order_acquire)) sched_yield();
-  TakeSnapshot(*t, &snapshot);
-  // The guard stays set across the real fork: atfork handlers (which take and release
-  // locks in pairs) pass through unrecorded, consistently in parent and child.
-  pid_t pid = Real().fork();
-  if (pid == 0) StartChildDump(*t, snapshot);
-  busy.store(false, std::memory_order_release);
-  Leave(t);
+namespace core {
+
+void ForkPrepare() {
+  g_snapshot.taken = false;
+  g_snapshot.guarded = false;
+  if (!Ready()) return;
+  if (ThreadCtx* t = Enter()) {
+    TakeSnapshot(*t, &g_snapshot);
+    // The guard stays set until the parent or child handler: nothing is recorded around
+    // the raw fork itself.
+    g_snapshot.guarded = true;
+  } else {
+    // An untracked thread (or a fork from inside the shim): the child must still switch to
+    // a dump of its own, with nothing inherited.
+    g_snapshot.count = 0;
+    g_snapshot.dropped = 0;
+    g_snapshot.forker_tid = 0;
+    g_snapshot.fork_stack.count = 0;
+    memcpy(g_snapshot.parent_dump, g.dump_path, sizeof(g_snapshot.parent_dump));
+    g_snapshot.parent_generation = g.dump.header->fork_generation;
+  }
+  g_snapshot.taken = true;
+}
+
+void ForkParent() {
+  if (g_snapshot.guarded) Leave(&t_ctx);
+}
+
+void ForkChild() {
+  if (!g_snapshot.taken) return;
+  ThreadCtx& t = t_ctx;
+  t.guard = 1;
+  StartChildDump(t, g_snapshot);
+  t.guard = 0;
+}
+
+void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock) {
+  format::Counters& c = g.dump.header->counters;
+  uint64_t n = Atomic(c.fork_held_used).load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < n && i < g.dump.fork_held_capacity; ++i) {
+    format::ForkHeldRecord& r = g.dump.fork_held[i];
+    if (r.address != address || r.by_forker || r.reported) continue;
+    r.reported = 1;
+    RecordMisuse(t, format::kMisuseHeldAcrossFork, address, lock, r.holder_tid, r.stack);
+    return;
+  }
+}
+
+}  // namespace core
+
+// _Fork (glibc >= 2.34) runs no atfork handlers: do their work around it.
+pid_t RawFork() {
+  ForkPrepare();
+  pid_t pid = Real()._Fork ? Real()._Fork() : -1;
+  if (pid == 0)
+    ForkChild();
+  else
+    ForkParent();
   return pid;
 }
 

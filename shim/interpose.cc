@@ -98,7 +98,9 @@ LOCKSCOPE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) {
   return lockscope::SetThreadName(thread, name);
 }
 
-LOCKSCOPE_EXPORT pid_t fork(void) { return lockscope::Fork(); }
+// fork() needs no override: the shim's pthread_atfork handlers do the work. _Fork runs no
+// handlers, so it gets one.
+LOCKSCOPE_EXPORT pid_t _Fork(void) { return lockscope::RawFork(); }
 
 LOCKSCOPE_EXPORT void free(void* p) { lockscope::Free(p); }
 

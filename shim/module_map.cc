@@ -1,7 +1,9 @@
 #include "shim/module_map.h"
 
 #include <elf.h>
+#include <limits.h>
 #include <link.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -68,7 +70,13 @@ int AddModule(dl_phdr_info* info, size_t, void* arg) {
     exe[n] = '\0';
     name = exe;
   }
-  if (name[0] != '/') return 0;  // linux-vdso.so.1 and friends: nothing to read on disk
+  char resolved[PATH_MAX];
+  if (name[0] != '/') {
+    // dlopen("lib/x.so") leaves a relative name: resolve it (against the current
+    // directory, the best we can do now). linux-vdso.so.1 has no file and is skipped.
+    if (realpath(name, resolved) == nullptr) return 0;
+    name = resolved;
+  }
   uint64_t used = Atomic(c.modules_used).load(std::memory_order_acquire);
   for (uint64_t i = 0; i < used && i < d.module_capacity; ++i) {
     const format::ModuleRecord& m = d.modules[i];

@@ -76,6 +76,7 @@ int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
     rc = CallBlocking<how>(m, clock, abstime);
     Atomic(t->rec->wait_address).store(0, std::memory_order_release);
   } else {
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock);
     SetWait(*t, address, format::kWaitMutex, p.lock, p.stack);
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);

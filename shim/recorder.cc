@@ -333,7 +333,7 @@ void ClearWait(ThreadCtx& t) {
 // ---- misuse ----------------------------------------------------------------------------------
 
 void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint32_t lock,
-                  int32_t owner_tid) {
+                  int32_t owner_tid, uint32_t owner_stack) {
   format::Counters& c = g.dump.header->counters;
   uint64_t i = Atomic(c.misuse_used).fetch_add(1, std::memory_order_relaxed);
   if (i >= g.dump.misuse_capacity) {
@@ -347,8 +347,9 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   m.lock = lock;
   m.stack = CaptureStack();
   m.owner_tid = owner_tid;
+  m.owner_stack = owner_stack;
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
-  for (uint32_t s = 1; owner_tid != 0 && s < g.dump.thread_capacity; ++s) {
+  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.thread_capacity; ++s) {
     const format::ThreadRecord& r = g.dump.threads[s];
     if (r.tid != owner_tid || Atomic(const_cast<uint32_t&>(r.state)).load(
                                   std::memory_order_acquire) != format::kThreadLive)
@@ -399,6 +400,10 @@ void Initialize() {
   ShimTextRange(&g.self_start, &g.self_end);
   RefreshModules(g.dump);
   g.have_exit_key = pthread_key_create(&g.exit_key, OnThreadExit) == 0;
+  // Registered now, before the program registers its own: our prepare handler then runs
+  // last (handlers run in reverse order), after the program's handlers took their locks,
+  // and our child handler first, before the program's child handlers release them.
+  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   g.state.store(kReady, std::memory_order_release);
   t.guard = 0;
 }

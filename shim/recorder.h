@@ -55,7 +55,8 @@ int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);
 int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime, const void* caller);
 int SemPost(sem_t* s);
 int SetThreadName(pthread_t thread, const char* name);
-pid_t Fork();
+// _Fork(): fork() itself is handled by pthread_atfork handlers (fork_hooks.cc).
+pid_t RawFork();
 void Free(void* p);
 
 // Start-up before any constructor would otherwise be too late (called from the first

@@ -160,7 +160,16 @@ uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt);
 // Appends a misuse record with the current stack. `owner_tid`'s acquisition stack is looked
 // up from its thread slot when it holds `address`.
 void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint32_t lock,
-                  int32_t owner_tid);
+                  int32_t owner_tid, uint32_t owner_stack = 0);
+
+// In a fork child, on the contended path: if `address` was held at fork() by a thread that
+// does not exist here, records held-across-fork (once per lock) before the thread blocks.
+void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock);
+
+// pthread_atfork handlers (fork_hooks.cc), registered at start-up.
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 
 // Ends the lock identity at `address` (destroy, re-init, free).
 uint32_t RetireLock(uint64_t address);

@@ -57,6 +57,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
   Prepared p = Prepare(*t, address, format::kLockRwlock, flags);
   int rc = CallTry<mode>(l);
   if (rc == EBUSY) {
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock);
     SetWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
             p.lock, p.stack);
     rc = CallBlocking<mode, how>(l, clock, abstime);

@@ -79,7 +79,7 @@ std::vector<Finding> CheckMisuse(const std::vector<std::unique_ptr<Dump>>& dumps
                                 di, d.Stack(m.owner_stack)});
           break;
         default:
-          continue;
+          continue;  // kMisuseHeldAcrossFork: checks/fork.cc tells that story
       }
       out.push_back(std::move(f));
     }

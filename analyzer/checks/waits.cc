@@ -8,6 +8,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "analyzer/checks/fork.h"
 #include "analyzer/checks/lock_order.h"
 #include "analyzer/cycle_finder.h"
 
@@ -323,6 +324,7 @@ class WaitGraph {
     std::map<uint64_t, std::vector<const Wait*>> groups;
     for (const Wait& w : waits_) {
       if (explained.count(w.thread) || w.target == Target::kCondvar) continue;
+      if (InheritedLocked(d_, w.address)) continue;  // held-across-fork tells this one
       if (w.seconds < opt_.stall_seconds) continue;  // unknown (-1) never counts
       groups[w.address].push_back(&w);
     }

@@ -51,6 +51,7 @@ enum SectionId : uint32_t {
   kSectionRings = 8,        // capacity rings, each RingHeader + Event[ring_events]
   kSectionSyncs = 9,        // SyncRecord[capacity], open-addressed hash on address
   kSectionMisuse = 10,      // MisuseRecord[capacity], appended
+  kSectionForkHeld = 11,    // ForkHeldRecord[capacity]: a fork child's inherited locks
 };
 
 struct Section {
@@ -77,7 +78,8 @@ struct Counters {
   uint64_t unwind_failures;
   uint64_t syncs_used, syncs_dropped;
   uint64_t misuse_used, misuse_dropped;
-  uint64_t reserved[8];
+  uint64_t fork_held_used, fork_held_dropped;
+  uint64_t reserved[6];
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -105,8 +107,11 @@ struct FileHeader {
   char cmdline[512];         // NUL-separated argv, truncated
   Section sections[kMaxSections];
   Counters counters;
+  // Fork children (parent_pid > 0): the thread that called fork() and where.
+  int32_t fork_tid;
+  uint32_t fork_stack;       // in this dump's stack depot
   uint8_t reserved[4096 - 8 - 4 - 4 - 4 - 4 - 8 - 8 - 4 - 4 - 8 - 8 - 4 - 4 - 256 - 256 - 512 -
-                   kMaxSections * sizeof(Section) - sizeof(Counters)];
+                   kMaxSections * sizeof(Section) - sizeof(Counters) - 8];
 };
 static_assert(sizeof(FileHeader) == kHeaderSize);
 static_assert(offsetof(FileHeader, sections) % 8 == 0);
@@ -235,6 +240,8 @@ enum MisuseKind : uint32_t {
   kMisuseUnlockNotOwner = 1,  // unlock of a mutex this thread does not hold
   kMisuseDestroyLocked = 2,   // pthread_mutex_destroy / pthread_rwlock_destroy while locked
   kMisuseRelockError = 3,     // an error-checking mutex returned EDEADLK
+  kMisuseHeldAcrossFork = 4,  // a fork child blocks on a lock a parent thread held at fork
+                              // (owner_tid: that parent thread; owner_stack: where it took it)
 };
 
 struct MisuseRecord {
@@ -249,6 +256,23 @@ struct MisuseRecord {
   uint32_t reserved;
 };
 static_assert(sizeof(MisuseRecord) == 40);
+
+// ---- fork ------------------------------------------------------------------------------------
+
+// In a fork child's dump: every lock that was held at the moment of fork() (checked against
+// the child's own copy of the lock word, so a lock released just before fork is not listed).
+struct ForkHeldRecord {
+  uint64_t address;
+  int32_t holder_tid;     // the parent thread that held it
+  uint32_t lock;          // LockRecord index in this (the child's) dump
+  uint32_t stack;         // where the holder acquired it (frames copied into this dump)
+  uint8_t kind;           // LockKind
+  uint8_t by_forker;      // 1: held by the thread that forked (it lives on in the child)
+  uint8_t reported;       // set once the child's attempt to take it was recorded
+  uint8_t ready;
+  char holder_name[16];
+};
+static_assert(sizeof(ForkHeldRecord) == 40);
 
 // ---- threads --------------------------------------------------------------------------------
 
