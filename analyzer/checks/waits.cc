@@ -325,10 +325,14 @@ class WaitGraph {
     for (const Wait& w : waits_) {
       if (explained.count(w.thread) || w.target == Target::kCondvar) continue;
       if (InheritedLocked(d_, w.address)) continue;  // held-across-fork tells this one
-      if (w.seconds < opt_.stall_seconds) continue;  // unknown (-1) never counts
       groups[w.address].push_back(&w);
     }
     for (auto& [address, ws] : groups) {
+      // The crowd is a stall when its longest wait passed the threshold; everyone waiting
+      // on the same object belongs to it, however recently they joined.
+      double longest_wait = -1;
+      for (const Wait* w : ws) longest_wait = std::max(longest_wait, w->seconds);
+      if (longest_wait < opt_.stall_seconds) continue;  // unknown (-1) never counts
       Finding f;
       f.kind = "stall";
       f.severity = Severity::kError;
