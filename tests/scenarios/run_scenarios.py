@@ -139,6 +139,7 @@ SCENARIOS = [
          expect=[dict(kind="held-across-fork", severity="warning", threads=["logger"],
                       functions=[("logger_write_slowly", "fork_exec.cc")],
                       summary=["g_log_lock"])]),
+    dict(name="spawn_family", exit=9, errors={}),
     dict(name="fork_storm", exit=0, errors={}, warnings_any=["held-across-fork"]),
     # ---- rwlocks ----
     dict(name="rw_inversion", exit=66, errors={"lock-order-inversion": 1},
