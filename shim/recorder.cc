@@ -275,6 +275,17 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   if (inserted) NoteLockAddress(address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
   p.chain = ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, p.lock, flags);
+  format::LockRecord& rec = g.locks.at(p.lock);
+  const uint16_t site = static_cast<uint16_t>(flags >> 16);
+  if (t.depth == 0) {
+    // Nothing held: no edges, only the stack. The lock record caches the stack of its
+    // first call site, so a program with a million locks does not need a million chains.
+    uint32_t stack = Atomic(rec.first_stack).load(std::memory_order_acquire);
+    if (stack != 0 && Atomic(rec.first_site).load(std::memory_order_relaxed) == site) {
+      p.stack = stack;
+      return p;
+    }
+  }
   if (format::ChainRecord* c = g.chains.Find(p.chain)) {
     p.stack = c->stack;
     // A second thread on a known chain: note it on the edges once, so that a cycle seen by
@@ -287,7 +298,13 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
     return p;
   }
   p.stack = CaptureStack();
-  if (inserted) Atomic(g.locks.at(p.lock).first_stack).store(p.stack, std::memory_order_relaxed);
+  if (t.depth == 0 && Atomic(rec.first_stack).load(std::memory_order_relaxed) == 0) {
+    // First depth-0 site of this lock: cache it in the record (racing writers may pair a
+    // site with another's stack for a moment; both are real stacks of this lock).
+    Atomic(rec.first_site).store(site, std::memory_order_relaxed);
+    Atomic(rec.first_stack).store(p.stack, std::memory_order_release);
+    return p;
+  }
   if (t.depth > 0 && !(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
   g.chains.Insert(p.chain, p.stack, static_cast<uint16_t>(t.slot));
   return p;

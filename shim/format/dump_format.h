@@ -142,8 +142,9 @@ struct LockRecord {
   uint64_t address;     // claimed by CAS 0 -> address
   uint8_t state;        // LockState, release-stored after kind/first_stack
   uint8_t kind;         // LockKind
-  uint16_t flags;       // reserved
-  uint32_t first_stack; // stack of the acquisition that first saw this lock
+  uint16_t first_site;  // call-site hash (HeldLock::flags >> 16) of first_stack
+  uint32_t first_stack; // stack of the acquisition that first saw this lock with nothing
+                        // else held (0 = none yet): the depth-0 fast path for that site
 };
 static_assert(sizeof(LockRecord) == 16);
 
