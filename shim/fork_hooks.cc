@@ -149,8 +149,8 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     uint32_t stack = g.stacks.Put(e.stack.pcs, e.stack.count);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
-      Prepared p{e.address, ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, lock, e.flags),
-                 lock, stack, e.flags};
+      Prepared p{e.address, t.depth ? ChainKey(CurrentChain(t), lock, e.flags) : 0, lock,
+                 stack, e.flags};
       Commit(t, p);
       Held(t, t.depth - 1).recursion = e.recursion;
     }

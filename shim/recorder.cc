@@ -197,14 +197,12 @@ void OnThreadExit(void*) {
 
 }  // namespace
 
-const RealFunctions& Real() {
-  if (__builtin_expect(g_real.mutex_unlock == nullptr, 0)) {
-    ThreadCtx& t = t_ctx;
-    if (!t.resolving) {
-      t.resolving = true;
-      ResolveRealFunctions();
-      t.resolving = false;
-    }
+const RealFunctions& ResolveRealSlow() {
+  ThreadCtx& t = t_ctx;
+  if (!t.resolving) {
+    t.resolving = true;
+    ResolveRealFunctions();
+    t.resolving = false;
   }
   return g_real;
 }
@@ -214,7 +212,7 @@ void RemoveHeld(ThreadCtx& t, uint32_t i) {
   for (uint32_t j = i; j + 1 < t.depth; ++j) {
     HeldLock& dst = Held(t, j);
     dst = Held(t, j + 1);
-    dst.chain = ChainKey(j == 0 ? 0 : Held(t, j - 1).chain, dst.lock, dst.flags);
+    dst.chain = j == 0 ? 0 : ChainKey(ChainAt(t, j - 1), dst.lock, dst.flags);
   }
   SetDepth(t, t.depth - 1);
 }
@@ -254,7 +252,7 @@ uint32_t CaptureStack() {
 }
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
-  const uint64_t key = format::Mix64(ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, 0, 0) ^
+  const uint64_t key = format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^
                                      object ^ (uint64_t{salt} << 32)) | 1;
   if (format::ChainRecord* c = g.chains.Find(key)) return c->stack;
   uint32_t stack = CaptureStack();
@@ -268,13 +266,15 @@ uint32_t RetireLock(uint64_t address) {
   return g.locks.valid() ? g.locks.Retire(address) : 0;
 }
 
-Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
+Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   Prepared p{address, 0, 0, 0, flags};
   bool inserted = false;
   p.lock = g.locks.FindOrInsert(address, kind, &inserted);
   if (inserted) NoteLockAddress(address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
-  p.chain = ChainKey(t.depth ? Held(t, t.depth - 1).chain : 0, p.lock, flags);
+  // The chain table's key; the held entry of a depth-0 lock stores 0 (see ChainAt).
+  const uint64_t key = ChainKey(CurrentChain(t), p.lock, flags);
+  p.chain = t.depth ? key : 0;
   format::LockRecord& rec = g.locks.at(p.lock);
   const uint16_t site = static_cast<uint16_t>(flags >> 16);
   if (t.depth == 0) {
@@ -286,7 +286,7 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
       return p;
     }
   }
-  if (format::ChainRecord* c = g.chains.Find(p.chain)) {
+  if (format::ChainRecord* c = g.chains.Find(key)) {
     p.stack = c->stack;
     // A second thread on a known chain: note it on the edges once, so that a cycle seen by
     // one thread only can be told apart from one spanning threads.
@@ -306,11 +306,11 @@ Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
     return p;
   }
   if (t.depth > 0 && !(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
-  g.chains.Insert(p.chain, p.stack, static_cast<uint16_t>(t.slot));
+  g.chains.Insert(key, p.stack, static_cast<uint16_t>(t.slot));
   return p;
 }
 
-void Commit(ThreadCtx& t, const Prepared& p) {
+void CommitDeep(ThreadCtx& t, const Prepared& p) {
   if (!EnsureCapacity(t)) {
     Bump(g.dump.header->counters.held_spilled);
     return;

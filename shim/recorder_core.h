@@ -59,7 +59,11 @@ struct ThreadCtx {
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 
 // The real functions, resolving them first if an early call arrives before start-up.
-const RealFunctions& Real();
+const RealFunctions& ResolveRealSlow();
+inline const RealFunctions& Real() {
+  if (__builtin_expect(g_real.mutex_unlock == nullptr, 0)) return ResolveRealSlow();
+  return g_real;
+}
 
 void EnsureInitialized();
 bool RegisterThread(ThreadCtx& t);
@@ -114,6 +118,15 @@ inline void SetDepth(ThreadCtx& t, uint32_t depth) {
   Atomic(t.rec->held_count).store(depth, std::memory_order_release);
 }
 
+// The chain key up to and including held[i]. A lock taken with nothing held stores 0 there
+// and its key is derived on demand: most acquisitions never need it.
+inline uint64_t ChainAt(ThreadCtx& t, uint32_t i) {
+  const HeldLock& h = Held(t, i);
+  return h.chain != 0 ? h.chain : ChainKey(0, h.lock, h.flags);
+}
+// The chain key of what the thread holds now (0 when it holds nothing).
+inline uint64_t CurrentChain(ThreadCtx& t) { return t.depth ? ChainAt(t, t.depth - 1) : 0; }
+
 inline int FindHeld(ThreadCtx& t, uint64_t address) {
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i)
     if (Held(t, i).address == address) return i;
@@ -137,12 +150,51 @@ struct Prepared {
   uint32_t flags;  // HeldFlags
 };
 
+// The general case of Prepare (any probe length, insertion, new chains: unwind and edges).
+Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags);
+// Commit beyond the inline held slots (the spill area).
+void CommitDeep(ThreadCtx& t, const Prepared& p);
+
 // Identity, chain and stack of an acquisition about to happen; records the order edges of a
 // chain never seen before. Runs before the thread can block, so a deadlocking acquisition
-// leaves its edge in the dump too.
-Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags);
+// leaves its edge in the dump too. Inline fast path: the lock and its chain (or, with
+// nothing held, the lock's cached first-site stack) found at their home slots.
+inline Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
+  const uint32_t lock = g.locks.FindAtHome(address);
+  if (__builtin_expect(lock != 0, 1)) {
+    const format::LockRecord& rec = g.locks.at(lock);
+    if (t.depth == 0) {
+      const uint32_t stack = Atomic(const_cast<uint32_t&>(rec.first_stack))
+                                 .load(std::memory_order_acquire);
+      if (__builtin_expect(stack != 0 && rec.first_site == static_cast<uint16_t>(flags >> 16), 1))
+        return {address, 0 /* derived on demand: ChainAt */, lock, stack, flags};
+    } else {
+      const uint64_t chain = ChainKey(ChainAt(t, t.depth - 1), lock, flags);
+      const format::ChainRecord* c = g.chains.FindAtHome(chain);
+      if (__builtin_expect(c != nullptr && (c->owner_slot == static_cast<uint16_t>(t.slot) ||
+                                            (c->flags & format::kChainMultiThread)),
+                           1))
+        return {address, chain, lock, c->stack, flags};
+    }
+  }
+  return PrepareSlow(t, address, kind, flags);
+}
+
 // Pushes the acquired lock on the held stack and writes its ring event.
-void Commit(ThreadCtx& t, const Prepared& p);
+inline void Commit(ThreadCtx& t, const Prepared& p) {
+  if (__builtin_expect(t.depth >= format::kInlineHeld, 0)) return CommitDeep(t, p);
+  HeldLock& h = t.rec->held[t.depth];
+  h.address = p.address;
+  h.lock = p.lock;
+  h.stack = p.stack;
+  h.chain = p.chain;
+  h.recursion = 0;
+  h.flags = p.flags;
+  SetDepth(t, t.depth + 1);
+  if (t.ring.valid())
+    t.ring.Write((p.flags & format::kHeldTry) ? format::kOpTryLock : format::kOpLock, p.lock,
+                 p.stack);
+}
 
 // ---- waits, stacks, misuse --------------------------------------------------------------------
 

@@ -38,13 +38,21 @@ class LockTable {
  public:
   LockTable() = default;
   LockTable(format::LockRecord* records, uint64_t capacity, format::Counters* counters)
-      : r_(records), mask_(capacity - 1), c_(counters) {}
+      : r_(records), mask_(capacity - 1), shift_(64 - __builtin_ctzll(capacity)), c_(counters) {}
+
+  // Home slot: Fibonacci hashing (one multiply, high bits), enough for addresses.
+  uint64_t Home(uint64_t address) const {
+    return shift_ >= 64 ? 0 : (address * 0x9e3779b97f4a7c15ULL) >> shift_;
+  }
+  static uint64_t HomeSlot(uint64_t address, uint64_t capacity) {
+    return LockTable(nullptr, capacity, nullptr).Home(address);
+  }
 
   // Index of the live record for `address`, inserting one (kind, state live) if none.
   // *inserted tells whether this call created it. 0 when the table is full.
   uint32_t FindOrInsert(uint64_t address, uint8_t kind, bool* inserted) {
     *inserted = false;
-    uint64_t i = format::Mix64(address) & mask_;
+    uint64_t i = Home(address);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;  // index 0 means "untracked"
       format::LockRecord& rec = r_[i];
@@ -72,9 +80,21 @@ class LockTable {
     return 0;
   }
 
+  // The hot path's lookup: the live record for `address` when it sits in its home slot
+  // (the common case at the load the tables are sized for), else 0 (use FindOrInsert).
+  uint32_t FindAtHome(uint64_t address) const {
+    const uint64_t i = Home(address);
+    const format::LockRecord& rec = r_[i];
+    if (rec.address == address && i != 0 &&
+        Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
+            format::kLockLive)
+      return static_cast<uint32_t>(i);
+    return 0;
+  }
+
   // Live record index for `address`, or 0.
   uint32_t Find(uint64_t address) const {
-    uint64_t i = format::Mix64(address) & mask_;
+    uint64_t i = Home(address);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
       const format::LockRecord& rec = r_[i];
@@ -93,7 +113,7 @@ class LockTable {
   // address was not tracked.
   uint32_t Retire(uint64_t address) {
     uint32_t retired = 0;
-    uint64_t i = format::Mix64(address) & mask_;
+    uint64_t i = Home(address);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
       format::LockRecord& rec = r_[i];
@@ -114,6 +134,7 @@ class LockTable {
  private:
   format::LockRecord* r_ = nullptr;
   uint64_t mask_ = 0;
+  uint32_t shift_ = 64;
   format::Counters* c_ = nullptr;
 };
 
@@ -123,6 +144,16 @@ class ChainTable {
   ChainTable() = default;
   ChainTable(format::ChainRecord* records, uint64_t capacity, format::Counters* counters)
       : r_(records), mask_(capacity - 1), c_(counters) {}
+
+  // The hot path's lookup: the ready record for `key` in its home slot, or nullptr.
+  const format::ChainRecord* FindAtHome(uint64_t key) const {
+    const format::ChainRecord& rec = r_[format::Mix64(key) & mask_];
+    if (rec.key == key &&
+        (Atomic(const_cast<uint16_t&>(rec.flags)).load(std::memory_order_acquire) &
+         format::kChainReady))
+      return &rec;
+    return nullptr;
+  }
 
   // Ready record for `key`, or nullptr.
   format::ChainRecord* Find(uint64_t key) {

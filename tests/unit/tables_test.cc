@@ -25,9 +25,16 @@ using format::LockRecord;
 using format::StackRecord;
 
 // An address whose home slot in a table of `capacity` records is `slot`.
+// A chain key (hashed with Mix64) whose home slot is `slot`.
+uint64_t ChainKeyWithHome(uint64_t capacity, uint64_t slot) {
+  for (uint64_t k = 1;; ++k)
+    if ((format::Mix64(k) & (capacity - 1)) == slot) return k;
+}
+
+// A lock address whose home slot in the lock table is `slot`.
 uint64_t AddressWithHome(uint64_t capacity, uint64_t slot, uint64_t start = 0x10000) {
   for (uint64_t a = start;; a += 8)
-    if ((format::Mix64(a) & (capacity - 1)) == slot) return a;
+    if (LockTable::HomeSlot(a, capacity) == slot) return a;
 }
 
 // Runs `fn(thread_index)` on `n` threads that start together.
@@ -360,7 +367,7 @@ TEST(ChainTableTest, InsertFindDuplicate) {
 TEST(ChainTableTest, UnpublishedRecordIsNotFound) {
   constexpr uint64_t kCap = 64;
   ChainFixture f(kCap);
-  const uint64_t key = AddressWithHome(kCap, 9);
+  const uint64_t key = ChainKeyWithHome(kCap, 9);
   f.records[9].key = key;  // claimed by a concurrent inserter, flags not yet ready
   EXPECT_EQ(f.table.Find(key), nullptr);
   EXPECT_FALSE(f.table.Insert(key, 1, 1));  // present (being published): not re-inserted

@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""Runs lockscope's benchmarks side by side and prints the table for the README.
+
+usage: run_bench.py --build BUILD_DIR [--quick]
+
+Every case runs natively and under liblockscope.so in the same invocation (and under
+ThreadSanitizer, recompiled, and Helgrind where they exist); the table gives the median of
+5 repetitions in ns per operation and the ratio to native. Speeds are never asserted: the
+machines are shared and noisy, so this prints numbers and the targets beside them.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CASES = [  # (benchmark name, label, target ratio)
+    ("BM_UncontendedPair", "uncontended lock/unlock pair, 1 thread", 2.0),
+    ("BM_NestedHeld/1", "1 lock held, then one more", 2.5),
+    ("BM_NestedHeld/2", "2 locks held, then one more", 2.5),
+    ("BM_NestedHeld/4", "4 locks held, then one more", 2.5),
+    ("BM_Contended/real_time/threads:2", "2 threads, one mutex", 1.3),
+    ("BM_Disjoint/real_time/threads:2", "2 threads, disjoint mutexes", 1.3),
+    ("BM_Disjoint/real_time/threads:16", "16 threads, 16 mutexes", 1.3),
+    ("BM_CondvarPingPong/real_time/threads:2", "condvar ping-pong (per hand-off)", 1.3),
+]
+
+
+def gbench(cmd, env, reps, min_time):
+    """Medians (ns) per benchmark name from a Google Benchmark JSON run."""
+    out = subprocess.run(cmd + ["--benchmark_format=json", "--benchmark_repetitions=%d" % reps,
+                                "--benchmark_report_aggregates_only=true",
+                                "--benchmark_min_time=%g" % min_time],
+                         env=env, capture_output=True, text=True, timeout=3600)
+    if out.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (cmd[0], out.stderr[-500:]))
+    medians = {}
+    for b in json.loads(out.stdout)["benchmarks"]:
+        if b.get("aggregate_name") == "median":
+            medians[b["run_name"]] = b["real_time"] if "real_time" in b["run_name"] else b["cpu_time"]
+    return medians
+
+
+def timed(cmd, env, reps):
+    """Median wall time of `cmd`, and its peak RSS (KiB)."""
+    times = []
+    for _ in range(reps):
+        start = time.monotonic()
+        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.monotonic() - start)
+    return statistics.median(times)
+
+
+def fmt_ratio(r, target=None):
+    if r is None:
+        return "-"
+    mark = "" if target is None else (" ok" if r <= target else " over")
+    return "%.2fx%s" % (r, mark)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--quick", action="store_true", help="fewer repetitions, smaller inputs")
+    opts = ap.parse_args()
+    build = os.path.abspath(opts.build)
+    shim = os.path.join(build, "shim", "liblockscope.so")
+    bench = os.path.join(build, "tests", "bench", "lock_bench")
+    tsan = os.path.join(build, "tests", "bench", "lock_bench_tsan")
+    reps = 3 if opts.quick else 5
+    min_time = 0.05 if opts.quick else 0.2
+    work = tempfile.mkdtemp(prefix="lockscope-bench-")
+    native_env = dict(os.environ)
+    native_env.pop("LD_PRELOAD", None)
+    shim_env = dict(native_env, LD_PRELOAD=shim, LOCKSCOPE_DIR=work)
+
+    print("machine: %s, %d cores, %s; %s" % (platform.processor() or platform.machine(),
+                                             os.cpu_count(), platform.platform(),
+                                             time.strftime("%Y-%m-%d")))
+    rows = []
+    native = gbench([bench], native_env, reps, min_time)
+    shimmed = gbench([bench], shim_env, reps, min_time)
+    tsan_res = gbench([tsan], dict(native_env, TSAN_OPTIONS="report_bugs=0"), reps, min_time) \
+        if os.path.exists(tsan) else {}
+    helgrind = {}
+    if shutil.which("valgrind"):
+        for name, _, _ in CASES[:4]:  # Helgrind is slow: the single-thread cases only
+            flt = "^%s$" % name.replace("/", "/")
+            try:
+                r = gbench(["valgrind", "--tool=helgrind", "-q", bench,
+                            "--benchmark_filter=" + flt], native_env, 1, 0.01)
+                helgrind.update(r)
+            except (RuntimeError, subprocess.TimeoutExpired):
+                pass
+
+    print()
+    print("| case | native ns | lockscope ns | lockscope | target | TSan | Helgrind |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for name, label, target in CASES:
+        n, s = native.get(name), shimmed.get(name)
+        if n is None or s is None:
+            continue
+        t = tsan_res.get(name)
+        h = helgrind.get(name)
+        print("| %s | %.1f | %.1f | %s | %.1fx | %s | %s |" % (
+            label, n, s, fmt_ratio(s / n, target), target,
+            fmt_ratio(t / n) if t else "-", fmt_ratio(h / n) if h else "-"))
+
+    # 1M distinct mutexes, each locked once: first-contact cost and the dump it leaves.
+    distinct = os.path.join(build, "tests", "bench", "distinct_locks")
+    d_native = timed([distinct], native_env, 1)
+    ddir = tempfile.mkdtemp(dir=work)
+    d_shim = timed([distinct], dict(shim_env, LOCKSCOPE_DIR=ddir), 1)
+    dumps = [os.path.join(ddir, f) for f in os.listdir(ddir)]
+    apparent = sum(os.path.getsize(f) for f in dumps) / 2**20
+    on_disk = sum(os.stat(f).st_blocks * 512 for f in dumps) / 2**20
+    print("| 1,000,000 distinct mutexes, each locked once | %.0f ms | %.0f ms | %s | - | - | - |"
+          % (d_native * 1e3, d_shim * 1e3, fmt_ratio(d_shim / d_native)))
+    print()
+    print("dump left by the 1M-mutex run: %.1f MiB (apparent size; target < 64), %.1f MiB on disk"
+          % (apparent, on_disk))
+
+    # Macro workload: zstd -T2 on a generated file.
+    if shutil.which("zstd"):
+        size_mb = 50 if opts.quick else 200
+        data = os.path.join(work, "macro.bin")
+        with open(data, "wb") as f:
+            chunk = b"".join(b"%08d lockscope macro benchmark line with some text\n" % i
+                             for i in range(20000))
+            written = 0
+            while written < size_mb * 2**20:
+                f.write(chunk + os.urandom(4096))
+                written += len(chunk) + 4096
+        cmd = ["zstd", "-T2", "-3", "-q", "-f", data, "-o", os.path.join(work, "macro.zst")]
+        m_native = timed(cmd, native_env, reps)
+        m_shim = timed(cmd, dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work)), reps)
+        print("macro: zstd -T2 -3 on %d MiB: native %.2f s, lockscope %.2f s: %s (target 1.10x)"
+              % (size_mb, m_native, m_shim, fmt_ratio(m_shim / m_native, 1.10)))
+
+    # Analyzer throughput on a large synthetic dump.
+    maker = os.path.join(build, "tests", "bench", "make_big_dump")
+    analyzer = os.path.join(build, "analyzer", "lockscope")
+    locks, edges, events = (100000, 10000, 5000000) if opts.quick else (1000000, 100000, 50000000)
+    bdir = tempfile.mkdtemp(dir=work)
+    path = subprocess.run([maker, bdir, str(locks), str(edges), str(events)], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    start = time.monotonic()
+    proc = subprocess.Popen([analyzer, "report", "--format", "json", path],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own peak RSS
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    elapsed = time.monotonic() - start
+    findings = len(json.loads(out)["findings"]) if proc.returncode in (0, 66) else -1
+    print("analyzer: %d locks, %d edges, %d ring events (%.0f MiB dump): report in %.2f s "
+          "(%.1fM events/s; targets: < 30 s, >= 5M events/s), peak RSS %.0f MiB "
+          "(target < 2048); %d findings"
+          % (locks, edges, events, os.path.getsize(path) / 2**20, elapsed,
+             events / elapsed / 1e6, usage.ru_maxrss / 1024, findings))
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
