@@ -310,7 +310,9 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
   return p;
 }
 
-void CommitDeep(ThreadCtx& t, const Prepared& p) {
+void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, uint32_t stack,
+                uint32_t flags) {
+  const Prepared p{address, chain, lock, stack, flags};
   if (!EnsureCapacity(t)) {
     Bump(g.dump.header->counters.held_spilled);
     return;
@@ -423,6 +425,23 @@ void Initialize() {
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   g.state.store(kReady, std::memory_order_release);
   t.guard = 0;
+}
+
+ThreadCtx* EnterSlow(ThreadCtx& t) {
+  if (t.guard != 0) return nullptr;  // re-entered: our own slow path, or a signal handler
+  if (g.state.load(std::memory_order_acquire) != kReady) {
+    EnsureInitialized();
+    if (g.state.load(std::memory_order_acquire) != kReady) return nullptr;
+  }
+  if (t.rec == nullptr) {
+    if (t.untracked) return nullptr;
+    t.guard = 1;
+    const bool ok = RegisterThread(t);
+    t.guard = 0;
+    if (!ok) return nullptr;
+  }
+  t.guard = 1;
+  return &t;
 }
 
 void EnsureInitialized() {

@@ -68,24 +68,20 @@ inline const RealFunctions& Real() {
 void EnsureInitialized();
 bool RegisterThread(ThreadCtx& t);
 
+// Start-up, thread registration and the re-entrancy cases of Enter (out of line).
+ThreadCtx* EnterSlow(ThreadCtx& t);
+
 // The thread's context when recording is on and we are not already inside the shim;
-// nullptr means "pass straight through". Sets the guard; callers end with Leave().
+// nullptr means "pass straight through". Sets the guard; callers end with Leave(). A
+// registered thread (rec set, which implies the shim is initialised) outside the shim is
+// the whole fast path: two TLS loads and a store.
 inline ThreadCtx* Enter() {
   ThreadCtx& t = t_ctx;
-  if (__builtin_expect(t.guard != 0, 0)) return nullptr;
-  if (__builtin_expect(g.state.load(std::memory_order_acquire) != kReady, 0)) {
-    EnsureInitialized();
-    if (g.state.load(std::memory_order_acquire) != kReady) return nullptr;
-  }
-  if (__builtin_expect(t.rec == nullptr, 0)) {
-    if (t.untracked) return nullptr;
+  if (__builtin_expect(t.guard == 0 && t.rec != nullptr, 1)) {
     t.guard = 1;
-    bool ok = RegisterThread(t);
-    t.guard = 0;
-    if (!ok) return nullptr;
+    return &t;
   }
-  t.guard = 1;
-  return &t;
+  return EnterSlow(t);
 }
 
 inline void Leave(ThreadCtx* t) { t->guard = 0; }
@@ -153,13 +149,18 @@ struct Prepared {
 // The general case of Prepare (any probe length, insertion, new chains: unwind and edges).
 Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags);
 // Commit beyond the inline held slots (the spill area).
-void CommitDeep(ThreadCtx& t, const Prepared& p);
+// Scalars, not a Prepared&: taking the struct's address would keep it in memory on the fast
+// path too, and reading its two 32-bit fields back as one 64-bit word stalls the store
+// forwarding (measured: a third of the hot path).
+void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, uint32_t stack,
+                uint32_t flags);
 
 // Identity, chain and stack of an acquisition about to happen; records the order edges of a
 // chain never seen before. Runs before the thread can block, so a deadlocking acquisition
 // leaves its edge in the dump too. Inline fast path: the lock and its chain (or, with
 // nothing held, the lock's cached first-site stack) found at their home slots.
-inline Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
+__attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t address,
+                                                     uint8_t kind, uint32_t flags) {
   const uint32_t lock = g.locks.FindAtHome(address);
   if (__builtin_expect(lock != 0, 1)) {
     const format::LockRecord& rec = g.locks.at(lock);
@@ -181,8 +182,9 @@ inline Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t f
 }
 
 // Pushes the acquired lock on the held stack and writes its ring event.
-inline void Commit(ThreadCtx& t, const Prepared& p) {
-  if (__builtin_expect(t.depth >= format::kInlineHeld, 0)) return CommitDeep(t, p);
+__attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& p) {
+  if (__builtin_expect(t.depth >= format::kInlineHeld, 0))
+    return CommitDeep(t, p.address, p.chain, p.lock, p.stack, p.flags);
   HeldLock& h = t.rec->held[t.depth];
   h.address = p.address;
   h.lock = p.lock;
