@@ -52,12 +52,15 @@ int main(int argc, char** argv) {
     depot.Put(pcs, 8);
   }
   const uint32_t stack = 1;
+  // A random DAG (low index -> high index), plus one planted 2-cycle per 1000 edges taken
+  // by two different threads, so that the report has findings to symbolize.
+  const uint32_t mode = format::kEdgeFromWrite | format::kEdgeToWrite;
   for (uint64_t e = 0; e < edges; ++e) {
     uint64_t a = rng() % locks, b = rng() % locks;
     if (a == b) continue;
-    if (e % 1000 != 0 && a > b) std::swap(a, b);  // mostly a DAG; every 1000th may close a cycle
-    et.Add(ids[a], ids[b], stack, stack, 1000 + int(e % 64), 1, nullptr, 0,
-           format::kEdgeFromWrite | format::kEdgeToWrite);
+    if (a > b) std::swap(a, b);
+    et.Add(ids[a], ids[b], stack, stack, 1000 + int(e % 64), 1, nullptr, 0, mode);
+    if (e % 1000 == 0) et.Add(ids[b], ids[a], stack, stack, 1001 + int(e % 63), 1, nullptr, 0, mode);
   }
   for (uint32_t t = 1; t <= 64; ++t) {
     format::ThreadRecord& r = v.threads[t];
