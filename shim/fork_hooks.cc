@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "shim/raw_log.h"
@@ -107,15 +108,30 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->taken = true;
 }
 
+// Copies `size` bytes at `address` of our own memory without faulting: another thread's
+// snapshot entry may name a lock that was released and its memory unmapped before the fork.
+bool SafeRead(uint64_t address, void* out, size_t size) {
+  iovec local{out, size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // filtered (seccomp): read directly
+    memcpy(out, reinterpret_cast<const void*>(address), size);
+    return true;
+  }
+  return n == static_cast<ssize_t>(size);
+}
+
 // Is the inherited lock still locked in the child's memory (by its parent-side holder)?
 bool StillLocked(const ForkSnapshot::Entry& e) {
   if (e.kind == format::kLockRwlock) {
-    const auto* l = reinterpret_cast<const pthread_rwlock_t*>(e.address);
-    return l->__data.__readers != 0 || l->__data.__cur_writer != 0;
+    pthread_rwlock_t l;
+    if (!SafeRead(e.address, &l, sizeof(l))) return false;
+    return l.__data.__readers != 0 || l.__data.__cur_writer != 0;
   }
   if (e.kind == format::kLockSemaphore || e.kind == format::kLockCondvar) return false;
-  const auto* m = reinterpret_cast<const pthread_mutex_t*>(e.address);
-  return m->__data.__lock != 0 && m->__data.__owner == e.holder_tid;
+  pthread_mutex_t m;
+  if (!SafeRead(e.address, &m, sizeof(m))) return false;
+  return m.__data.__lock != 0 && m.__data.__owner == e.holder_tid;
 }
 
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
@@ -203,10 +219,12 @@ void ForkParent() {
 
 void ForkChild() {
   if (!g_snapshot.taken) return;
+  const int saved_errno = errno;
   ThreadCtx& t = t_ctx;
   t.guard = 1;
   StartChildDump(t, g_snapshot);
   t.guard = 0;
+  errno = saved_errno;
 }
 
 void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock) {
