@@ -317,18 +317,8 @@ void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, u
     Bump(g.dump.header->counters.held_spilled);
     return;
   }
-  if (t.depth >= format::kInlineHeld) Bump(g.dump.header->counters.held_spilled);
-  HeldLock& h = Held(t, t.depth);
-  h.address = p.address;
-  h.lock = p.lock;
-  h.stack = p.stack;
-  h.chain = p.chain;
-  h.recursion = 0;
-  h.flags = p.flags;
-  SetDepth(t, t.depth + 1);
-  if (t.ring.valid())
-    t.ring.Write((p.flags & format::kHeldTry) ? format::kOpTryLock : format::kOpLock, p.lock,
-                 p.stack);
+  Bump(g.dump.header->counters.held_spilled);
+  Push(t, Held(t, t.depth), p);
 }
 
 void SetWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack) {

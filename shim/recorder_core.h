@@ -181,11 +181,8 @@ __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t ad
   return PrepareSlow(t, address, kind, flags);
 }
 
-// Pushes the acquired lock on the held stack and writes its ring event.
-__attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& p) {
-  if (__builtin_expect(t.depth >= format::kInlineHeld, 0))
-    return CommitDeep(t, p.address, p.chain, p.lock, p.stack, p.flags);
-  HeldLock& h = t.rec->held[t.depth];
+// Fills held slot `h` with an acquisition, bumps the depth, writes the ring event.
+__attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const Prepared& p) {
   h.address = p.address;
   h.lock = p.lock;
   h.stack = p.stack;
@@ -196,6 +193,13 @@ __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& 
   if (t.ring.valid())
     t.ring.Write((p.flags & format::kHeldTry) ? format::kOpTryLock : format::kOpLock, p.lock,
                  p.stack);
+}
+
+// Pushes the acquired lock on the held stack and writes its ring event.
+__attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& p) {
+  if (__builtin_expect(t.depth >= format::kInlineHeld, 0))
+    return CommitDeep(t, p.address, p.chain, p.lock, p.stack, p.flags);
+  Push(t, t.rec->held[t.depth], p);
 }
 
 // ---- waits, stacks, misuse --------------------------------------------------------------------
