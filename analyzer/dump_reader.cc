@@ -334,7 +334,7 @@ bool Dump::ProcessAlive() const {
   return kill(header_.pid, 0) == 0 || errno == EPERM;
 }
 
-absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path) {
+absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::NotFoundError(absl::StrCat(path, ": ", strerror(errno)));
   struct stat st;
@@ -346,7 +346,9 @@ absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path) {
   bool ok = pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) &&
             memcmp(h.magic, format::kMagic, sizeof(h.magic)) == 0 &&
             h.major == format::kMajorVersion && h.section_count <= format::kMaxSections;
-  std::vector<WaitSnapshot> out;
+  ThreadWaits out;
+  out.exited = h.state == format::kStateExited;
+  out.pid = h.pid;
   for (uint32_t i = 0; ok && i < h.section_count; ++i) {
     const format::Section& s = h.sections[i];
     if (s.id != format::kSectionThreads) continue;
@@ -363,8 +365,10 @@ absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path) {
       format::ThreadRecord r;
       memcpy(&r, head, sizeof(head));
       if (r.state == format::kThreadFree) break;  // slots are taken in order, never freed
-      if (r.state == format::kThreadLive && r.wait_address != 0)
-        out.push_back({r.tid, r.wait_address, r.wait_kind, r.wait_since_ns});
+      if (r.state != format::kThreadLive) continue;
+      ++out.live_threads;
+      if (r.wait_address != 0)
+        out.waits.push_back({r.tid, r.wait_address, r.wait_kind, r.wait_since_ns});
     }
   }
   close(fd);

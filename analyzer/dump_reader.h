@@ -86,7 +86,13 @@ struct WaitSnapshot {
   uint32_t kind = 0;  // format::WaitKind
   uint64_t since_ns = 0;
 };
-absl::StatusOr<std::vector<WaitSnapshot>> ReadWaits(const std::string& path);
+struct ThreadWaits {
+  std::vector<WaitSnapshot> waits;  // live threads that are blocked
+  uint32_t live_threads = 0;        // live thread slots (threads that ever took a lock)
+  int32_t pid = 0;
+  bool exited = false;              // the process ran its exit path
+};
+absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path);
 
 class Dump {
  public:

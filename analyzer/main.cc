@@ -308,15 +308,27 @@ std::vector<pid_t> Descendants(pid_t root) {
   return out;
 }
 
-// Kills the program's whole tree: its process group, and descendants that left it.
+// Kills the program's whole tree: its process group, and every descendant of ours (as the
+// subreaper, orphans of the program, daemonised grandchildren included, are re-parented to
+// us, so they descend from us rather than from the program).
 void KillTree(pid_t child) {
   for (int round = 0; round < 3; ++round) {
-    std::vector<pid_t> tree = Descendants(child);
+    std::vector<pid_t> tree = Descendants(getpid());
     kill(-child, SIGKILL);
     kill(child, SIGKILL);
     for (pid_t p : tree) kill(p, SIGKILL);
     if (tree.empty()) break;
   }
+}
+
+// Threads of a live process (0 when it is gone).
+size_t TaskCount(pid_t pid) {
+  size_t n = 0;
+  if (DIR* d = opendir(absl::StrCat("/proc/", pid, "/task").c_str())) {
+    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return n;
 }
 
 volatile sig_atomic_t g_forward_signal = 0;
@@ -338,17 +350,23 @@ bool WatchForHang(pid_t child, const std::string& dir, double timeout, int* stat
     std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> current;
     bool hung = false;
     for (const std::string& path : DumpsIn(dir)) {
-      auto waits = ReadWaits(path);
-      if (!waits.ok()) continue;  // a dump being created, or not ours
-      for (const WaitSnapshot& w : *waits) {
-        // Condition waits alone are how idle threads sleep: not a hang by themselves.
-        if (w.kind == format::kWaitCondvar) continue;
+      auto threads = ReadWaits(path);
+      if (!threads.ok() || threads->exited) continue;  // being created, not ours, or done
+      // A lock wait past the timeout is a hang. Waits on semaphores and condition
+      // variables are how idle threads sleep: they count only when every thread of the
+      // process is blocked (nobody is left to post or signal).
+      // Threads that never took a lock have no slot: count the process's tasks too.
+      const bool all_blocked = threads->waits.size() >= threads->live_threads &&
+                               threads->waits.size() >= TaskCount(threads->pid);
+      for (const WaitSnapshot& w : threads->waits) {
         auto key = std::make_tuple(path, w.tid, w.address);
         auto it = first_seen->find(key);
         uint64_t seen = it != first_seen->end() ? it->second : now;
         current[key] = seen;
         uint64_t since = w.since_ns != 0 && w.since_ns <= now ? w.since_ns : seen;
-        if (now - since >= limit_ns) hung = true;
+        const bool lock_wait = w.kind == format::kWaitMutex || w.kind == format::kWaitRwlockRead ||
+                               w.kind == format::kWaitRwlockWrite;
+        if (now - since >= limit_ns && (lock_wait || all_blocked)) hung = true;
       }
     }
     *first_seen = std::move(current);
@@ -362,8 +380,12 @@ int Run(const Options& o) {
   const std::string program = ResolveProgram(o.positional[0]);
   const std::string shim = ShimPath();
   const std::string dir = MakeDumpDir(o.dump_dir);
-  // Validate --suppressions before the program runs, not after.
+  // Validate --suppressions and --output before the program runs, not after.
   ReadSuppressions(o.suppressions);
+  if (!o.output.empty()) {
+    std::ofstream probe(o.output, std::ios::app);
+    if (!probe) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
+  }
 
   std::string preload = shim;
   if (const char* old = getenv("LD_PRELOAD"); old && *old) preload = absl::StrCat(shim, ":", old);
@@ -419,12 +441,9 @@ int Run(const Options& o) {
   if (watch) {
     std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> first_seen;
     if (WatchForHang(pid, dir, *o.hang_timeout, &status, &first_seen)) {
-      // Report the live state first (the dumps are current while the threads are stuck),
-      // then kill the tree.
+      // Kill the tree first: SIGKILL leaves the dumps exactly as they were (the stuck
+      // threads' state is what they hold), and a report that fails must not leave it hung.
       analyze.waits.now_ns = MonotonicNowNs();
-      analyze.waits.stall_seconds = *o.hang_timeout;
-      analyze.waits.first_seen = std::move(first_seen);
-      int rc = ReportOn({dir}, o, dir, 0, analyze);
       KillTree(pid);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
@@ -435,6 +454,9 @@ int Run(const Options& o) {
         if (r < 0 && errno == ECHILD) break;
         if (r <= 0) usleep(10 * 1000);
       }
+      analyze.waits.stall_seconds = *o.hang_timeout;
+      analyze.waits.first_seen = std::move(first_seen);
+      int rc = ReportOn({dir}, o, dir, 0, analyze);
       // A hang is an error even if no check could say more than "stall".
       return rc == 0 ? o.error_exitcode : rc;
     }

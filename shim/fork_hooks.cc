@@ -126,7 +126,7 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
   if (e.kind == format::kLockRwlock) {
     pthread_rwlock_t l;
     if (!SafeRead(e.address, &l, sizeof(l))) return false;
-    return l.__data.__readers != 0 || l.__data.__cur_writer != 0;
+    return RwlockLocked(l);
   }
   if (e.kind == format::kLockSemaphore || e.kind == format::kLockCondvar) return false;
   pthread_mutex_t m;
@@ -227,12 +227,13 @@ void ForkChild() {
   errno = saved_errno;
 }
 
-void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock) {
+void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock, int32_t owner_tid) {
   format::Counters& c = g.dump.header->counters;
   uint64_t n = Atomic(c.fork_held_used).load(std::memory_order_acquire);
   for (uint64_t i = 0; i < n && i < g.dump.fork_held_capacity; ++i) {
     format::ForkHeldRecord& r = g.dump.fork_held[i];
-    if (r.address != address || r.by_forker || r.reported) continue;
+    if (r.address != address || r.lock != lock || r.by_forker || r.reported) continue;
+    if (owner_tid >= 0 && owner_tid != r.holder_tid) continue;  // re-initialised or reused
     r.reported = 1;
     RecordMisuse(t, format::kMisuseHeldAcrossFork, address, lock, r.holder_tid, r.stack);
     return;

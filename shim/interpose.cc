@@ -94,6 +94,12 @@ LOCKSCOPE_EXPORT int sem_clockwait(sem_t* s, clockid_t c, const struct timespec*
 }
 LOCKSCOPE_EXPORT int sem_post(sem_t* s) { return lockscope::SemPost(s); }
 
+// A thread in pthread_join is blocked too: when every thread of a process is blocked, a
+// long wait on a semaphore or condition variable is a hang rather than an idle worker.
+LOCKSCOPE_EXPORT int pthread_join(pthread_t thread, void** result) {
+  return lockscope::Join(thread, result);
+}
+
 LOCKSCOPE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) {
   return lockscope::SetThreadName(thread, name);
 }

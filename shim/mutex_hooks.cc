@@ -76,7 +76,8 @@ int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
     rc = CallBlocking<how>(m, clock, abstime);
     Atomic(t->rec->wait_address).store(0, std::memory_order_release);
   } else {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock);
+    if (g.dump.header->parent_pid > 0)
+      CheckInheritedLock(*t, address, p.lock, m->__data.__owner);
     SetWait(*t, address, format::kWaitMutex, p.lock, p.stack);
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
@@ -246,6 +247,16 @@ int CondSignal(pthread_cond_t* c) {
 int CondBroadcast(pthread_cond_t* c) {
   NotePost(c);
   return Real().cond_broadcast(c);
+}
+
+int Join(pthread_t thread, void** result) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return Real().join(thread, result);
+  SetWait(*t, static_cast<uint64_t>(thread), format::kWaitJoin, 0, 0);
+  int rc = Real().join(thread, result);
+  ClearWait(*t);
+  Leave(t);
+  return rc;
 }
 
 int SetThreadName(pthread_t thread, const char* name) {

@@ -52,6 +52,7 @@ bool ResolveRealFunctions() {
   Resolve(&r.sem_clockwait, "sem_clockwait");  // glibc >= 2.30
   ok &= Resolve(&r.sem_post, "sem_post");
   ok &= Resolve(&r.setname_np, "pthread_setname_np");
+  ok &= Resolve(&r.join, "pthread_join");
   Resolve(&r._Fork, "_Fork");  // glibc >= 2.34
   ok &= Resolve(&r.free, "free");
   Resolve(&r.malloc_usable_size, "malloc_usable_size");

@@ -42,6 +42,7 @@ struct RealFunctions {
   int (*sem_clockwait)(sem_t*, clockid_t, const struct timespec*);
   int (*sem_post)(sem_t*);
   int (*setname_np)(pthread_t, const char*);
+  int (*join)(pthread_t, void**);
   pid_t (*_Fork)(void);
   void (*free)(void*);
   size_t (*malloc_usable_size)(void*);

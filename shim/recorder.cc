@@ -76,8 +76,11 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
     uint32_t gates[format::kMaxGates];
     uint32_t n = 0;
     for (uint32_t j = 0; j < depth && n < format::kMaxGates; ++j) {
-      uint32_t g_lock = Held(t, j).lock;
-      if (j != i && g_lock != 0 && g_lock != lock && g_lock != h.lock) gates[n++] = g_lock;
+      // A lock held for read serialises nothing (other readers get in): not a gate.
+      const HeldLock& gate = Held(t, j);
+      if (j != i && gate.lock != 0 && gate.lock != lock && gate.lock != h.lock &&
+          !(gate.flags & format::kHeldRead))
+        gates[n++] = gate.lock;
     }
     const uint32_t mode = ((h.flags & format::kHeldRead) ? format::kEdgeFromRead
                                                          : format::kEdgeFromWrite) |
@@ -160,8 +163,9 @@ bool RegisterThread(ThreadCtx& t) {
   }
   Bump(c.threads_used);
   format::ThreadRecord& r = g.dump.threads[slot];
-  memset(static_cast<void*>(&r), 0, offsetof(format::ThreadRecord, held));
-  r.state = 3;
+  // Everything but `state` (which other threads CAS on): it stays "claiming" until published.
+  memset(reinterpret_cast<char*>(&r) + sizeof(r.state), 0,
+         offsetof(format::ThreadRecord, held) - sizeof(r.state));
   t.rec = &r;
   t.slot = slot;
   t.tid = GetTid();

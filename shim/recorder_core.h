@@ -88,6 +88,13 @@ inline void Leave(ThreadCtx* t) { t->guard = 0; }
 
 inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; }
 
+// An rwlock held by anyone: readers (glibc counts them from bit 3 of __readers) or a writer
+// (bit 1, WRLOCKED). Bit 0 (WRPHASE) alone stays set after the last writer leaves: unlocked.
+inline bool RwlockLocked(const pthread_rwlock_t& l) {
+  const unsigned r = l.__data.__readers;
+  return (r >> 3) != 0 || (r & 2) != 0 || l.__data.__cur_writer != 0;
+}
+
 // ---- the held stack -------------------------------------------------------------------------
 
 // Chain key: hash of the held sequence plus the acquired lock, its mode (try, read) and its
@@ -220,9 +227,11 @@ uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt);
 void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint32_t lock,
                   int32_t owner_tid, uint32_t owner_stack = 0);
 
-// In a fork child, on the contended path: if `address` was held at fork() by a thread that
-// does not exist here, records held-across-fork (once per lock) before the thread blocks.
-void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock);
+// In a fork child, on the contended path: if `lock` (this generation of `address`) was held
+// at fork() by a thread that does not exist here, and its lock word still names that thread
+// (`owner_tid`, or -1 when the lock kind has no owner field), records held-across-fork (once
+// per lock) before the thread blocks.
+void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock, int32_t owner_tid);
 
 // pthread_atfork handlers (fork_hooks.cc), registered at start-up.
 void ForkPrepare();

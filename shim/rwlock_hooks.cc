@@ -57,7 +57,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
   Prepared p = Prepare(*t, address, format::kLockRwlock, flags);
   int rc = CallTry<mode>(l);
   if (rc == EBUSY) {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock);
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
     SetWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
             p.lock, p.stack);
     rc = CallBlocking<mode, how>(l, clock, abstime);
@@ -89,10 +89,6 @@ int TryAcquire(pthread_rwlock_t* l, const void* caller) {
   }
   Leave(t);
   return rc;
-}
-
-bool Locked(const pthread_rwlock_t* l) {
-  return l->__data.__readers != 0 || l->__data.__cur_writer != 0;
 }
 
 }  // namespace
@@ -143,7 +139,7 @@ int RwlockDestroy(pthread_rwlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().rwlock_destroy(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
-  if (Locked(l))
+  if (RwlockLocked(*l))
     RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
                  l->__data.__cur_writer);
   RetireLock(address);

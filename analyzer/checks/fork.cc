@@ -65,9 +65,9 @@ std::string ForkerName(const Dump& child) {
 
 }  // namespace
 
-bool InheritedLocked(const Dump& dump, uint64_t address) {
+bool InheritedLocked(const Dump& dump, uint64_t address, uint32_t lock) {
   for (const ForkHeldInfo& h : dump.fork_held())
-    if (h.address == address && !h.by_forker) return true;
+    if (h.address == address && h.lock == lock && !h.by_forker) return true;
   return false;
 }
 

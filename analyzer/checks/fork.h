@@ -18,9 +18,10 @@ namespace lockscope {
 
 std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps);
 
-// The addresses a fork child inherited locked from other threads (its waits on them are
+// Whether `lock` (this generation of `address`) is one a fork child inherited locked from
+// other threads (its waits on them are
 // explained by held-across-fork, not stalls).
-bool InheritedLocked(const Dump& dump, uint64_t address);
+bool InheritedLocked(const Dump& dump, uint64_t address, uint32_t lock);
 
 }  // namespace lockscope
 

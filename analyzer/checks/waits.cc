@@ -22,7 +22,7 @@ uint64_t MonotonicNowNs() {
 
 namespace {
 
-enum class Target { kLock, kSemaphore, kCondvar };
+enum class Target { kLock, kSemaphore, kCondvar, kJoin };
 
 struct Wait {
   const ThreadInfo* thread;
@@ -43,10 +43,16 @@ class WaitGraph {
  public:
   WaitGraph(const Dump& dump, size_t dump_index, const WaitOptions& options)
       : d_(dump), di_(dump_index), opt_(options) {
+    // A process that ran its exit path waits for nothing: its slots keep their last state.
+    const bool exited = d_.header().state == format::kStateExited;
+    size_t live = 0;
     for (const ThreadInfo& t : d_.threads()) {
       for (const format::HeldLock& h : t.held) holders_[h.address].push_back({&t, h});
-      if (t.state == format::kThreadLive && t.wait_address != 0) waits_.push_back(MakeWait(t));
+      if (t.state != format::kThreadLive) continue;
+      ++live;
+      if (!exited && t.wait_address != 0) waits_.push_back(MakeWait(t));
     }
+    all_blocked_ = !waits_.empty() && waits_.size() == live;
   }
 
   void Check(std::vector<Finding>* out) {
@@ -65,6 +71,8 @@ class WaitGraph {
       w.target = Target::kSemaphore;
     else if (t.wait_kind == format::kWaitCondvar)
       w.target = Target::kCondvar;
+    else if (t.wait_kind == format::kWaitJoin)
+      w.target = Target::kJoin;
     w.write = t.wait_kind != format::kWaitRwlockRead;
     if (w.target == Target::kLock) {
       const LockInfo* l = d_.Lock(t.wait_lock);
@@ -129,6 +137,8 @@ class WaitGraph {
         return absl::StrFormat("semaphore 0x%x", w.address);
       case Target::kCondvar:
         return absl::StrFormat("condition variable 0x%x", w.address);
+      case Target::kJoin:
+        return "another thread's exit (pthread_join)";
     }
     return "";
   }
@@ -323,8 +333,12 @@ class WaitGraph {
     // Group the long waits by what they wait for.
     std::map<uint64_t, std::vector<const Wait*>> groups;
     for (const Wait& w : waits_) {
-      if (explained.count(w.thread) || w.target == Target::kCondvar) continue;
-      if (InheritedLocked(d_, w.address)) continue;  // held-across-fork tells this one
+      if (explained.count(w.thread) || w.target == Target::kCondvar || w.target == Target::kJoin)
+        continue;
+      // Threads parked on a semaphore are idle workers as long as someone else runs.
+      if (w.target == Target::kSemaphore && !all_blocked_) continue;
+      if (w.lock && InheritedLocked(d_, w.address, w.lock->index))
+        continue;  // held-across-fork tells this one
       groups[w.address].push_back(&w);
     }
     for (auto& [address, ws] : groups) {
@@ -373,6 +387,7 @@ class WaitGraph {
   const WaitOptions& opt_;
   absl::flat_hash_map<uint64_t, std::vector<Holder>> holders_;
   std::vector<Wait> waits_;
+  bool all_blocked_ = false;  // every live thread of the process waits on something
 };
 
 }  // namespace

@@ -6,9 +6,11 @@
 // semaphore or condition variable has no holder.
 //   - deadlock: a cycle in that wait-for graph (jstack's "Found one deadlock").
 //   - self-deadlock: a thread waiting for a non-recursive mutex or rwlock it holds itself.
-//   - stall: threads waiting on a lock or semaphore for longer than the threshold with no
-//     cycle; the report follows the chain of holders (who holds it, what that thread waits
-//     for) and, for semaphores, who took and who posted last.
+//   - stall: threads waiting on a lock for longer than the threshold with no cycle (or on a
+//     semaphore, when every thread of the process is blocked: otherwise they are idle
+//     workers); the report follows the chain of holders (who holds it, what that thread
+//     waits for) and, for semaphores, who took and who posted last.
+// A process that ran its exit path is waiting for nothing, whatever its slots say.
 #ifndef LOCKSCOPE_ANALYZER_CHECKS_WAITS_H_
 #define LOCKSCOPE_ANALYZER_CHECKS_WAITS_H_
 

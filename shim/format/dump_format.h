@@ -311,6 +311,7 @@ enum WaitKind : uint32_t {
   kWaitRwlockWrite = 4,
   kWaitSemaphore = 5,
   kWaitGil = 6,
+  kWaitJoin = 7,      // pthread_join: wait_address is the joined thread's handle
 };
 
 // One slot per thread. Written only by its own thread (the held stack and wait state are

@@ -148,6 +148,14 @@ SCENARIOS = [
                         frames=[("read_table_then_index", "rw-reader"),
                                 ("index_then_write_table", "rw-writer")])),
     dict(name="rw_read_read", exit=0, errors={}, notes=["only ever read"]),
+    dict(name="rw_read_gate", exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_gate_a", "g_gate_b"], lock_kind="mutex",
+                        threads=["rgate-ab", "rgate-ba"], source="rw_read_gate.cc",
+                        frames=[("read_gate_a_then_b", "rgate-ab"),
+                                ("read_gate_b_then_a", "rgate-ba")])),
+    # An idle Python worker parked on a queue is not a hang: nothing killed, nothing reported.
+    dict(name="idle_pool", binary="/usr/bin/python3.11", args=["{bin_dir}/idle_pool.py"],
+         exit=0, errors={}, run_args=["--hang-timeout", "2"], stdout_prefix="main done"),
     # ---- misuse ----
     dict(name="misuse_unlock_not_owner", binary="misuse", args=["unlock-not-owner"], exit=66,
          errors={"unlock-not-owner": 1},
@@ -424,8 +432,13 @@ def check_expected(findings, want):
 def check_report(scenario, run, dump_dir):
     if run.timed_out:
         raise Failure("timed out; process group killed; %s" % describe_run(run))
+    stdout = run.stdout
+    if "stdout_prefix" in scenario:
+        if not stdout.startswith(scenario["stdout_prefix"]):
+            raise Failure("the program's output is missing (killed?): %s" % excerpt(stdout, 100))
+        stdout = stdout[len(scenario["stdout_prefix"]):]
     try:
-        report = json.loads(run.stdout)
+        report = json.loads(stdout)
     except ValueError as e:
         raise Failure("stdout is not JSON (%s); %s" % (e, describe_run(run)))
     validate_report(report)
