@@ -176,7 +176,8 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
         break;
     }
   }
-  for (uint64_t r = 0; r < v.ring_count; ++r) v.ring(r)->capacity = v.ring_events;
+  // Ring headers are written when a thread takes the ring (AttachRing): touching all of them
+  // here would dirty a page per ring in every process, even one that never locks.
   // Magic last: until now the file does not claim to be a dump.
   __atomic_thread_fence(__ATOMIC_RELEASE);
   memcpy(h->magic, format::kMagic, sizeof(h->magic));

@@ -12,10 +12,13 @@
 // A child that later blocks on an inherited lock of another thread records held-across-fork
 // before it blocks (CheckInheritedLock). _Fork (no handlers) is interposed to do the same.
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "shim/raw_log.h"
 #include "shim/recorder.h"
@@ -34,8 +37,9 @@ struct Frames {
 };
 
 // What the child needs from the parent, copied out of the parent's mapping before the child
-// replaces it. Static: the prepare handler may not allocate. glibc runs the fork handlers of
-// concurrent forks one fork at a time, so one buffer is enough.
+// replaces it. Static: the prepare handler may not allocate. glibc runs the prepare handlers
+// of concurrent forks concurrently, so g_fork_busy (taken in prepare, released in parent and
+// in child) makes one fork at a time own it.
 struct ForkSnapshot {
   struct Entry {
     uint64_t address;
@@ -59,6 +63,7 @@ struct ForkSnapshot {
   bool guarded;  // prepare set the forking thread's guard
 };
 ForkSnapshot g_snapshot;
+std::atomic<bool> g_fork_busy{false};
 
 void CopyFrames(uint32_t stack, Frames* out) {
   out->count = 0;
@@ -134,13 +139,17 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
   return m.__data.__lock != 0 && m.__data.__owner == e.holder_tid;
 }
 
+// Never write into the parent's file: replace the mapping with private memory and stop.
+void DisableInChild() {
+  mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE,
+       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  g.state.store(kDisabled, std::memory_order_release);
+}
+
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   const pid_t ppid = getppid();
   if (!CreateDump(g.config, g.dump.header, &g.dump, g.dump_path)) {
-    // Never write into the parent's file: replace the mapping with private memory and stop.
-    mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE,
-         MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
-    g.state.store(kDisabled, std::memory_order_release);
+    DisableInChild();
     RawLog("fork child: cannot create its dump: ", strerror(errno), "; recording disabled");
     return;
   }
@@ -192,9 +201,10 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
 namespace core {
 
 void ForkPrepare() {
+  if (!Ready()) return;  // (a fork before start-up completes: the child switches nothing)
+  while (g_fork_busy.exchange(true, std::memory_order_acquire)) sched_yield();
   g_snapshot.taken = false;
   g_snapshot.guarded = false;
-  if (!Ready()) return;
   if (ThreadCtx* t = Enter()) {
     TakeSnapshot(*t, &g_snapshot);
     // The guard stays set until the parent or child handler: nothing is recorded around
@@ -214,11 +224,19 @@ void ForkPrepare() {
 }
 
 void ForkParent() {
+  if (!g_snapshot.taken) return;
   if (g_snapshot.guarded) Leave(&t_ctx);
+  g_fork_busy.store(false, std::memory_order_release);
 }
 
 void ForkChild() {
-  if (!g_snapshot.taken) return;
+  g_fork_busy.store(false, std::memory_order_relaxed);  // the child is single-threaded
+  if (!g_snapshot.taken) {
+    // The shim became ready while this fork was under way (prepare saw it not ready): the
+    // child must not write into the parent's dump.
+    if (Ready()) DisableInChild();
+    return;
+  }
   const int saved_errno = errno;
   ThreadCtx& t = t_ctx;
   t.guard = 1;

@@ -119,6 +119,7 @@ void AttachRing(ThreadCtx& t) {
     if (Atomic(ring->owner_tid).compare_exchange_strong(expected, t.tid,
                                                         std::memory_order_acq_rel)) {
       ring->owner_slot = t.slot;
+      ring->capacity = g.dump.ring_events;
       t.ring = RingWriter(ring);
       t.rec->ring = static_cast<uint32_t>(r);
       Bump(g.dump.header->counters.rings_used);

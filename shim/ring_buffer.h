@@ -17,13 +17,18 @@ namespace lockscope {
 class RingWriter {
  public:
   RingWriter() = default;
+  // `ring->capacity` must be a power of two; anything else gives the invalid writer.
   explicit RingWriter(format::RingHeader* ring)
-      : hdr_(ring),
+      : hdr_(ValidCapacity(ring) ? ring : nullptr),
         ev_(reinterpret_cast<format::Event*>(reinterpret_cast<char*>(ring) +
                                              format::kRingEventsOffset)),
-        mask_(ring->capacity - 1),
-        shift_(static_cast<uint32_t>(__builtin_ctz(ring->capacity))),
+        mask_(ring->capacity - 1u),
+        shift_(ValidCapacity(ring) ? static_cast<uint32_t>(__builtin_ctz(ring->capacity)) : 0),
         head_(Atomic(ring->head).load(std::memory_order_relaxed)) {}
+
+  static bool ValidCapacity(const format::RingHeader* ring) {
+    return ring->capacity != 0 && (ring->capacity & (ring->capacity - 1)) == 0;
+  }
 
   bool valid() const { return hdr_ != nullptr; }
   uint64_t head() const { return head_; }

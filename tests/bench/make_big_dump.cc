@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     snprintf(r.name, sizeof(r.name), "worker-%u", t);
     r.ring = t - 1;
     v.ring(t - 1)->owner_tid = r.tid;
+    v.ring(t - 1)->capacity = v.ring_events;
     RingWriter w(v.ring(t - 1));
     for (uint64_t e = 0; e < events / 64; ++e)
       w.Write(e % 2 ? format::kOpUnlock : format::kOpLock, ids[e % locks], stack);

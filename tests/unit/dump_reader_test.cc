@@ -176,6 +176,7 @@ class DumpReaderTest : public ::testing::Test {
 
     v.ring(0)->owner_tid = kTid;
     v.ring(0)->owner_slot = 1;
+    v.ring(0)->capacity = v.ring_events;  // as AttachRing does
     RingWriter ring(v.ring(0));
     ring.Write(format::kOpLock, w->l1, w->stack);
     ring.Write(format::kOpLock, l3b, w->stack2);
