@@ -113,19 +113,6 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->taken = true;
 }
 
-// Copies `size` bytes at `address` of our own memory without faulting: another thread's
-// snapshot entry may name a lock that was released and its memory unmapped before the fork.
-bool SafeRead(uint64_t address, void* out, size_t size) {
-  iovec local{out, size};
-  iovec remote{reinterpret_cast<void*>(address), size};
-  ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // filtered (seccomp): read directly
-    memcpy(out, reinterpret_cast<const void*>(address), size);
-    return true;
-  }
-  return n == static_cast<ssize_t>(size);
-}
-
 // Is the inherited lock still locked in the child's memory (by its parent-side holder)?
 bool StillLocked(const ForkSnapshot::Entry& e) {
   if (e.kind == format::kLockRwlock) {

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -186,12 +187,33 @@ namespace {
 // pthread key destructor: runs when the thread returns from its start routine or calls
 // pthread_exit. What it still holds stays in the slot (exit-holding); the slot can only be
 // recycled once it holds nothing.
+// Drops held mutexes whose lock word no longer names this thread. They were released while
+// the shim could not see it: a thread cancelled inside a wait unwinds with the guard still
+// set, and its cleanup handlers' unlocks pass straight through.
+void ReconcileHeld(ThreadCtx& t) {
+  for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
+    const HeldLock& h = Held(t, i);
+    const uint8_t kind = h.lock ? g.locks.at(h.lock).kind : uint8_t{format::kLockMutex};
+    if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner
+    pthread_mutex_t m;
+    if (!SafeRead(h.address, &m, sizeof(m)) || m.__data.__owner != t.tid)
+      RemoveHeld(t, static_cast<uint32_t>(i));
+  }
+}
+
 void OnThreadExit(void*) {
   ThreadCtx& t = t_ctx;
   if (t.rec == nullptr) return;
   t.guard = 1;
   format::ThreadRecord& r = *t.rec;
+  ClearWait(t);
+  ReconcileHeld(t);
   if (t.depth > 0) r.exit_stack = CaptureStack();
+  if (t.spill != nullptr) {
+    munmap(t.spill, t.spill_cap * sizeof(HeldLock));
+    t.spill = nullptr;
+    t.spill_cap = 0;
+  }
   DetachRing(t);
   Atomic(r.state).store(format::kThreadExited, std::memory_order_release);
   // From here on (other destructors, TLS teardown) the thread passes straight through.
@@ -266,6 +288,18 @@ uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
 }
 
 // ---- acquisitions ----------------------------------------------------------------------------
+
+bool SafeRead(uint64_t address, void* out, size_t size) {
+  ErrnoSaver keep_errno;
+  iovec local{out, size};
+  iovec remote{reinterpret_cast<void*>(address), size};
+  ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // filtered (seccomp): read directly
+    memcpy(out, reinterpret_cast<const void*>(address), size);
+    return true;
+  }
+  return n == static_cast<ssize_t>(size);
+}
 
 uint32_t RetireLock(uint64_t address) {
   return g.locks.valid() ? g.locks.Retire(address) : 0;

@@ -238,6 +238,10 @@ void ForkPrepare();
 void ForkParent();
 void ForkChild();
 
+// Copies `size` bytes of our own memory at `address` without faulting (a lock's memory may
+// have been freed and unmapped since we saw it).
+bool SafeRead(uint64_t address, void* out, size_t size);
+
 // Ends the lock identity at `address` (destroy, re-init, free).
 uint32_t RetireLock(uint64_t address);
 // The free() filter (free_hook.cc): addresses where locks were seen, so that free() of

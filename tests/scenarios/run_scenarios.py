@@ -141,6 +141,7 @@ SCENARIOS = [
                       summary=["g_log_lock"])]),
     dict(name="spawn_family", exit=9, errors={}),
     dict(name="fork_storm", exit=0, errors={}, warnings_any=["held-across-fork"]),
+    dict(name="cancel_wait", exit=0, errors={}),
     # ---- rwlocks ----
     dict(name="rw_inversion", exit=66, errors={"lock-order-inversion": 1},
          inversion=dict(locks=2, lock_names=["g_index_lock", "g_table_rwlock"],
