@@ -221,6 +221,7 @@ absl::Status Dump::Load() {
   ForEachRecord(locks, lock_rs, 1, nlocks, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::LockRecord>(locks, i * lock_rs);
     if (r.address == 0 || r.state == format::kLockEmpty) return;
+    r.kind &= format::kLockKindMask;
     if (r.state > format::kLockRetired || r.kind > format::kLockCondvar) {
       ++skipped_;
       return;

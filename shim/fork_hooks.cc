@@ -103,7 +103,8 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       e.address = h.address;
       e.holder_tid = r.tid;
       memcpy(e.holder_name, r.name, sizeof(e.holder_name));
-      e.kind = h.lock ? g.locks.at(h.lock).kind : uint8_t{format::kLockMutex};
+      e.kind = h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask)
+                      : uint8_t{format::kLockMutex};
       e.by_forker = forker;
       e.flags = h.flags;
       e.recursion = h.recursion;

@@ -87,6 +87,8 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
                                                          : format::kEdgeFromWrite) |
                           ((flags & format::kHeldRead) ? format::kEdgeToRead
                                                        : format::kEdgeToWrite);
+    g.locks.NoteEdge(h.lock);
+    g.locks.NoteEdge(lock);
     g.edges.Add(h.lock, lock, h.stack, stack, t.tid, depth, gates, n, mode);
   }
 }
@@ -193,7 +195,8 @@ namespace {
 void ReconcileHeld(ThreadCtx& t) {
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
     const HeldLock& h = Held(t, i);
-    const uint8_t kind = h.lock ? g.locks.at(h.lock).kind : uint8_t{format::kLockMutex};
+    const uint8_t kind =
+        h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask) : uint8_t{format::kLockMutex};
     if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner
     pthread_mutex_t m;
     if (!SafeRead(h.address, &m, sizeof(m)) || m.__data.__owner != t.tid)

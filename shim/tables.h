@@ -109,8 +109,9 @@ class LockTable {
   }
 
   // Ends the current generation of `address` (destroy, re-init, free): every live record
-  // of it, twins from an insert race included. Returns a retired index, or 0 when the
-  // address was not tracked.
+  // of it, twins from an insert race included. A record that never had an order edge is
+  // reset in place instead (same index for the next generation: nothing can confuse them).
+  // Returns the index, or 0 when the address was not tracked.
   uint32_t Retire(uint64_t address) {
     uint32_t retired = 0;
     uint64_t i = Home(address);
@@ -121,7 +122,13 @@ class LockTable {
       if (a == 0) break;
       if (a == address &&
           Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
-        Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
+        if (Atomic(rec.kind).load(std::memory_order_relaxed) & format::kLockHadEdges) {
+          Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
+        } else {
+          // No edge names this identity: the next generation can have it (see
+          // kLockHadEdges); only its cached first-site stack belongs to the old one.
+          Atomic(rec.first_stack).store(0, std::memory_order_relaxed);
+        }
         retired = static_cast<uint32_t>(i);
       }
     }
@@ -129,6 +136,12 @@ class LockTable {
   }
 
   format::LockRecord& at(uint32_t i) { return r_[i]; }
+
+  // Marks a lock as an endpoint of an order edge (slow path; see kLockHadEdges).
+  void NoteEdge(uint32_t i) {
+    if (!(Atomic(r_[i].kind).load(std::memory_order_relaxed) & format::kLockHadEdges))
+      Atomic(r_[i].kind).fetch_or(format::kLockHadEdges, std::memory_order_relaxed);
+  }
   bool valid() const { return r_ != nullptr; }
 
  private:

@@ -136,12 +136,18 @@ enum LockState : uint8_t {
   kLockRetired = 2,  // destroyed / freed / re-initialised: a later use at `address` is a new lock
 };
 
+inline constexpr uint8_t kLockKindMask = 0x7f;
+// Set once the lock is an endpoint of an order edge. Only such a lock needs a new identity
+// when its address is reused; one without edges is reset in place, so that an address that
+// is freed and reused a million times (a heap object with a mutex) keeps one record.
+inline constexpr uint8_t kLockHadEdges = 0x80;
+
 // A lock identity is its record index: (address, generation) where the generation is
 // implicit: each re-initialisation or free retires the record and a new one is inserted.
 struct LockRecord {
   uint64_t address;     // claimed by CAS 0 -> address
   uint8_t state;        // LockState, release-stored after kind/first_stack
-  uint8_t kind;         // LockKind
+  uint8_t kind;         // LockKind (kLockKindMask) | kLockHadEdges
   uint16_t first_site;  // call-site hash (HeldLock::flags >> 16) of first_stack
   uint32_t first_stack; // stack of the acquisition that first saw this lock with nothing
                         // else held (0 = none yet): the depth-0 fast path for that site

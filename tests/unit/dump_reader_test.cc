@@ -146,7 +146,8 @@ class DumpReaderTest : public ::testing::Test {
     ASSERT_NE(w->l1, 0u);
     ASSERT_NE(w->l2, 0u);
     ASSERT_NE(w->l3, 0u);
-    // A retired generation of kAddr3 and its successor.
+    // A retired generation of kAddr3 (a lock with order edges) and its successor.
+    locks.NoteEdge(w->l3);
     ASSERT_EQ(locks.Retire(kAddr3), w->l3);
     const uint32_t l3b = locks.FindOrInsert(kAddr3, format::kLockRecursiveMutex, &ins);
     ASSERT_NE(l3b, w->l3);
