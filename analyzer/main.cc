@@ -170,24 +170,32 @@ AnalyzeOptions DefaultAnalyzeOptions() {
 
 int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
              int clean_status, const AnalyzeOptions& analyze) {
-  std::vector<std::string> files;
+  // A file named on the command line must be a valid dump (exit 2 otherwise). In a
+  // directory, a file that is not one (a process killed while creating its dump) is skipped
+  // with a note, so that one bad file does not hide every other process's report.
+  std::vector<std::pair<std::string, bool>> files;  // (path, named explicitly)
   for (const std::string& in : inputs) {
     if (IsDir(in)) {
-      std::vector<std::string> found = DumpsIn(in);
-      files.insert(files.end(), found.begin(), found.end());
+      for (const std::string& f : DumpsIn(in)) files.push_back({f, false});
     } else {
-      files.push_back(in);
+      files.push_back({in, true});
     }
   }
   auto rules = ReadSuppressions(o.suppressions);
   std::vector<std::unique_ptr<Dump>> dumps;
-  for (const std::string& f : files) {
+  std::vector<std::string> skipped;
+  for (const auto& [f, explicit_file] : files) {
     auto d = Dump::Open(f);
-    if (!d.ok()) Fail(std::string(d.status().message()));
+    if (!d.ok()) {
+      if (explicit_file) Fail(std::string(d.status().message()));
+      skipped.push_back(absl::StrCat("skipped ", d.status().message()));
+      continue;
+    }
     dumps.push_back(std::move(*d));
   }
   Report report = Analyze(dumps, analyze);
   report.dump_dir = dump_dir;
+  report.notes.insert(report.notes.end(), skipped.begin(), skipped.end());
   if (dumps.empty())
     report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ", dump_dir,
                                         " (did the program start?)"));

@@ -234,6 +234,13 @@ class Tests:
             line = expect_usage_error([self.ls, "report", path], "corrupt dump (%s)" % name)
             if path not in line:
                 raise Failure("%s: message does not name the file: %r" % (name, line))
+        # In a directory, a file that is not a dump (a process killed while creating it) is
+        # skipped with a note.
+        open(os.path.join(d, "lockscope.1.dump"), "wb").close()
+        rc, out, err = run([self.ls, "report", "--format", "json", d])
+        notes = json.loads(out)["notes"] if rc in (0, 66) else []
+        if rc != 66 or not any("skipped" in n for n in notes):
+            raise Failure("directory with bad files: exit %d, notes %s, %s" % (rc, notes, err[-200:]))
         # The original still reads fine: nothing the user had is lost.
         rc, out, err = run([self.ls, "report", "--format", "json", dump])
         if rc != 66:
