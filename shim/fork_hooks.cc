@@ -11,6 +11,7 @@
 //   parent   nothing to do.
 // A child that later blocks on an inherited lock of another thread records held-across-fork
 // before it blocks (CheckInheritedLock). _Fork (no handlers) is interposed to do the same.
+#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
@@ -75,6 +76,19 @@ void CopyFrames(uint32_t stack, Frames* out) {
   out->count = n;
 }
 
+// The prepare handler runs under libc's fork (register-atfork.c, fork.c): the report should
+// start at the program's own fork() call.
+void DropLibcFrames(Frames* f) {
+  uint32_t skip = 0;
+  Dl_info info;
+  while (skip < f->count && dladdr(reinterpret_cast<void*>(f->pcs[skip] - 1), &info) != 0 &&
+         info.dli_fname != nullptr && strstr(info.dli_fname, "/libc.so.") != nullptr)
+    ++skip;
+  if (skip == 0 || skip == f->count) return;
+  memmove(f->pcs, f->pcs + skip, (f->count - skip) * sizeof(uint64_t));
+  f->count -= skip;
+}
+
 void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->count = 0;
   s->dropped = 0;
@@ -82,6 +96,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   memcpy(s->parent_dump, g.dump_path, sizeof(s->parent_dump));
   s->parent_generation = g.dump.header->fork_generation;
   CopyFrames(CaptureStack(), &s->fork_stack);
+  DropLibcFrames(&s->fork_stack);
   // Other threads keep running while we read their slots: a snapshot of a moving target,
   // which the child then checks against its frozen copy of each lock word.
   for (uint32_t slot = 1; slot < g.dump.thread_capacity; ++slot) {
