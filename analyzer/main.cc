@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <termios.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -434,7 +435,17 @@ int Run(const Options& o) {
     (void)ignored;
     _exit(127);
   }
-  if (watch) setpgid(pid, pid);  // also from here: no race with our first killpg
+  // Also from here: no race with our first killpg. A program in a group of its own that
+  // reads the terminal would be stopped (SIGTTIN) unless its group is the foreground one.
+  pid_t old_foreground = -1;
+  if (watch) {
+    setpgid(pid, pid);
+    if (isatty(STDIN_FILENO)) {
+      signal(SIGTTOU, SIG_IGN);
+      old_foreground = tcgetpgrp(STDIN_FILENO);
+      tcsetpgrp(STDIN_FILENO, pid);
+    }
+  }
   close(err_pipe[1]);
   int exec_errno = 0;
   ssize_t got = read(err_pipe[0], &exec_errno, sizeof(exec_errno));
@@ -453,6 +464,7 @@ int Run(const Options& o) {
       // threads' state is what they hold), and a report that fails must not leave it hung.
       analyze.waits.now_ns = MonotonicNowNs();
       KillTree(pid);
+      if (old_foreground > 0) tcsetpgrp(STDIN_FILENO, old_foreground);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
       }
       // Reap the rest of the tree (re-parented to us as the subreaper).
@@ -472,6 +484,7 @@ int Run(const Options& o) {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
   }
+  if (old_foreground > 0) tcsetpgrp(STDIN_FILENO, old_foreground);
   int program_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   analyze.waits.now_ns = MonotonicNowNs();
   return ReportOn({dir}, o, dir, program_status, analyze);
