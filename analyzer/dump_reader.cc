@@ -1,7 +1,6 @@
 #include "analyzer/dump_reader.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -324,15 +323,6 @@ const SyncInfo* Dump::SyncAt(uint64_t address) const {
   for (const SyncInfo& s : syncs_)
     if (s.address == address) return &s;
   return nullptr;
-}
-
-bool Dump::ProcessAlive() const {
-  if (header_.pid <= 0) return false;
-  // Re-read the state: the copy in header_ is from when the dump was opened.
-  format::FileHeader h;
-  memcpy(&h, map_, sizeof(h));
-  if (h.state != format::kStateRunning) return false;
-  return kill(header_.pid, 0) == 0 || errno == EPERM;
 }
 
 absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {

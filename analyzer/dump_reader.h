@@ -113,8 +113,6 @@ class Dump {
   const std::vector<SyncInfo>& syncs() const { return syncs_; }
   const std::vector<MisuseInfo>& misuses() const { return misuses_; }
   const std::vector<ForkHeldInfo>& fork_held() const { return fork_held_; }
-  // The process still exists (and has not run its exit path): its waits are current.
-  bool ProcessAlive() const;
   uint64_t skipped_records() const { return skipped_; }
 
   // The lock with record index `index`, or nullptr.

@@ -70,7 +70,6 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
   // Signature (the set of acquisition-stack pairs) -> finding index, for deduplication.
   std::map<std::vector<std::pair<uint32_t, uint32_t>>, size_t> seen;
   std::vector<size_t> duplicates;
-  std::vector<bool> multi_thread;
   for (std::vector<uint32_t> cycle : cycles.cycles) {
     const size_t k = cycle.size();
     const size_t d = nodes[cycle[0]].dump;
@@ -181,7 +180,6 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
       f.scenario.push_back({i, absl::StrCat("lock(L", (i + 1) % k + 1, ");")});
     seen[signature] = result.findings.size();
     duplicates.push_back(0);
-    multi_thread.push_back(!single_thread);
     result.findings.push_back(std::move(f));
   }
   for (size_t i = 0; i < result.findings.size(); ++i) {
