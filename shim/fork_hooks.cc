@@ -177,7 +177,7 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     uint32_t stack = g.stacks.Put(e.stack.pcs, e.stack.count);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
-      Prepared p{e.address, t.depth ? ChainKey(CurrentChain(t), lock, e.flags) : 0, lock,
+      Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock,
                  stack, e.flags};
       Commit(t, p);
       Held(t, t.depth - 1).recursion = e.recursion;

@@ -1,5 +1,9 @@
 // pthread mutexes and condition variables: acquisition order, waits and misuse.
 #include <errno.h>
+#include <linux/futex.h>
+#include <sys/single_threaded.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "shim/recorder.h"
@@ -32,46 +36,60 @@ inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abs
   return EINVAL;
 }
 
-// The guard stays set across the real calls: they never call back into the shim, and a
-// signal handler that locks while we block passes through rather than interleaving its
-// bookkeeping with ours.
-template <Blocking how>
-int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
-                 const void* caller) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
-  const uint64_t address = reinterpret_cast<uint64_t>(m);
-  // Re-acquisition by the owner: glibc records the owner tid in every mutex kind.
-  if (__builtin_expect(m->__data.__owner == t->tid, 0)) {
-    const int i = FindHeld(*t, address);
-    const uint8_t kind = KindOf(m);
-    if (i >= 0 && kind == format::kLockRecursiveMutex) {
-      int rc = CallBlocking<how>(m, clock, abstime);
-      if (rc == 0) {
-        Held(*t, i).recursion++;
-        if (t->ring.valid()) t->ring.Write(format::kOpRelock, Held(*t, i).lock, 0);
-      }
-      Leave(t);
-      return rc;
-    }
-    if (kind == format::kLockErrorcheckMutex) {
-      int rc = CallBlocking<how>(m, clock, abstime);
-      if (rc == EDEADLK)
-        RecordMisuse(*t, format::kMisuseRelockError, address,
-                     i >= 0 ? Held(*t, i).lock : 0, t->tid);
-      Leave(t);
-      return rc;
-    }
-    // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
-    // acquisition below: the wait record names a lock this thread holds.
+// glibc's own uncontended acquisition of a PTHREAD_MUTEX_TIMED_NP mutex (__kind == 0: the
+// default type, process-private, not robust, no priority protocol, no elision), done here
+// instead of in a call to glibc: the same stores in the same order as pthread_mutex_lock
+// (lock word 0 -> 1, then __owner and __nusers). Why: the shim must record the acquisition
+// after it happens, and a call into glibc that returns here (rather than a tail call) costs
+// as much as the whole lock, whereas this costs what glibc's own code does. The lock word is
+// taken with a CAS, or with a plain store while the process has a single thread, which is
+// glibc's single-thread path too. A lock word that is not free returns false: the caller
+// then waits in the real function, with its wait published.
+inline bool AcquireFreeNormalMutex(pthread_mutex_t* m, int tid) {
+  if (__libc_single_threaded) {
+    if (m->__data.__lock != 0) return false;
+    m->__data.__lock = 1;
+  } else {
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&m->__data.__lock, &expected, 1, false, __ATOMIC_ACQUIRE,
+                                     __ATOMIC_RELAXED))
+      return false;
   }
-  Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
+  m->__data.__owner = tid;
+  ++m->__data.__nusers;
+  return true;
+}
+
+// glibc's pthread_mutex_unlock of a PTHREAD_MUTEX_TIMED_NP mutex (__kind == 0), the
+// counterpart of AcquireFreeNormalMutex: __owner and __nusers, then the lock word back to 0
+// (a plain store when single-threaded, else an exchange that wakes one waiter if the word
+// said there were waiters, as glibc's lll_unlock does).
+inline int ReleaseNormalMutex(pthread_mutex_t* m) {
+  m->__data.__owner = 0;
+  --m->__data.__nusers;
+  if (__libc_single_threaded) {
+    m->__data.__lock = 0;
+  } else if (__atomic_exchange_n(&m->__data.__lock, 0, __ATOMIC_RELEASE) > 1) {
+    syscall(SYS_futex, &m->__data.__lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  }
+  return 0;
+}
+
+// Every acquisition that AcquireFreeNormalMutex did not complete: other mutex kinds,
+// contended locks, re-acquisition by the owner. Out of line so that the fast path of
+// AcquireMutex keeps few registers.
+template <Blocking how>
+__attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
+                                               clockid_t clock, const timespec* abstime,
+                                               Prepared p) {  // by value: see CommitDeep
+  const uint64_t address = p.address;
   // Publish what we wait for before the call, since a blocked thread cannot help later.
-  // Uncontended (the lock word reads free) this is one store before and one after; only a
-  // lock that is visibly taken pays for the clock and the full wait record. (Calling the
-  // real lock rather than trylock-then-lock keeps glibc's single-thread fast path.)
+  // A lock word that reads free costs one store before and one after; only a lock that is
+  // visibly taken pays for the clock and the full wait record. (Calling the real lock
+  // rather than trylock-then-lock keeps glibc's single-thread fast path.)
   int rc;
-  if (__builtin_expect(Atomic(m->__data.__lock).load(std::memory_order_relaxed) == 0, 1)) {
+  bool waited = false;
+  if (Atomic(m->__data.__lock).load(std::memory_order_relaxed) == 0) {
     Atomic(t->rec->wait_address).store(address, std::memory_order_release);
     rc = CallBlocking<how>(m, clock, abstime);
     Atomic(t->rec->wait_address).store(0, std::memory_order_release);
@@ -81,14 +99,79 @@ int AcquireMutex(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
     SetWait(*t, address, format::kWaitMutex, p.lock, p.stack);
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
+    waited = true;
   }
   if (rc == 0 || rc == EOWNERDEAD) {
     Commit(*t, p);
+    if (waited && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
   } else if (t->ring.valid()) {
     t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
   }
   Leave(t);
   return rc;
+}
+
+// A lock re-taken by the thread that owns it (glibc records the owner tid in every kind).
+template <Blocking how>
+__attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m,
+                                                clockid_t clock, const timespec* abstime,
+                                                const void* caller) {
+  const uint64_t address = reinterpret_cast<uint64_t>(m);
+  const int i = FindHeld(*t, address);
+  const uint8_t kind = KindOf(m);
+  if (i >= 0 && kind == format::kLockRecursiveMutex) {
+    int rc = CallBlocking<how>(m, clock, abstime);
+    if (rc == 0) Held(*t, i).recursion++;
+    Leave(t);
+    return rc;
+  }
+  if (kind == format::kLockErrorcheckMutex) {
+    int rc = CallBlocking<how>(m, clock, abstime);
+    if (rc == EDEADLK)
+      RecordMisuse(*t, format::kMisuseRelockError, address, i >= 0 ? Held(*t, i).lock : 0,
+                   t->tid);
+    Leave(t);
+    return rc;
+  }
+  // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
+  // acquisition: the wait record names a lock this thread holds.
+  return AcquireMutexSlow<how>(t, m, clock, abstime,
+                               Prepare(*t, address, KindOf(m), SiteFlags(caller)));
+}
+
+// The guard stays set across the real calls: they never call back into the shim, and a
+// signal handler that locks while we block passes through rather than interleaving its
+// bookkeeping with ours.
+template <Blocking how>
+__attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clockid_t clock,
+                                                       const timespec* abstime,
+                                                       const void* caller) {
+  ThreadCtx* t = Enter();
+  if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
+  if (__builtin_expect(m->__data.__owner == t->tid, 0))
+    return ReacquireOwnMutex<how>(t, m, clock, abstime, caller);
+  const uint64_t address = reinterpret_cast<uint64_t>(m);
+  // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
+  const Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
+  if (how != Blocking::kClock && __builtin_expect(m->__data.__kind == 0, 1) &&
+      __builtin_expect(AcquireFreeNormalMutex(m, t->tid), 1)) {
+    Commit(*t, p);
+    Leave(t);
+    return 0;
+  }
+  return AcquireMutexSlow<how>(t, m, clock, abstime, p);
+}
+
+// AcquireMutexSlow for pthread_mutex_lock with scalar arguments, so that the fast path
+// reaches it by a tail call and keeps no stack frame of its own.
+__attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
+                                           uint32_t lock, uint32_t stack, uint32_t flags) {
+  return AcquireMutexSlow<Blocking::kLock>(
+      t, m, 0, nullptr, Prepared{reinterpret_cast<uint64_t>(m), chain, lock, stack, flags});
+}
+
+__attribute__((noinline)) int AcquireMutexGeneral(pthread_mutex_t* m, const void* caller) {
+  return AcquireMutex<Blocking::kLock>(m, 0, nullptr, caller);
 }
 
 enum class CondHow { kWait, kTimed, kClock };
@@ -145,8 +228,33 @@ void NotePost(pthread_cond_t* c) {
 
 }  // namespace
 
+// The whole of an uncontended acquisition of a default mutex whose lock and chain are known:
+// no call, no syscall, a few loads and stores. Everything else is a tail call to the general
+// path (AcquireMutex), which starts over. A self-relock never takes this path: its lock word
+// is not free.
 int MutexLock(pthread_mutex_t* m, const void* caller) {
-  return AcquireMutex<Blocking::kLock>(m, 0, nullptr, caller);
+  ThreadCtx& t = t_ctx;
+  if (__builtin_expect(t.guard == 0 && t.rec != nullptr && m->__data.__kind == 0 &&
+                           t.depth < format::kInlineHeld,
+                       1)) {
+    t.guard = 1;  // a signal handler that locks in the middle of this passes through
+    Prepared p;
+    if (__builtin_expect(PrepareKnown(t, reinterpret_cast<uint64_t>(m), SiteFlags(caller), &p),
+                         1)) {
+      if (__builtin_expect(AcquireFreeNormalMutex(m, t.tid), 1)) {
+        Push(t, t.rec->held[t.depth], p);
+        t.guard = 0;
+        return 0;
+      }
+      // Taken: by this thread (a self-relock) or another (wait for it, published). Straight
+      // to the waiting code, without a second attempt on a contended cache line.
+      if (m->__data.__owner == t.tid)
+        return ReacquireOwnMutex<Blocking::kLock>(&t, m, 0, nullptr, caller);
+      return WaitForMutex(&t, m, p.chain, p.lock, p.stack, p.flags);
+    }
+    t.guard = 0;
+  }
+  return AcquireMutexGeneral(m, caller);
 }
 
 int MutexTimedLock(pthread_mutex_t* m, const timespec* abstime, const void* caller) {
@@ -178,25 +286,12 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
   return rc;
 }
 
-int MutexUnlock(pthread_mutex_t* m) {
+// Every unlock but the innermost lock's: deeper entries, recursion, locks not held.
+__attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_unlock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  // The common case: the innermost lock, taken once.
-  if (__builtin_expect(t->depth > 0, 1)) {
-    HeldLock& top = Held(*t, t->depth - 1);
-    if (__builtin_expect(top.address == address && top.recursion == 0, 1)) {
-      const uint32_t lock = top.lock;
-      SetDepth(*t, t->depth - 1);
-      if (t->ring.valid()) t->ring.Write(format::kOpUnlock, lock, 0);
-      Leave(t);
-      return g_real.mutex_unlock(m);
-    }
-  }
-  uint32_t lock = Release(*t, address);
-  if (lock != 0) {
-    if (t->ring.valid()) t->ring.Write(format::kOpUnlock, lock == format::kNoIndex ? 0 : lock, 0);
-  } else {
+  if (Release(*t, address) == 0) {
     // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
     // another thread's, or nobody's, is a misuse.
     const int owner = m->__data.__owner;
@@ -206,6 +301,23 @@ int MutexUnlock(pthread_mutex_t* m) {
   }
   Leave(t);
   return Real().mutex_unlock(m);
+}
+
+int MutexUnlock(pthread_mutex_t* m) {
+  // The common case, the innermost lock taken once: one compare and two stores, then a tail
+  // call. No guard: nothing here can re-enter the shim, and a signal handler that locks and
+  // unlocks in between leaves the held stack as it found it.
+  ThreadCtx& ctx = t_ctx;
+  if (__builtin_expect(ctx.guard == 0 && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
+                       1)) {
+    HeldLock& top = ctx.rec->held[ctx.depth - 1];
+    if (__builtin_expect(top.address == reinterpret_cast<uint64_t>(m) && top.recursion == 0, 1)) {
+      SetDepth(ctx, ctx.depth - 1);
+      if (__builtin_expect(m->__data.__kind == 0, 1)) return ReleaseNormalMutex(m);
+      return g_real.mutex_unlock(m);
+    }
+  }
+  return UnlockGeneral(m);
 }
 
 // (Re-)initialisation starts a new generation of the address: a new lock identity.

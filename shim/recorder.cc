@@ -38,9 +38,13 @@ class ErrnoSaver {
 
 inline int32_t GetTid() { return static_cast<int32_t>(syscall(SYS_gettid)); }
 
+// When a wait started. The coarse clock (one tick, a few ms, behind CLOCK_MONOTONIC and never
+// ahead of it) is plenty for waits measured against a hang timeout in seconds, and reads in
+// a few ns where the precise one costs tens on a virtual machine: it runs on every contended
+// acquisition.
 uint64_t MonotonicNs() {
   timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
@@ -242,7 +246,7 @@ void RemoveHeld(ThreadCtx& t, uint32_t i) {
   for (uint32_t j = i; j + 1 < t.depth; ++j) {
     HeldLock& dst = Held(t, j);
     dst = Held(t, j + 1);
-    dst.chain = j == 0 ? 0 : ChainKey(ChainAt(t, j - 1), dst.lock, dst.flags);
+    dst.chain = ChainKey(j == 0 ? 0 : ChainAt(t, j - 1), dst.lock, dst.flags);
   }
   SetDepth(t, t.depth - 1);
 }
@@ -314,9 +318,8 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
   p.lock = g.locks.FindOrInsert(address, kind, &inserted);
   if (inserted) NoteLockAddress(address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
-  // The chain table's key; the held entry of a depth-0 lock stores 0 (see ChainAt).
   const uint64_t key = ChainKey(CurrentChain(t), p.lock, flags);
-  p.chain = t.depth ? key : 0;
+  p.chain = key;
   format::LockRecord& rec = g.locks.at(p.lock);
   const uint16_t site = static_cast<uint16_t>(flags >> 16);
   if (t.depth == 0) {

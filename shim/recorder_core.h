@@ -98,18 +98,24 @@ inline bool RwlockLocked(const pthread_rwlock_t& l) {
 // ---- the held stack -------------------------------------------------------------------------
 
 // Chain key: hash of the held sequence plus the acquired lock, its mode (try, read) and its
-// call site.
+// call site. One multiply, as it runs on every nested acquisition: `prev` is a hash already,
+// and the lock id and flags occupy separate halves of the word, so the input is injective
+// in (lock, flags) and the multiply by an odd constant is a bijection. The fold brings the
+// product's high bits down to the low ones, which are the chain table's home slot.
 inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
-  uint64_t k = format::Mix64(
-      prev ^ (uint64_t{lock} << 20) ^
-      (flags & (format::kHeldTry | format::kHeldRead | format::kHeldSiteMask)) ^
-      0x6a09e667f3bcc909ULL);
+  uint64_t k = (prev ^ (uint64_t{lock} << 32) ^
+                (flags & (format::kHeldTry | format::kHeldRead | format::kHeldSiteMask)) ^
+                0x6a09e667f3bcc909ULL) *
+               0x9e3779b97f4a7c15ULL;
+  k ^= k >> 29;
   return k == 0 ? 1 : k;
 }
 
-// The call-site bits of HeldLock::flags for a return address into the program.
+// The call-site bits of HeldLock::flags for a return address into the program: its low 16
+// bits, which tell apart every call site within 64 KiB of code (better than a hash of the
+// whole address would) and cost no arithmetic on the hot path.
 inline uint32_t SiteFlags(const void* caller) {
-  return static_cast<uint32_t>(format::Mix64(reinterpret_cast<uint64_t>(caller)) >> 48) << 16;
+  return static_cast<uint32_t>(reinterpret_cast<uint64_t>(caller)) << 16;
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {
@@ -121,8 +127,8 @@ inline void SetDepth(ThreadCtx& t, uint32_t depth) {
   Atomic(t.rec->held_count).store(depth, std::memory_order_release);
 }
 
-// The chain key up to and including held[i]. A lock taken with nothing held stores 0 there
-// and its key is derived on demand: most acquisitions never need it.
+// The chain key up to and including held[i]. The depth-0 fast path stores 0 there and the
+// key is derived on demand (ChainKey is never 0): most acquisitions never need it.
 inline uint64_t ChainAt(ThreadCtx& t, uint32_t i) {
   const HeldLock& h = Held(t, i);
   return h.chain != 0 ? h.chain : ChainKey(0, h.lock, h.flags);
@@ -162,33 +168,43 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
 void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, uint32_t stack,
                 uint32_t flags);
 
+// The inline part of Prepare: true (and `*p` filled) when the lock and its chain (or, with
+// nothing held, the lock's cached first-site stack) sit at their home slots, which is the
+// steady state of every program; false sends the caller to PrepareSlow.
+__attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t address,
+                                                        uint32_t flags, Prepared* p) {
+  const uint32_t lock = g.locks.FindAtHome(address);
+  if (__builtin_expect(lock == 0, 0)) return false;
+  if (t.depth == 0) {
+    const format::LockRecord& rec = g.locks.at(lock);
+    const uint32_t stack = Atomic(const_cast<uint32_t&>(rec.first_stack))
+                               .load(std::memory_order_acquire);
+    if (__builtin_expect(stack == 0 || rec.first_site != static_cast<uint16_t>(flags >> 16), 0))
+      return false;
+    *p = {address, 0 /* derived on demand: ChainAt */, lock, stack, flags};
+    return true;
+  }
+  const uint64_t chain = ChainKey(ChainAt(t, t.depth - 1), lock, flags);
+  const format::ChainRecord* c = g.chains.FindAtHome(chain);
+  if (__builtin_expect(c == nullptr || (c->owner_slot != static_cast<uint16_t>(t.slot) &&
+                                        !(c->flags & format::kChainMultiThread)),
+                       0))
+    return false;
+  *p = {address, chain, lock, c->stack, flags};
+  return true;
+}
+
 // Identity, chain and stack of an acquisition about to happen; records the order edges of a
 // chain never seen before. Runs before the thread can block, so a deadlocking acquisition
-// leaves its edge in the dump too. Inline fast path: the lock and its chain (or, with
-// nothing held, the lock's cached first-site stack) found at their home slots.
+// leaves its edge in the dump too.
 __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t address,
                                                      uint8_t kind, uint32_t flags) {
-  const uint32_t lock = g.locks.FindAtHome(address);
-  if (__builtin_expect(lock != 0, 1)) {
-    const format::LockRecord& rec = g.locks.at(lock);
-    if (t.depth == 0) {
-      const uint32_t stack = Atomic(const_cast<uint32_t&>(rec.first_stack))
-                                 .load(std::memory_order_acquire);
-      if (__builtin_expect(stack != 0 && rec.first_site == static_cast<uint16_t>(flags >> 16), 1))
-        return {address, 0 /* derived on demand: ChainAt */, lock, stack, flags};
-    } else {
-      const uint64_t chain = ChainKey(ChainAt(t, t.depth - 1), lock, flags);
-      const format::ChainRecord* c = g.chains.FindAtHome(chain);
-      if (__builtin_expect(c != nullptr && (c->owner_slot == static_cast<uint16_t>(t.slot) ||
-                                            (c->flags & format::kChainMultiThread)),
-                           1))
-        return {address, chain, lock, c->stack, flags};
-    }
-  }
+  Prepared p;
+  if (__builtin_expect(PrepareKnown(t, address, flags, &p), 1)) return p;
   return PrepareSlow(t, address, kind, flags);
 }
 
-// Fills held slot `h` with an acquisition, bumps the depth, writes the ring event.
+// Fills held slot `h` with an acquisition and bumps the depth.
 __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const Prepared& p) {
   h.address = p.address;
   h.lock = p.lock;
@@ -197,12 +213,9 @@ __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const
   h.recursion = 0;
   h.flags = p.flags;
   SetDepth(t, t.depth + 1);
-  if (t.ring.valid())
-    t.ring.Write((p.flags & format::kHeldTry) ? format::kOpTryLock : format::kOpLock, p.lock,
-                 p.stack);
 }
 
-// Pushes the acquired lock on the held stack and writes its ring event.
+// Pushes the acquired lock on the held stack.
 __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& p) {
   if (__builtin_expect(t.depth >= format::kInlineHeld, 0))
     return CommitDeep(t, p.address, p.chain, p.lock, p.stack, p.flags);

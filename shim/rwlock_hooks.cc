@@ -62,6 +62,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
             p.lock, p.stack);
     rc = CallBlocking<mode, how>(l, clock, abstime);
     ClearWait(*t);
+    if (rc == 0 && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
   }
   if (rc == 0) {
     Commit(*t, p);
@@ -123,9 +124,9 @@ int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller) {
 int RwlockUnlock(pthread_rwlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().rwlock_unlock(l);
-  const uint32_t lock = Release(*t, reinterpret_cast<uint64_t>(l));
-  if (t->ring.valid())
-    t->ring.Write(format::kOpUnlock, lock == format::kNoIndex ? 0 : lock, 0, lock == 0);
+  // An unlock of a lock this thread does not hold is the unusual event the ring keeps.
+  if (Release(*t, reinterpret_cast<uint64_t>(l)) == 0 && t->ring.valid())
+    t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
   Leave(t);
   return Real().rwlock_unlock(l);
 }

@@ -40,10 +40,9 @@ class LockTable {
   LockTable(format::LockRecord* records, uint64_t capacity, format::Counters* counters)
       : r_(records), mask_(capacity - 1), shift_(64 - __builtin_ctzll(capacity)), c_(counters) {}
 
-  // Home slot: Fibonacci hashing (one multiply, high bits), enough for addresses.
-  uint64_t Home(uint64_t address) const {
-    return shift_ >= 64 ? 0 : (address * 0x9e3779b97f4a7c15ULL) >> shift_;
-  }
+  // Home slot: Fibonacci hashing (one multiply, high bits), enough for addresses. Capacity
+  // is at least 2 (the configuration's minimum is 64), so the shift is below 64.
+  uint64_t Home(uint64_t address) const { return (address * 0x9e3779b97f4a7c15ULL) >> shift_; }
   static uint64_t HomeSlot(uint64_t address, uint64_t capacity) {
     return LockTable(nullptr, capacity, nullptr).Home(address);
   }
@@ -83,9 +82,10 @@ class LockTable {
   // The hot path's lookup: the live record for `address` when it sits in its home slot
   // (the common case at the load the tables are sized for), else 0 (use FindOrInsert).
   uint32_t FindAtHome(uint64_t address) const {
+    // Slot 0 is never claimed, so its address (0) matches no lock: no index check needed.
     const uint64_t i = Home(address);
     const format::LockRecord& rec = r_[i];
-    if (rec.address == address && i != 0 &&
+    if (rec.address == address &&
         Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
             format::kLockLive)
       return static_cast<uint32_t>(i);
@@ -147,7 +147,7 @@ class LockTable {
  private:
   format::LockRecord* r_ = nullptr;
   uint64_t mask_ = 0;
-  uint32_t shift_ = 64;
+  uint32_t shift_ = 63;
   format::Counters* c_ = nullptr;
 };
 
@@ -158,9 +158,12 @@ class ChainTable {
   ChainTable(format::ChainRecord* records, uint64_t capacity, format::Counters* counters)
       : r_(records), mask_(capacity - 1), c_(counters) {}
 
+  // Chain keys are hashes already (ChainKey): their low bits are the home slot.
+  static uint64_t HomeSlot(uint64_t key, uint64_t capacity) { return key & (capacity - 1); }
+
   // The hot path's lookup: the ready record for `key` in its home slot, or nullptr.
   const format::ChainRecord* FindAtHome(uint64_t key) const {
-    const format::ChainRecord& rec = r_[format::Mix64(key) & mask_];
+    const format::ChainRecord& rec = r_[key & mask_];
     if (rec.key == key &&
         (Atomic(const_cast<uint16_t&>(rec.flags)).load(std::memory_order_acquire) &
          format::kChainReady))
@@ -170,7 +173,7 @@ class ChainTable {
 
   // Ready record for `key`, or nullptr.
   format::ChainRecord* Find(uint64_t key) {
-    uint64_t i = format::Mix64(key) & mask_;
+    uint64_t i = key & mask_;
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       format::ChainRecord& rec = r_[i];
       uint64_t k = Atomic(rec.key).load(std::memory_order_acquire);
@@ -184,7 +187,7 @@ class ChainTable {
 
   // Publishes a new chain; false when full (counted) or already present.
   bool Insert(uint64_t key, uint32_t stack, uint16_t owner_slot) {
-    uint64_t i = format::Mix64(key) & mask_;
+    uint64_t i = key & mask_;
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       format::ChainRecord& rec = r_[i];
       uint64_t expected = 0;

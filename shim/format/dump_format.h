@@ -32,7 +32,8 @@ namespace lockscope::format {
 
 inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 1;  // 1: syncs and misuse sections, edge modes
+inline constexpr uint16_t kMinorVersion = 2;  // 1: syncs, misuse, edge modes; 2: rings keep
+                                              // blocking events only (EventOp)
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -331,7 +332,7 @@ struct ThreadRecord {
   uint64_t wait_address;     // what it is blocked on right now (0 = not waiting)
   uint32_t wait_kind;        // WaitKind
   uint32_t wait_lock;        // LockRecord (mutex, rwlock) or SyncRecord (sem, cond) index
-  uint64_t wait_since_ns;    // CLOCK_MONOTONIC
+  uint64_t wait_since_ns;    // CLOCK_MONOTONIC (read coarse: up to a tick early)
   uint32_t wait_stack;
   uint32_t exit_stack;       // set when the thread exited while holding locks
   uint64_t reserved0;
@@ -343,15 +344,19 @@ static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));
 
 // ---- rings (flight recorder) --------------------------------------------------------------
 
+// What a ring records: the events a post-mortem wants and the hot path can afford, i.e. the
+// blocking and unusual ones. An uncontended lock/unlock writes nothing here (its state is the
+// held stack); a ring event costs a few stores, which is the whole budget of that path.
 enum EventOp : uint8_t {
-  kOpLock = 1,
-  kOpTryLock = 2,
-  kOpUnlock = 3,
+  kOpLock = 1,      // (format 1.1 only: every acquisition)
+  kOpTryLock = 2,   // (format 1.1 only)
+  kOpUnlock = 3,    // an unlock of a lock the thread did not hold (flags 1); in 1.1, every one
   kOpCondWaitBegin = 4,
   kOpCondWaitEnd = 5,
   kOpLockFailed = 6,
   kOpDestroy = 7,
-  kOpRelock = 8,
+  kOpRelock = 8,      // (format 1.1 only)
+  kOpLockWaited = 9,  // acquired after waiting (the lock was visibly taken); aux: stack
 };
 
 // Single writer (the owning thread): two 8-byte stores per event, then a release store of

@@ -25,10 +25,10 @@ using format::LockRecord;
 using format::StackRecord;
 
 // An address whose home slot in a table of `capacity` records is `slot`.
-// A chain key (hashed with Mix64) whose home slot is `slot`.
+// A chain key whose home slot is `slot`.
 uint64_t ChainKeyWithHome(uint64_t capacity, uint64_t slot) {
   for (uint64_t k = 1;; ++k)
-    if ((format::Mix64(k) & (capacity - 1)) == slot) return k;
+    if (ChainTable::HomeSlot(k, capacity) == slot) return k;
 }
 
 // A lock address whose home slot in the lock table is `slot`.
