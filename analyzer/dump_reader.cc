@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "shim/ring_buffer.h"
@@ -55,6 +56,22 @@ std::vector<std::pair<uint64_t, uint64_t>> DataExtents(int fd, uint64_t size) {
     pos = hole;
   }
   return out;
+}
+
+// Reads one ring (a record of the rings section, `ring_size` bytes): adds the events it gives
+// and loses, and each lock's waited acquisitions. The capacity is read once and checked
+// against the record, since a live process may still be writing.
+void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint64_t* lost,
+                    absl::flat_hash_map<uint32_t, uint64_t>* waits) {
+  const auto header = ::lockscope::Load<format::RingHeader>(ring, 0);
+  const uint64_t cap = header.capacity;
+  if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
+    return;  // never attached, or not a ring this code wrote
+  *lost += ForEachRingEvent(
+      reinterpret_cast<const format::RingHeader*>(ring), cap, cap, [&](const format::Event& e) {
+        ++*events;
+        if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
+      });
 }
 
 }  // namespace
@@ -280,7 +297,8 @@ absl::Status Dump::Load() {
                           Lock(r.lock) ? r.lock : 0, r.stack, r.kind, r.by_forker != 0});
   }
 
-  // Threads.
+  // Threads, then the rings.
+  absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
   for (uint64_t i = 1; i < nthreads; ++i) {
     auto r = ::lockscope::Load<format::ThreadRecord>(threads, i * thread_rs);
     if (r.state != format::kThreadLive && r.state != format::kThreadExited) continue;
@@ -298,11 +316,14 @@ absl::Status Dump::Load() {
     t.wait_stack = r.wait_stack;
     t.wait_since_ns = r.wait_since_ns;
     t.exit_stack = r.exit_stack;
-    if (rings && r.ring < nrings) {
-      auto rh = ::lockscope::Load<format::RingHeader>(rings, r.ring * ring_rs);
-      t.ring_events = rh.head;
-    }
     threads_.push_back(std::move(t));
+  }
+  // A ring passes from an exited thread to a new one: each is read once, whoever has it.
+  for (uint64_t i = 0; rings != nullptr && i < nrings; ++i)
+    ReadRingRecord(rings + i * ring_rs, ring_rs, &ring_events_, &ring_lost_, &waits);
+  for (LockInfo& l : locks_) {
+    auto it = waits.find(l.index);
+    if (it != waits.end()) l.waits = it->second;
   }
   return absl::OkStatus();
 }

@@ -26,6 +26,7 @@ struct LockInfo {
   uint8_t kind = 0;    // format::LockKind
   uint8_t state = 0;   // format::LockState
   uint32_t first_stack = 0;
+  uint64_t waits = 0;  // acquisitions that had to wait, in the rings' readable history
 };
 
 struct EdgeInfo {
@@ -48,7 +49,6 @@ struct ThreadInfo {
   uint32_t wait_kind = 0, wait_lock = 0, wait_stack = 0;
   uint64_t wait_since_ns = 0;
   uint32_t exit_stack = 0;
-  uint64_t ring_events = 0;  // events written to its ring (its lock operations)
 };
 
 struct SyncInfo {
@@ -114,6 +114,10 @@ class Dump {
   const std::vector<MisuseInfo>& misuses() const { return misuses_; }
   const std::vector<ForkHeldInfo>& fork_held() const { return fork_held_; }
   uint64_t skipped_records() const { return skipped_; }
+  // Events read from the threads' rings (blocking and unusual events), and those overwritten
+  // before they could be read.
+  uint64_t ring_events() const { return ring_events_; }
+  uint64_t ring_lost() const { return ring_lost_; }
 
   // The lock with record index `index`, or nullptr.
   const LockInfo* Lock(uint32_t index) const;
@@ -131,6 +135,7 @@ class Dump {
   absl::Status Load();
 
   std::string path_;
+  uint64_t ring_events_ = 0, ring_lost_ = 0;
   const char* map_ = nullptr;
   size_t size_ = 0;
   format::FileHeader header_{};

@@ -1,9 +1,12 @@
 #include "analyzer/report.h"
 
+#include <algorithm>
+
 #include <fnmatch.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "analyzer/checks/fork.h"
 #include "analyzer/checks/lock_order.h"
@@ -91,8 +94,17 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
     r.threads += d->threads().size();
     r.locks += d->locks().size();
     r.edges += d->edges().size();
-    for (const ThreadInfo& t : d->threads()) r.events += t.ring_events;
+    r.events += d->ring_events();
   }
+  for (size_t i = 0; i < dumps.size(); ++i)
+    for (const LockInfo& l : dumps[i]->locks())
+      if (l.waits > 0) r.most_waited.push_back({i, l.address, l.kind, l.waits});
+  const size_t keep = std::min<size_t>(3, r.most_waited.size());
+  std::partial_sort(r.most_waited.begin(), r.most_waited.begin() + keep, r.most_waited.end(),
+                    [](const Report::WaitedLock& a, const Report::WaitedLock& b) {
+                      return a.waits > b.waits;
+                    });
+  r.most_waited.resize(keep);
   // What is wrong right now first (hangs), then misuse, then what could go wrong.
   for (Finding& f : CheckWaits(dumps, options.waits)) r.findings.push_back(std::move(f));
   for (Finding& f : CheckFork(dumps)) r.findings.push_back(std::move(f));
@@ -124,6 +136,17 @@ void NameLocks(Report& report, SymbolCache& symbols) {
     f.summary = absl::StrReplaceAll(f.summary, repl);
     for (std::string& d : f.details) d = absl::StrReplaceAll(d, repl);
     for (FindingStack& s : f.stacks) s.role = absl::StrReplaceAll(s.role, repl);
+  }
+  if (!report.most_waited.empty()) {
+    std::vector<std::string> parts;
+    for (const Report::WaitedLock& w : report.most_waited) {
+      const std::string name = symbols.LockName(w.dump, w.address);
+      parts.push_back(absl::StrFormat("%s (%s) %d",
+                                      name.empty() ? absl::StrFormat("%#x", w.address) : name,
+                                      LockKindName(w.kind), w.waits));
+    }
+    report.notes.push_back(absl::StrCat("most waited-for locks (acquisitions that blocked): ",
+                                        absl::StrJoin(parts, ", ")));
   }
 }
 

@@ -21,8 +21,17 @@ struct Report {
   std::string dump_dir;              // set by `run`
   std::vector<Finding> findings;
   std::vector<std::string> notes;    // completeness caveats, one line each
-  uint64_t events = 0;               // lock operations recorded in all dumps
+  uint64_t events = 0;               // events read from the threads' rings, all dumps
   size_t threads = 0, locks = 0, edges = 0;
+  // The locks most often waited for (acquisitions that blocked, as far as the rings'
+  // history goes), most first, at most three: named in a note by NameLocks.
+  struct WaitedLock {
+    size_t dump = 0;
+    uint64_t address = 0;
+    uint8_t kind = 0;
+    uint64_t waits = 0;
+  };
+  std::vector<WaitedLock> most_waited;
 
   size_t CountSeverity(Severity s) const;
 };
@@ -50,7 +59,8 @@ struct AnalyzeOptions {
 // Runs every check and collects the caveats of every dump.
 Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOptions& options);
 
-// Fills FindingLock::name and expands the {Ln} placeholders of summaries.
+// Fills FindingLock::name and expands the {Ln} placeholders of summaries; notes the most
+// waited-for locks by name.
 void NameLocks(Report& report, SymbolCache& symbols);
 
 // Drops the findings matched by TSan-style suppressions ("KIND:PATTERN", PATTERN a glob

@@ -162,12 +162,33 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
   return AcquireMutexSlow<how>(t, m, clock, abstime, p);
 }
 
-// AcquireMutexSlow for pthread_mutex_lock with scalar arguments, so that the fast path
-// reaches it by a tail call and keeps no stack frame of its own.
+// glibc's wait for a default mutex whose lock word is taken (__lll_lock_wait_private): mark
+// the word "locked, with waiters" (2) and sleep on the futex until it reads free when swapped.
+inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
+  int* word = &m->__data.__lock;
+  if (__atomic_load_n(word, __ATOMIC_RELAXED) == 2)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+  while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+}
+
+// The fast path's contended case (a default mutex, its lock and chain known, the lock word
+// taken by another thread): the published wait around glibc's own waiting protocol, done
+// here like the uncontended case, so no CAS is repeated on the contended cache line. Scalar
+// arguments: the fast path reaches it by a tail call and keeps no stack frame of its own.
 __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
                                            uint32_t lock, uint32_t stack, uint32_t flags) {
-  return AcquireMutexSlow<Blocking::kLock>(
-      t, m, 0, nullptr, Prepared{reinterpret_cast<uint64_t>(m), chain, lock, stack, flags});
+  const uint64_t address = reinterpret_cast<uint64_t>(m);
+  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, m->__data.__owner);
+  SetWait(*t, address, format::kWaitMutex, lock, stack);
+  WaitForNormalMutexWord(m);
+  m->__data.__owner = t->tid;
+  ++m->__data.__nusers;
+  ClearWait(*t);
+  Commit(*t, Prepared{address, chain, lock, stack, flags});
+  if (t->ring.valid()) t->ring.Write(format::kOpLockWaited, lock, stack);
+  Leave(t);
+  return 0;
 }
 
 __attribute__((noinline)) int AcquireMutexGeneral(pthread_mutex_t* m, const void* caller) {

@@ -55,22 +55,20 @@ class RingWriter {
   uint64_t head_;
 };
 
-// Copies the readable tail of a ring (oldest first) into out[0..max); returns the count.
-// `*lost` receives how many events were overwritten before they could be read.
-inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uint64_t max,
-                         uint64_t* lost) {
+// Calls fn(const format::Event&) for each event of the readable tail of a ring, oldest
+// first, and returns how many it could not give: overwritten before or while they were read
+// (the ring may be live). `cap` is the ring's capacity as the caller validated it (read once:
+// the ring may be live) and `ring` must span RingBytes(cap) bytes; a capacity that is not a
+// power of two (not a ring this code wrote) yields nothing.
+template <typename Fn>
+uint64_t ForEachRingEvent(const format::RingHeader* ring, uint64_t cap, uint64_t max, Fn&& fn) {
   const auto* ev = reinterpret_cast<const format::Event*>(
       reinterpret_cast<const char*>(ring) + format::kRingEventsOffset);
-  const uint64_t cap = ring->capacity;
-  if (cap == 0 || (cap & (cap - 1)) != 0) {  // not a ring this code wrote
-    *lost = 0;
-    return 0;
-  }
+  if (cap == 0 || (cap & (cap - 1)) != 0) return 0;
   const uint64_t head =
       Atomic(const_cast<uint64_t&>(ring->head)).load(std::memory_order_acquire);
   uint64_t begin = head > cap ? head - cap : 0;
   if (head - begin > max) begin = head - max;
-  uint64_t n = 0;
   uint64_t skipped = begin;
   const uint32_t shift = static_cast<uint32_t>(__builtin_ctzll(cap));
   for (uint64_t pos = begin; pos < head; ++pos) {
@@ -92,9 +90,18 @@ inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uin
     e.flags = static_cast<uint8_t>(w1 >> 8);
     e.lap = static_cast<uint16_t>(w1 >> 16);
     e.aux = static_cast<uint32_t>(w1 >> 32);
-    out[n++] = e;
+    fn(e);
   }
-  *lost = skipped;
+  return skipped;
+}
+
+// Copies the readable tail of a ring (oldest first) into out[0..max); returns the count.
+// `*lost` receives how many events were overwritten before they could be read.
+inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uint64_t max,
+                         uint64_t* lost) {
+  uint64_t n = 0;
+  *lost = ForEachRingEvent(ring, ring->capacity, max,
+                           [&](const format::Event& e) { out[n++] = e; });
   return n;
 }
 

@@ -179,9 +179,9 @@ class DumpReaderTest : public ::testing::Test {
     v.ring(0)->owner_slot = 1;
     v.ring(0)->capacity = v.ring_events;  // as AttachRing does
     RingWriter ring(v.ring(0));
-    ring.Write(format::kOpLock, w->l1, w->stack);
-    ring.Write(format::kOpLock, l3b, w->stack2);
-    ring.Write(format::kOpUnlock, l3b, 0);
+    ring.Write(format::kOpLockWaited, w->l1, w->stack);
+    ring.Write(format::kOpLockFailed, l3b, 110);
+    ring.Write(format::kOpUnlock, 0, 0, 1);
 
     format::ModuleRecord& m = v.modules[0];
     m.base = 0x400000;
@@ -362,7 +362,10 @@ TEST_F(DumpReaderTest, OpensTheValidDump) {
   EXPECT_EQ(t.wait_lock, w.l2);
   EXPECT_EQ(t.wait_stack, w.stack2);
   EXPECT_EQ(t.wait_since_ns, 123456789u);
-  EXPECT_EQ(t.ring_events, 3u);
+  EXPECT_EQ(d.ring_events(), 3u);
+  EXPECT_EQ(d.ring_lost(), 0u);
+  EXPECT_EQ(d.Lock(w.l1)->waits, 1u);  // the one kOpLockWaited event
+  EXPECT_EQ(d.Lock(l3b)->waits, 0u);
   EXPECT_EQ(d.ThreadByTid(kTid), &t);
   EXPECT_EQ(d.ThreadByTid(kTid + 1), nullptr);
 
@@ -544,6 +547,21 @@ TEST_F(DumpReaderTest, RejectsMissingRequiredSection) {
   ExpectHeaderRejected([](FileHeader& h) { h.section_count = 3; });
 }
 
+// A ring header is the writer's to change at any time: a capacity that is not a power of two,
+// or larger than the ring's record, yields no events (and reads nothing out of bounds).
+TEST_F(DumpReaderTest, RingWithBadCapacityGivesNoEvents) {
+  for (uint32_t cap : {3u, 1u << 30, 0u}) {
+    std::vector<char> bytes = *golden_;
+    const uint64_t off = RecordOffset(bytes, format::kSectionRings, 0);
+    auto rh = Get<format::RingHeader>(bytes, off);
+    rh.capacity = cap;
+    Put(bytes, off, rh);
+    auto d = OpenBytes(bytes);
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ((*d)->ring_events(), 0u) << cap;
+  }
+}
+
 TEST_F(DumpReaderTest, OptionalSectionsMayBeMissing) {
   for (uint32_t id : {format::kSectionChains, format::kSectionRings}) {
     SCOPED_TRACE(id);
@@ -555,7 +573,7 @@ TEST_F(DumpReaderTest, OptionalSectionsMayBeMissing) {
     ASSERT_TRUE(d.ok()) << d.status();
     EXPECT_EQ((*d)->threads().size(), 1u);
     if (id == format::kSectionRings) {
-      EXPECT_EQ((*d)->threads()[0].ring_events, 0u);
+      EXPECT_EQ((*d)->ring_events(), 0u);
     }
   }
 }
@@ -779,12 +797,10 @@ TEST_F(DumpReaderTest, BadThreadsAreClamped) {
   const ThreadInfo& a = (*d)->threads()[0];
   EXPECT_EQ(a.held_count, 0xffffffffu);
   EXPECT_EQ(a.held.size(), format::kInlineHeld);
-  EXPECT_EQ(a.ring_events, 0u);
   EXPECT_EQ(a.name, std::string(16, 'x'));
   const ThreadInfo& b = (*d)->threads()[1];
   EXPECT_EQ(b.slot, 2u);
   EXPECT_EQ(b.held.size(), format::kInlineHeld);
-  EXPECT_EQ(b.ring_events, 0u);
   EXPECT_EQ((*d)->ThreadByTid(kTid), &b);
   EXPECT_EQ((*d)->ThreadByTid(99), nullptr);
   EXPECT_EQ((*d)->ThreadByTid(98), nullptr);
