@@ -142,11 +142,15 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
   return m.__data.__lock != 0 && m.__data.__owner == e.holder_tid;
 }
 
-// Never write into the parent's file: replace the mapping with private memory and stop.
+// Never write into the parent's file: replace the mapping with private memory and stop. The
+// child's only thread (this one) forgets its slot, so its fast paths pass straight through.
 void DisableInChild() {
   mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE,
        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   g.state.store(kDisabled, std::memory_order_release);
+  t_ctx.rec = nullptr;
+  t_ctx.untracked = true;
+  t_ctx.depth = 0;
 }
 
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {

@@ -70,7 +70,9 @@ inline int ReleaseNormalMutex(pthread_mutex_t* m) {
   if (__libc_single_threaded) {
     m->__data.__lock = 0;
   } else if (__atomic_exchange_n(&m->__data.__lock, 0, __ATOMIC_RELEASE) > 1) {
+    const int saved_errno = errno;  // as glibc's internal syscall: errno untouched
     syscall(SYS_futex, &m->__data.__lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    errno = saved_errno;
   }
   return 0;
 }
@@ -164,12 +166,15 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
 
 // glibc's wait for a default mutex whose lock word is taken (__lll_lock_wait_private): mark
 // the word "locked, with waiters" (2) and sleep on the futex until it reads free when swapped.
+// errno is kept: glibc's own wait never changes it (its futex calls are internal syscalls).
 inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
+  const int saved_errno = errno;
   int* word = &m->__data.__lock;
   if (__atomic_load_n(word, __ATOMIC_RELAXED) == 2)
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
   while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
     syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+  errno = saved_errno;
 }
 
 // The fast path's contended case (a default mutex, its lock and chain known, the lock word
@@ -258,22 +263,22 @@ int MutexLock(pthread_mutex_t* m, const void* caller) {
   if (__builtin_expect(t.guard == 0 && t.rec != nullptr && m->__data.__kind == 0 &&
                            t.depth < format::kInlineHeld,
                        1)) {
-    t.guard = 1;  // a signal handler that locks in the middle of this passes through
+    // No guard: this makes no call, and Push is safe against a signal handler that locks
+    // in the middle of it (the slow paths below set the guard).
     Prepared p;
     if (__builtin_expect(PrepareKnown(t, reinterpret_cast<uint64_t>(m), SiteFlags(caller), &p),
                          1)) {
       if (__builtin_expect(AcquireFreeNormalMutex(m, t.tid), 1)) {
         Push(t, t.rec->held[t.depth], p);
-        t.guard = 0;
         return 0;
       }
       // Taken: by this thread (a self-relock) or another (wait for it, published). Straight
       // to the waiting code, without a second attempt on a contended cache line.
+      t.guard = 1;
       if (m->__data.__owner == t.tid)
         return ReacquireOwnMutex<Blocking::kLock>(&t, m, 0, nullptr, caller);
       return WaitForMutex(&t, m, p.chain, p.lock, p.stack, p.flags);
     }
-    t.guard = 0;
   }
   return AcquireMutexGeneral(m, caller);
 }

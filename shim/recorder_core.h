@@ -108,7 +108,8 @@ inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
                 0x6a09e667f3bcc909ULL) *
                0x9e3779b97f4a7c15ULL;
   k ^= k >> 29;
-  return k == 0 ? 1 : k;
+  return k | (uint64_t{1} << 63);  // never 0 (0 means "derive it", see ChainAt); the table
+                                   // home takes the low bits
 }
 
 // The call-site bits of HeldLock::flags for a return address into the program: its low 16
@@ -204,15 +205,22 @@ __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t ad
   return PrepareSlow(t, address, kind, flags);
 }
 
-// Fills held slot `h` with an acquisition and bumps the depth.
+// Fills held slot `h` (the one at t.depth) with an acquisition and bumps the depth. The
+// thread's own count moves first: a signal handler that locks and unlocks in the middle of
+// this then pushes above the slot and pops back, instead of writing into it, so the fast
+// path needs no re-entrancy guard. The count in the dump moves last (release), so a reader
+// of a live dump sees the slot only when it is complete.
 __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const Prepared& p) {
+  const uint32_t depth = t.depth + 1;
+  t.depth = depth;
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler keeps that order
   h.address = p.address;
   h.lock = p.lock;
   h.stack = p.stack;
   h.chain = p.chain;
   h.recursion = 0;
   h.flags = p.flags;
-  SetDepth(t, t.depth + 1);
+  Atomic(t.rec->held_count).store(depth, std::memory_order_release);
 }
 
 // Pushes the acquired lock on the held stack.

@@ -204,6 +204,8 @@ SCENARIOS = [
     dict(name="deep_nesting", exit=0, errors={}),
     # glibc's mutex state stays exact under the shim's own fast path (exits 1 otherwise).
     dict(name="mutex_state", exit=0, errors={}),
+    # A signal handler locking in the middle of the fast path leaves no trace.
+    dict(name="signal_lock", exit=0, errors={}),
 ]
 
 # The default text format, once: report on stderr.
