@@ -342,7 +342,7 @@ struct ThreadRecord {
 };
 static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));
 
-// ---- rings (flight recorder) --------------------------------------------------------------
+// ---- rings (per-thread blocking events) ---------------------------------------------------
 
 // What a ring records: the events a post-mortem wants and the hot path can afford, i.e. the
 // blocking and unusual ones. An uncontended lock/unlock writes nothing here (its state is the
