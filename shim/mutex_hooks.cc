@@ -330,8 +330,9 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
 }
 
 int MutexUnlock(pthread_mutex_t* m) {
-  // The common case, the innermost lock taken once: one compare and two stores, then a tail
-  // call. No guard: nothing here can re-enter the shim, and a signal handler that locks and
+  // The common case, the innermost lock taken once: one compare and two stores, then the
+  // release itself (glibc's, done here for a default mutex; a tail call for other kinds).
+  // No guard: nothing here can re-enter the shim, and a signal handler that locks and
   // unlocks in between leaves the held stack as it found it.
   ThreadCtx& ctx = t_ctx;
   if (__builtin_expect(ctx.guard == 0 && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
