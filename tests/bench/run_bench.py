@@ -32,6 +32,22 @@ CASES = [  # (benchmark name, label, target ratio)
 ]
 
 
+PY_THREADS = """
+import queue, threading
+lock, counter, q = threading.Lock(), [0], queue.Queue()
+def worker():
+    for i in range(%d):
+        with lock:
+            counter[0] += 1
+        if i %% 100 == 0:
+            q.put(i)
+            q.get()
+threads = [threading.Thread(target=worker) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
 def gbench(cmd, env, reps, min_time):
     """Medians (ns) per benchmark name from a Google Benchmark JSON run."""
     out = subprocess.run(cmd + ["--benchmark_format=json", "--benchmark_repetitions=%d" % reps,
@@ -155,6 +171,24 @@ def main():
         m_shim = statistics.median(r[1] for r in rounds)
         print("macro: xz -T2 -1 on %d MiB: native %.2f s, lockscope %.2f s: %s (target 1.10x)"
               % (size_mb, m_native, m_shim, fmt_ratio(m_shim / m_native, 1.10)))
+
+    # Second macro workload: CPython 3.11 threads (the GIL is a pthread mutex and condition
+    # variable; threading.Lock a semaphore) on a lock and a queue.
+    # Debian's interpreter by path: a `python3.11` earlier on PATH may be a pyenv shim, a
+    # shell script that runs dozens of processes before Python starts.
+    python = "/usr/bin/python3.11"
+    if os.access(python, os.X_OK):
+        script = os.path.join(work, "py_threads.py")
+        with open(script, "w") as f:
+            f.write(PY_THREADS % (100000 if opts.quick else 500000))
+        p_env = dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work))
+        rounds = [(timed([python, script], native_env, 1), timed([python, script], p_env, 1))
+                  for _ in range(reps)]
+        p_native = statistics.median(r[0] for r in rounds)
+        p_shim = statistics.median(r[1] for r in rounds)
+        print("macro: CPython 3.11, 4 threads on a threading.Lock and a queue.Queue: native "
+              "%.2f s, lockscope %.2f s: %s (target 1.10x)"
+              % (p_native, p_shim, fmt_ratio(p_shim / p_native, 1.10)))
 
     # Analyzer throughput on a large synthetic dump.
     maker = os.path.join(build, "tests", "bench", "make_big_dump")
