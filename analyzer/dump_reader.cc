@@ -274,7 +274,7 @@ absl::Status Dump::Load() {
   if (syncs)
     ForEachRecord(syncs, sync_rs, 0, nsyncs, [&](uint64_t i) {
       auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
-      if (r.address == 0 || !r.ready) return;
+      if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
       syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
                         r.last_take_tid, r.posts, r.takes});
     });

@@ -18,7 +18,7 @@ struct Config {
   uint64_t rings = 64;           // LOCKSCOPE_RINGS: flight-recorder rings (one per live thread)
   uint64_t ring_events = 4096;   // LOCKSCOPE_RING_EVENTS: events per ring
   uint64_t modules = 512;        // LOCKSCOPE_MODULES
-  uint64_t syncs = 1u << 14;     // LOCKSCOPE_SYNCS: semaphores and condition variables
+  uint64_t syncs = 1u << 15;     // LOCKSCOPE_SYNCS: semaphores and condition variables
   uint64_t misuse = 1024;        // LOCKSCOPE_MISUSE: misuse records kept
   uint64_t fork_held = 1024;     // locks held at fork() that a child's dump lists
   uint32_t stack_depth = 32;     // LOCKSCOPE_STACK_DEPTH (max 64)

@@ -53,6 +53,7 @@ LOCKSCOPE_EXPORT int pthread_cond_signal(pthread_cond_t* c) { return lockscope::
 LOCKSCOPE_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
   return lockscope::CondBroadcast(c);
 }
+LOCKSCOPE_EXPORT int pthread_cond_destroy(pthread_cond_t* c) { return lockscope::CondDestroy(c); }
 
 LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) { return lockscope::RwlockRdlock(l, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) { return lockscope::RwlockWrlock(l, LOCKSCOPE_CALLER); }
@@ -93,6 +94,7 @@ LOCKSCOPE_EXPORT int sem_clockwait(sem_t* s, clockid_t c, const struct timespec*
   return lockscope::SemClockWait(s, c, t, LOCKSCOPE_CALLER);
 }
 LOCKSCOPE_EXPORT int sem_post(sem_t* s) { return lockscope::SemPost(s); }
+LOCKSCOPE_EXPORT int sem_destroy(sem_t* s) { return lockscope::SemDestroy(s); }
 
 // A thread in pthread_join is blocked too: when every thread of a process is blocked, a
 // long wait on a semaphore or condition variable is a hang rather than an idle worker.

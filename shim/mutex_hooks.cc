@@ -388,6 +388,12 @@ int CondBroadcast(pthread_cond_t* c) {
   return Real().cond_broadcast(c);
 }
 
+// A destroyed condition variable gives its record back (SyncTable::Retire).
+int CondDestroy(pthread_cond_t* c) {
+  if (Ready() && g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(c));
+  return Real().cond_destroy(c);
+}
+
 int Join(pthread_t thread, void** result) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().join(thread, result);

@@ -34,6 +34,7 @@ bool ResolveRealFunctions() {
   Resolve(&r.cond_clockwait, "pthread_cond_clockwait");  // glibc >= 2.30
   ok &= Resolve(&r.cond_signal, "pthread_cond_signal", "GLIBC_2.3.2");
   ok &= Resolve(&r.cond_broadcast, "pthread_cond_broadcast", "GLIBC_2.3.2");
+  ok &= Resolve(&r.cond_destroy, "pthread_cond_destroy", "GLIBC_2.3.2");
   ok &= Resolve(&r.rwlock_rdlock, "pthread_rwlock_rdlock");
   ok &= Resolve(&r.rwlock_tryrdlock, "pthread_rwlock_tryrdlock");
   ok &= Resolve(&r.rwlock_timedrdlock, "pthread_rwlock_timedrdlock");
@@ -51,6 +52,7 @@ bool ResolveRealFunctions() {
   ok &= Resolve(&r.sem_timedwait, "sem_timedwait");
   Resolve(&r.sem_clockwait, "sem_clockwait");  // glibc >= 2.30
   ok &= Resolve(&r.sem_post, "sem_post");
+  ok &= Resolve(&r.sem_destroy, "sem_destroy");
   ok &= Resolve(&r.setname_np, "pthread_setname_np");
   ok &= Resolve(&r.join, "pthread_join");
   Resolve(&r._Fork, "_Fork");  // glibc >= 2.34

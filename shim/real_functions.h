@@ -25,6 +25,7 @@ struct RealFunctions {
   int (*cond_clockwait)(pthread_cond_t*, pthread_mutex_t*, clockid_t, const struct timespec*);
   int (*cond_signal)(pthread_cond_t*);
   int (*cond_broadcast)(pthread_cond_t*);
+  int (*cond_destroy)(pthread_cond_t*);
   int (*rwlock_rdlock)(pthread_rwlock_t*);
   int (*rwlock_tryrdlock)(pthread_rwlock_t*);
   int (*rwlock_timedrdlock)(pthread_rwlock_t*, const struct timespec*);
@@ -41,6 +42,7 @@ struct RealFunctions {
   int (*sem_timedwait)(sem_t*, const struct timespec*);
   int (*sem_clockwait)(sem_t*, clockid_t, const struct timespec*);
   int (*sem_post)(sem_t*);
+  int (*sem_destroy)(sem_t*);
   int (*setname_np)(pthread_t, const char*);
   int (*join)(pthread_t, void**);
   pid_t (*_Fork)(void);

@@ -38,6 +38,7 @@ int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                   const struct timespec* abstime, const void* caller);
 int CondSignal(pthread_cond_t* c);
 int CondBroadcast(pthread_cond_t* c);
+int CondDestroy(pthread_cond_t* c);
 int RwlockRdlock(pthread_rwlock_t* l, const void* caller);
 int RwlockWrlock(pthread_rwlock_t* l, const void* caller);
 int RwlockTimedRdlock(pthread_rwlock_t* l, const struct timespec* abstime, const void* caller);
@@ -54,6 +55,7 @@ int SemTryWait(sem_t* s);
 int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);
 int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime, const void* caller);
 int SemPost(sem_t* s);
+int SemDestroy(sem_t* s);
 int SetThreadName(pthread_t thread, const char* name);
 int Join(pthread_t thread, void** result);
 // _Fork(): fork() itself is handled by pthread_atfork handlers (fork_hooks.cc).

@@ -96,4 +96,11 @@ int SemPost(sem_t* s) {
   return Real().sem_post(s);
 }
 
+// A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
+// destroys one for every threading.Lock.
+int SemDestroy(sem_t* s) {
+  if (Ready() && g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(s));
+  return Real().sem_destroy(s);
+}
+
 }  // namespace lockscope

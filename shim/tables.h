@@ -298,27 +298,62 @@ class SyncTable {
   SyncTable(format::SyncRecord* records, uint64_t capacity, format::Counters* counters)
       : r_(records), mask_(capacity - 1), c_(counters) {}
 
-  // The record for `address`, inserted with `kind` if new; nullptr when full (counted).
+  // The record for `address`, inserted with `kind` if new; nullptr when full (counted). A
+  // new record takes the first retired slot on its probe path, else the first empty one.
   format::SyncRecord* FindOrInsert(uint64_t address, uint8_t kind) {
     uint64_t i = format::Mix64(address) & mask_;
+    format::SyncRecord* retired = nullptr;
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       format::SyncRecord& rec = r_[i];
       uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
       if (a == address) return &rec;
-      if (a == 0) {
-        uint64_t expected = 0;
-        if (Atomic(rec.address).compare_exchange_strong(expected, address,
-                                                        std::memory_order_acq_rel)) {
-          rec.kind = kind;
-          Atomic(rec.ready).store(1, std::memory_order_release);
-          Bump(c_->syncs_used);
-          return &rec;
-        }
-        if (expected == address) return &rec;
+      if (a == format::kSyncRetired) {
+        if (retired == nullptr) retired = &rec;
+        continue;
       }
+      if (a != 0) continue;
+      // Not present. Two threads inserting the same address try the same retired slot first,
+      // so that they do not make two records of it.
+      if (retired != nullptr) {
+        uint64_t expected = format::kSyncRetired;
+        if (Atomic(retired->address).compare_exchange_strong(expected, address,
+                                                             std::memory_order_acq_rel))
+          return Publish(retired, kind);
+        if (expected == address) return retired;
+        retired = nullptr;  // taken by another address: this empty slot is next
+      }
+      uint64_t expected = 0;
+      if (Atomic(rec.address).compare_exchange_strong(expected, address,
+                                                      std::memory_order_acq_rel))
+        return Publish(&rec, kind);
+      if (expected == address) return &rec;
+    }
+    // No empty slot on the path (a table that only ever saw churn): a retired one will do.
+    if (retired != nullptr) {
+      uint64_t expected = format::kSyncRetired;
+      if (Atomic(retired->address).compare_exchange_strong(expected, address,
+                                                           std::memory_order_acq_rel))
+        return Publish(retired, kind);
+      if (expected == address) return retired;
     }
     Bump(c_->syncs_dropped);
     return nullptr;
+  }
+
+  // A destroyed semaphore or condition variable gives its record back (it becomes a retired
+  // slot that lookups step over and inserts reuse), so that a program creating and
+  // destroying them forever (every CPython lock is a semaphore) does not fill the table.
+  void Retire(uint64_t address) {
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      format::SyncRecord& rec = r_[i];
+      const uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
+      if (a == 0) return;
+      if (a != address) continue;
+      Atomic(rec.ready).store(0, std::memory_order_release);  // readers skip it from here
+      Atomic(rec.address).store(format::kSyncRetired, std::memory_order_release);
+      return;
+    }
   }
 
   uint32_t IndexOf(const format::SyncRecord* rec) const {
@@ -327,6 +362,18 @@ class SyncTable {
   bool valid() const { return r_ != nullptr; }
 
  private:
+  // A claimed record (new or reused): fresh counters, then the ready flag.
+  format::SyncRecord* Publish(format::SyncRecord* rec, uint8_t kind) {
+    rec->kind = kind;
+    rec->last_post_tid = 0;
+    rec->last_take_tid = 0;
+    rec->posts = 0;
+    rec->takes = 0;
+    Atomic(rec->ready).store(1, std::memory_order_release);
+    Bump(c_->syncs_used);
+    return rec;
+  }
+
   format::SyncRecord* r_ = nullptr;
   uint64_t mask_ = 0;
   format::Counters* c_ = nullptr;

@@ -17,10 +17,12 @@
 //     ids and read only the prefix of a record they know (record_size may be larger).
 //   - The magic is written LAST at creation: a half-initialised file is "not a dump yet".
 //
-// Concurrency: every table is insert-only and lock-free. A record is claimed by a CAS on its
-// key field and published by a release store of a "ready" flag or state; readers ignore
-// records that are claimed but not ready. Nothing is ever removed (a retired lock keeps its
-// record with state kLockRetired), so a reader of a live process sees a consistent subset.
+// Concurrency: every table is lock-free. A record is claimed by a CAS on its key field and
+// published by a release store of a "ready" flag or state; readers ignore records that are
+// claimed but not ready. Nothing is ever removed (a retired lock keeps its record with state
+// kLockRetired), so a reader of a live process sees a consistent subset; the one exception
+// is the syncs section, where the record of a destroyed semaphore or condition variable is
+// unpublished, becomes kSyncRetired, and may be claimed again.
 // When a table is full the insert is dropped and counted in Counters; the report says so.
 #ifndef LOCKSCOPE_SHIM_FORMAT_DUMP_FORMAT_H_
 #define LOCKSCOPE_SHIM_FORMAT_DUMP_FORMAT_H_
@@ -33,7 +35,8 @@ namespace lockscope::format {
 inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 inline constexpr uint16_t kMajorVersion = 1;
 inline constexpr uint16_t kMinorVersion = 2;  // 1: syncs, misuse, edge modes; 2: rings keep
-                                              // blocking events only (EventOp)
+                                              // blocking events only (EventOp), sync records
+                                              // are retired and reused (kSyncRetired)
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -230,7 +233,7 @@ static_assert(sizeof(ModuleRecord) == 320);
 
 // Who last released / signalled and who last took: the only trail an ownerless object leaves.
 struct SyncRecord {
-  uint64_t address;        // claimed by CAS 0 -> address
+  uint64_t address;        // claimed by CAS 0 (or kSyncRetired) -> address
   uint8_t kind;            // kLockSemaphore | kLockCondvar
   uint8_t ready;           // 1 once kind is written
   uint16_t reserved;
@@ -241,6 +244,9 @@ struct SyncRecord {
   uint32_t reserved2;
 };
 static_assert(sizeof(SyncRecord) == 32);
+// `address` of a record given back when its object was destroyed (no object lives at 1):
+// readers skip it, writers may reuse it for another object.
+inline constexpr uint64_t kSyncRetired = 1;
 
 // ---- misuse ----------------------------------------------------------------------------------
 

@@ -576,6 +576,80 @@ TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
   EXPECT_TRUE(r.flags & format::kEdgeReady);
 }
 
+// ---- SyncTable --------------------------------------------------------------------------
+
+struct SyncFixture {
+  explicit SyncFixture(uint64_t capacity) : records(capacity), table(records.data(), capacity, &c) {}
+  Counters c{};
+  std::vector<format::SyncRecord> records;
+  SyncTable table;
+};
+
+// Addresses whose home slot in a sync table of `capacity` records is `slot`.
+std::vector<uint64_t> SyncAddressesWithHome(uint64_t capacity, uint64_t slot, int n) {
+  std::vector<uint64_t> out;
+  for (uint64_t a = 0x10000; static_cast<int>(out.size()) < n; a += 8)
+    if ((format::Mix64(a) & (capacity - 1)) == slot) out.push_back(a);
+  return out;
+}
+
+TEST(SyncTableTest, RetiredSlotIsReusedAndLookupsStepOverIt) {
+  constexpr uint64_t kCap = 64;
+  SyncFixture f(kCap);
+  const std::vector<uint64_t> a = SyncAddressesWithHome(kCap, 7, 3);
+  format::SyncRecord* r0 = f.table.FindOrInsert(a[0], format::kLockSemaphore);
+  format::SyncRecord* r1 = f.table.FindOrInsert(a[1], format::kLockSemaphore);
+  ASSERT_NE(r0, nullptr);
+  ASSERT_NE(r1, nullptr);
+  r0->takes = 5;
+  r0->last_take_tid = 42;
+  f.table.Retire(a[0]);
+  EXPECT_EQ(r0->address, format::kSyncRetired);
+  EXPECT_EQ(r0->ready, 0);
+  // a[1] sits behind the retired slot on the same probe path: still found, not duplicated.
+  EXPECT_EQ(f.table.FindOrInsert(a[1], format::kLockSemaphore), r1);
+  // A new object takes the retired slot, with fresh counters.
+  format::SyncRecord* r2 = f.table.FindOrInsert(a[2], format::kLockCondvar);
+  EXPECT_EQ(r2, r0);
+  EXPECT_EQ(r2->address, a[2]);
+  EXPECT_EQ(r2->kind, format::kLockCondvar);
+  EXPECT_EQ(r2->takes, 0u);
+  EXPECT_EQ(r2->last_take_tid, 0);
+  EXPECT_EQ(r2->ready, 1);
+  f.table.Retire(0x999990);  // never inserted: nothing happens
+  EXPECT_EQ(f.c.syncs_used, 3u);
+  EXPECT_EQ(f.c.syncs_dropped, 0u);
+}
+
+// Creating and destroying objects forever (CPython: one semaphore per threading.Lock) never
+// fills the table when they are destroyed.
+TEST(SyncTableTest, ChurnDoesNotFillTheTable) {
+  constexpr uint64_t kCap = 64;
+  SyncFixture f(kCap);
+  for (uint64_t n = 0; n < 100000; ++n) {
+    const uint64_t address = 0x100000 + n * 48;
+    ASSERT_NE(f.table.FindOrInsert(address, format::kLockSemaphore), nullptr) << n;
+    f.table.Retire(address);
+  }
+  EXPECT_EQ(f.c.syncs_dropped, 0u);
+}
+
+// Threads inserting the same addresses concurrently over retired slots make one record each.
+TEST(SyncTableTest, ConcurrentInsertsOfOneAddressShareARecord) {
+  constexpr uint64_t kCap = 256;
+  SyncFixture f(kCap);
+  const std::vector<uint64_t> a = SyncAddressesWithHome(kCap, 3, 40);
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < 20; ++i) f.table.FindOrInsert(a[i], format::kLockSemaphore);
+    for (int i = 0; i < 20; ++i) f.table.Retire(a[i]);
+    const uint64_t target = a[20 + round % 20];
+    std::vector<format::SyncRecord*> got(4);
+    RunThreads(4, [&](int t) { got[t] = f.table.FindOrInsert(target, format::kLockSemaphore); });
+    for (int t = 1; t < 4; ++t) EXPECT_EQ(got[t], got[0]) << round;
+    f.table.Retire(target);
+  }
+}
+
 // ---- StackDepot ------------------------------------------------------------------------
 
 struct StackFixture {
