@@ -125,6 +125,30 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       e.recursion = h.recursion;
       CopyFrames(h.stack, &e.stack);
     }
+    // Semaphores the thread took and has not posted back (a CPython threading.Lock, say),
+    // when it is still the last taker: a lock that nobody in the child can release. The
+    // forking thread's own stay usable in the child, as its mutexes do.
+    if (forker) continue;
+    for (uint32_t i = 0; i < format::kTakenSems; ++i) {
+      const uint64_t address =
+          Atomic(const_cast<uint64_t&>(r.taken_sems[i])).load(std::memory_order_acquire);
+      if (address == 0) continue;
+      const format::SyncRecord* sync = g.syncs.Find(address);
+      if (sync == nullptr || sync->last_take_tid != r.tid) continue;
+      if (s->count == ForkSnapshot::kMax) {
+        ++s->dropped;
+        continue;
+      }
+      ForkSnapshot::Entry& e = s->entries[s->count++];
+      e.address = address;
+      e.holder_tid = r.tid;
+      memcpy(e.holder_name, r.name, sizeof(e.holder_name));
+      e.kind = format::kLockSemaphore;
+      e.by_forker = false;
+      e.flags = 0;
+      e.recursion = 0;
+      e.stack.count = 0;  // takes are not unwound (every CPython lock acquisition is one)
+    }
   }
   s->taken = true;
 }
@@ -136,7 +160,11 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
     if (!SafeRead(e.address, &l, sizeof(l))) return false;
     return RwlockLocked(l);
   }
-  if (e.kind == format::kLockSemaphore || e.kind == format::kLockCondvar) return false;
+  if (e.kind == format::kLockSemaphore) {  // taken: its value (first word's low half) is 0
+    uint32_t value;
+    return SafeRead(e.address, &value, sizeof(value)) && value == 0;
+  }
+  if (e.kind == format::kLockCondvar) return false;
   pthread_mutex_t m;
   if (!SafeRead(e.address, &m, sizeof(m))) return false;
   return m.__data.__lock != 0 && m.__data.__owner == e.holder_tid;
@@ -175,10 +203,12 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   for (uint32_t i = 0; i < s.count; ++i) {
     const ForkSnapshot::Entry& e = s.entries[i];
     if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
+    // Semaphores are not in the lock table: their records say lock 0 and no stack.
+    const bool semaphore = e.kind == format::kLockSemaphore;
     bool inserted = false;
-    uint32_t lock = g.locks.FindOrInsert(e.address, e.kind, &inserted);
+    uint32_t lock = semaphore ? 0 : g.locks.FindOrInsert(e.address, e.kind, &inserted);
     if (inserted) NoteLockAddress(e.address);
-    uint32_t stack = g.stacks.Put(e.stack.pcs, e.stack.count);
+    uint32_t stack = semaphore ? 0 : g.stacks.Put(e.stack.pcs, e.stack.count);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
       Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock,

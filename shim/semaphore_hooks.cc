@@ -19,7 +19,30 @@ uint32_t SemValue(const sem_t* s) {
   return static_cast<uint32_t>(data);
 }
 
-void NoteTake(ThreadCtx& t, format::SyncRecord* rec) {
+// The thread's list of semaphores taken and not posted back (ThreadRecord::taken_sems).
+void AddTaken(ThreadCtx& t, uint64_t address) {
+  uint64_t* list = t.rec->taken_sems;
+  for (uint32_t i = 0; i < format::kTakenSems; ++i)
+    if (list[i] == 0) {
+      Atomic(list[i]).store(address, std::memory_order_release);
+      return;
+    }
+  for (uint32_t i = 0; i + 1 < format::kTakenSems; ++i)  // full: the oldest goes
+    Atomic(list[i]).store(list[i + 1], std::memory_order_relaxed);
+  Atomic(list[format::kTakenSems - 1]).store(address, std::memory_order_release);
+}
+
+void RemoveTaken(ThreadCtx& t, uint64_t address) {
+  uint64_t* list = t.rec->taken_sems;
+  for (uint32_t i = format::kTakenSems; i-- > 0;)
+    if (list[i] == address) {
+      Atomic(list[i]).store(0, std::memory_order_release);
+      return;
+    }
+}
+
+void NoteTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec) {
+  AddTaken(t, address);
   if (rec == nullptr) return;
   Atomic(rec->last_take_tid).store(t.tid, std::memory_order_relaxed);
   Atomic(rec->takes).store(rec->takes + 1, std::memory_order_relaxed);  // a count, not a sync
@@ -50,6 +73,8 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
     Atomic(t->rec->wait_address).store(0, std::memory_order_release);
     errno = e;
   } else {
+    // In a fork child: a semaphore another parent thread had taken (CheckInheritedLock).
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, 0, -1);
     SetWait(*t, address, format::kWaitSemaphore, rec ? g.syncs.IndexOf(rec) : 0,
             WaitSiteStack(*t, address, SiteFlags(caller) | 2));
     rc = call();
@@ -57,7 +82,7 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
     ClearWait(*t);
     errno = e;
   }
-  if (rc == 0) NoteTake(*t, rec);
+  if (rc == 0) NoteTake(*t, address, rec);
   Leave(t);
   return rc;
 }
@@ -77,7 +102,8 @@ int SemTryWait(sem_t* s) {
   if (rc != 0) return rc;
   const int e = errno;
   if (ThreadCtx* t = Enter()) {
-    NoteTake(*t, g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore));
+    const uint64_t address = reinterpret_cast<uint64_t>(s);
+    NoteTake(*t, address, g.syncs.FindOrInsert(address, format::kLockSemaphore));
     Leave(t);
   }
   errno = e;
@@ -86,6 +112,7 @@ int SemTryWait(sem_t* s) {
 
 int SemPost(sem_t* s) {
   if (ThreadCtx* t = Enter()) {
+    RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
     if (format::SyncRecord* rec =
             g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
       Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
@@ -99,7 +126,11 @@ int SemPost(sem_t* s) {
 // A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
 // destroys one for every threading.Lock.
 int SemDestroy(sem_t* s) {
-  if (Ready() && g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(s));
+  if (ThreadCtx* t = Enter()) {
+    RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
+    if (g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(s));
+    Leave(t);
+  }
   return Real().sem_destroy(s);
 }
 

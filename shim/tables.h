@@ -340,6 +340,18 @@ class SyncTable {
     return nullptr;
   }
 
+  // The record for `address`, or nullptr (never inserts).
+  const format::SyncRecord* Find(uint64_t address) const {
+    uint64_t i = format::Mix64(address) & mask_;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      const format::SyncRecord& rec = r_[i];
+      const uint64_t a = Atomic(const_cast<uint64_t&>(rec.address)).load(std::memory_order_acquire);
+      if (a == address) return &rec;
+      if (a == 0) return nullptr;
+    }
+    return nullptr;
+  }
+
   // A destroyed semaphore or condition variable gives its record back (it becomes a retired
   // slot that lookups step over and inserts reuse), so that a program creating and
   // destroying them forever (every CPython lock is a semaphore) does not fill the table.

@@ -93,30 +93,41 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps) 
         if (o->address == m.address) h = o;
       if (h == nullptr) continue;
       attempted = true;
+      // A semaphore taken and not posted back (CPython's threading.Lock is one) is named by
+      // its address: it is no lock-table lock, and its take was not unwound.
+      const bool semaphore = h->kind == format::kLockSemaphore;
+      const std::string object = semaphore ? absl::StrFormat("semaphore 0x%x", h->address) : "L1";
       Finding f;
       f.kind = "held-across-fork";
       f.severity = Severity::kError;
-      AddLock(f, di, d, *h);
+      if (!semaphore) AddLock(f, di, d, *h);
       const ThreadInfo* child_thread = d.ThreadByTid(m.tid);
       f.threads.push_back({m.tid, child_thread ? child_thread->name : "", child_pid});
       AddParentThread(f, d, h->holder_tid, h->holder_name);
       if (d.header().fork_tid) AddParentThread(f, d, d.header().fork_tid, ForkerName(d));
       f.summary = absl::StrFormat(
-          "held-across-fork: child %d %s blocks forever on {L1}, which %s held when %s forked "
+          "held-across-fork: child %d %s blocks forever on %s, which %s %s when %s forked "
           "(pid %d); that thread does not exist in the child",
-          child_pid, ThreadLabel(d, m.tid), HolderLabel(*h),
+          child_pid, ThreadLabel(d, m.tid), semaphore ? object : "{L1}", HolderLabel(*h),
+          semaphore ? "had taken and not posted back" : "held",
           d.header().fork_tid ? absl::StrFormat("T%d", d.header().fork_tid) : "the process",
           d.header().parent_pid);
-      f.stacks.push_back({absl::StrFormat("Mutex L1 acquired here by %s in the parent (pid %d)",
-                                          HolderLabel(*h), d.header().parent_pid),
-                          h->holder_tid, di, d.Stack(h->stack)});
+      if (!semaphore)
+        f.stacks.push_back({absl::StrFormat("Mutex L1 acquired here by %s in the parent (pid %d)",
+                                            HolderLabel(*h), d.header().parent_pid),
+                            h->holder_tid, di, d.Stack(h->stack)});
       f.stacks.push_back({absl::StrFormat("fork() called here (pid %d)", d.header().parent_pid),
                           d.header().fork_tid, di, fork_stack});
-      f.stacks.push_back({absl::StrFormat("Child (pid %d) blocked here acquiring L1", child_pid),
+      f.stacks.push_back({absl::StrFormat("Child (pid %d) blocked here acquiring %s", child_pid,
+                                          object),
                           m.tid, di, d.Stack(m.stack)});
       out.push_back(std::move(f));
     }
     if (attempted) continue;
+    // Inherited semaphores the child never tried are not warned about: it cannot be told
+    // whether one was a lock or a counter that simply stood at zero.
+    std::erase_if(orphans, [](const ForkHeldInfo* h) { return h->kind == format::kLockSemaphore; });
+    if (orphans.empty()) continue;
 
     // One warning per fork() call site: many children from the same fork (a fork storm)
     // inherit overlapping sets of locks; they are merged into one finding.

@@ -337,8 +337,8 @@ class WaitGraph {
         continue;
       // Threads parked on a semaphore are idle workers as long as someone else runs.
       if (w.target == Target::kSemaphore && !all_blocked_) continue;
-      if (w.lock && InheritedLocked(d_, w.address, w.lock->index))
-        continue;  // held-across-fork tells this one
+      if (InheritedLocked(d_, w.address, w.lock ? w.lock->index : 0))
+        continue;  // held-across-fork tells this one (semaphores have lock index 0)
       groups[w.address].push_back(&w);
     }
     for (auto& [address, ws] : groups) {

@@ -315,6 +315,7 @@ struct HeldLock {
 static_assert(sizeof(HeldLock) == 32);
 
 inline constexpr uint32_t kInlineHeld = 48;
+inline constexpr uint32_t kTakenSems = 6;
 
 enum WaitKind : uint32_t {
   kWaitNone = 0,
@@ -343,7 +344,10 @@ struct ThreadRecord {
   uint32_t exit_stack;       // set when the thread exited while holding locks
   uint64_t reserved0;
   uint64_t pthread_handle;   // pthread_self() of the thread, to find its slot by handle
-  uint32_t reserved[12];
+  // Semaphores this thread took and has not posted back: a binary semaphore used as a lock,
+  // such as CPython's threading.Lock. 0 = free slot; when all are in use the oldest goes.
+  // The fork snapshot reads them (a lock of that kind held across fork()).
+  uint64_t taken_sems[kTakenSems];
   HeldLock held[kInlineHeld];
 };
 static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));

@@ -135,6 +135,14 @@ SCENARIOS = [
                       functions=[("ext_logger_write_slowly", "fork_hold_lib.cc"),
                                  ("ext_log_line", "fork_hold_lib.cc")],
                       summary=["g_ext_log_lock", "(py-logger)"])]),
+    # The same story with a pure-Python lock (a semaphore in CPython 3.11): no stall, the
+    # held-across-fork error naming the thread that had taken it.
+    dict(name="fork_python_lock", binary="/usr/bin/python3.11",
+         args=["{bin_dir}/fork_python_lock.py"],
+         exit=66, run_args=["--hang-timeout", "2"], max_seconds=15,
+         errors={"held-across-fork": 1},
+         expect=[dict(kind="held-across-fork", threads=["py-holder"],
+                      summary=["semaphore 0x", "had taken and not posted back", "(py-holder)"])]),
     dict(name="fork_atfork", exit=0, errors={}, dumps=2),
     dict(name="fork_exec", exit=3, errors={}, warnings={"held-across-fork": 1},
          expect=[dict(kind="held-across-fork", severity="warning", threads=["logger"],
