@@ -315,27 +315,14 @@ class SyncTable {
       // Not present. Two threads inserting the same address try the same retired slot first,
       // so that they do not make two records of it.
       if (retired != nullptr) {
-        uint64_t expected = format::kSyncRetired;
-        if (Atomic(retired->address).compare_exchange_strong(expected, address,
-                                                             std::memory_order_acq_rel))
-          return Publish(retired, kind);
-        if (expected == address) return retired;
+        if (format::SyncRecord* r = Claim(retired, format::kSyncRetired, address, kind)) return r;
         retired = nullptr;  // taken by another address: this empty slot is next
       }
-      uint64_t expected = 0;
-      if (Atomic(rec.address).compare_exchange_strong(expected, address,
-                                                      std::memory_order_acq_rel))
-        return Publish(&rec, kind);
-      if (expected == address) return &rec;
+      if (format::SyncRecord* r = Claim(&rec, 0, address, kind)) return r;
     }
     // No empty slot on the path (a table that only ever saw churn): a retired one will do.
-    if (retired != nullptr) {
-      uint64_t expected = format::kSyncRetired;
-      if (Atomic(retired->address).compare_exchange_strong(expected, address,
-                                                           std::memory_order_acq_rel))
-        return Publish(retired, kind);
-      if (expected == address) return retired;
-    }
+    if (retired != nullptr)
+      if (format::SyncRecord* r = Claim(retired, format::kSyncRetired, address, kind)) return r;
     Bump(c_->syncs_dropped);
     return nullptr;
   }
@@ -374,6 +361,17 @@ class SyncTable {
   bool valid() const { return r_ != nullptr; }
 
  private:
+  // Claims `rec` for `address` if its address is still `from` (empty or retired), or
+  // returns it if another thread just claimed it for the same address; else nullptr.
+  format::SyncRecord* Claim(format::SyncRecord* rec, uint64_t from, uint64_t address,
+                            uint8_t kind) {
+    uint64_t expected = from;
+    if (Atomic(rec->address).compare_exchange_strong(expected, address,
+                                                     std::memory_order_acq_rel))
+      return Publish(rec, kind);
+    return expected == address ? rec : nullptr;
+  }
+
   // A claimed record (new or reused): fresh counters, then the ready flag.
   format::SyncRecord* Publish(format::SyncRecord* rec, uint8_t kind) {
     rec->kind = kind;
