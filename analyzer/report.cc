@@ -1,8 +1,8 @@
 #include "analyzer/report.h"
 
-#include <algorithm>
-
 #include <fnmatch.h>
+
+#include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -95,6 +95,7 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
     r.locks += d->locks().size();
     r.edges += d->edges().size();
     r.events += d->ring_events();
+    r.events_lost += d->ring_lost();
   }
   for (size_t i = 0; i < dumps.size(); ++i)
     for (const LockInfo& l : dumps[i]->locks())
@@ -145,8 +146,13 @@ void NameLocks(Report& report, SymbolCache& symbols) {
                                       name.empty() ? absl::StrFormat("%#x", w.address) : name,
                                       LockKindName(w.kind), w.waits));
     }
-    report.notes.push_back(absl::StrCat("most waited-for locks (acquisitions that blocked): ",
-                                        absl::StrJoin(parts, ", ")));
+    report.notes.push_back(absl::StrCat(
+        "most waited-for locks (acquisitions that blocked): ", absl::StrJoin(parts, ", "),
+        report.events_lost == 0
+            ? ""
+            : absl::StrFormat(" (counted over what the rings still hold: %d older events were "
+                              "overwritten; LOCKSCOPE_RING_EVENTS keeps more)",
+                              report.events_lost)));
   }
 }
 
