@@ -15,7 +15,7 @@ struct Config {
   uint64_t stacks = 1u << 16;    // LOCKSCOPE_STACKS
   uint64_t frames = 1u << 20;    // LOCKSCOPE_FRAMES: pcs shared by all stacks
   uint64_t threads = 512;        // LOCKSCOPE_THREADS: thread slots (exited slots are recycled)
-  uint64_t rings = 64;           // LOCKSCOPE_RINGS: flight-recorder rings (one per live thread)
+  uint64_t rings = 64;           // LOCKSCOPE_RINGS: rings of blocking events (one per live thread)
   uint64_t ring_events = 4096;   // LOCKSCOPE_RING_EVENTS: events per ring
   uint64_t modules = 512;        // LOCKSCOPE_MODULES
   uint64_t syncs = 1u << 15;     // LOCKSCOPE_SYNCS: semaphores and condition variables

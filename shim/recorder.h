@@ -8,13 +8,15 @@
 // (lockdep's chain key). Acquiring L while holding H is the order edge H->L.
 //
 // Hot path for an acquisition whose chain is known: one lock-table probe, one chain-cache
-// probe, a push onto the held stack and one ring event. No syscall, no lock, no malloc, no
-// unwind. Only a chain never seen before takes the slow path: unwind (libunwind), store the
-// stack, add the edges H->L for the held locks, publish the chain.
+// probe and a push onto the held stack; for a default mutex the lock itself is taken here,
+// with glibc's own protocol (mutex_hooks.cc says why). No syscall, no lock, no malloc, no
+// unwind, no ring event (rings keep blocking events only). Only a chain never seen before
+// takes the slow path: unwind (libunwind), store the stack, add the edges H->L for the held
+// locks, publish the chain.
 //
-// Every entry point is re-entrancy guarded: a lock taken by the shim's own slow path
-// (libunwind, the loader) or by a signal handler that interrupts the bookkeeping passes
-// straight through to the real function.
+// The slow paths are re-entrancy guarded: a lock taken by the shim's own work (libunwind,
+// the loader) or by a signal handler that interrupts it passes straight through to the real
+// function. The mutex fast paths need no guard (they make no call; see Push).
 #ifndef LOCKSCOPE_SHIM_RECORDER_H_
 #define LOCKSCOPE_SHIM_RECORDER_H_
 

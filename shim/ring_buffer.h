@@ -1,4 +1,4 @@
-// Per-thread flight-recorder ring inside the dump.
+// Per-thread ring of blocking events inside the dump (see format::EventOp for what goes in).
 //
 // Exactly one writer (the owning thread) and any number of readers, possibly in another
 // process. The writer never waits: it overwrites the oldest event. Readers detect events
