@@ -77,9 +77,9 @@ inline int ReleaseNormalMutex(pthread_mutex_t* m) {
   return 0;
 }
 
-// Every acquisition that AcquireFreeNormalMutex did not complete: other mutex kinds,
-// contended locks, re-acquisition by the owner. Out of line so that the fast path of
-// AcquireMutex keeps few registers.
+// The acquisitions that go to glibc: other mutex kinds, timed and clock waits on a taken
+// default mutex, and a default mutex re-locked by its owner (a self-deadlock). Out of line
+// so that AcquireMutex keeps few registers.
 template <Blocking how>
 __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
                                                clockid_t clock, const timespec* abstime,
@@ -141,6 +141,39 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
                                Prepare(*t, address, KindOf(m), SiteFlags(caller)));
 }
 
+// glibc's wait for a default mutex whose lock word is taken (__lll_lock_wait_private): mark
+// the word "locked, with waiters" (2) and sleep on the futex until it reads free when swapped.
+// errno is kept: glibc's own wait never changes it (its futex calls are internal syscalls).
+inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
+  const int saved_errno = errno;
+  int* word = &m->__data.__lock;
+  if (__atomic_load_n(word, __ATOMIC_RELAXED) == 2)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+  while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
+  errno = saved_errno;
+}
+
+// pthread_mutex_lock of a default mutex whose lock word another thread holds (prepared
+// already, by MutexLock's fast path or by AcquireMutex): the published wait around glibc's
+// own waiting protocol, done here like the uncontended case, so no CAS is repeated on the
+// contended cache line. Scalar arguments: the fast path reaches it by a tail call and keeps
+// no stack frame of its own.
+__attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
+                                           uint32_t lock, uint32_t stack, uint32_t flags) {
+  const uint64_t address = reinterpret_cast<uint64_t>(m);
+  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, m->__data.__owner);
+  SetWait(*t, address, format::kWaitMutex, lock, stack);
+  WaitForNormalMutexWord(m);
+  m->__data.__owner = t->tid;
+  ++m->__data.__nusers;
+  ClearWait(*t);
+  Commit(*t, Prepared{address, chain, lock, stack, flags});
+  if (t->ring.valid()) t->ring.Write(format::kOpLockWaited, lock, stack);
+  Leave(t);
+  return 0;
+}
+
 // The guard stays set across the real calls: they never call back into the shim, and a
 // signal handler that locks while we block passes through rather than interleaving its
 // bookkeeping with ours.
@@ -155,45 +188,16 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
   const Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
-  if (how != Blocking::kClock && __builtin_expect(m->__data.__kind == 0, 1) &&
-      __builtin_expect(AcquireFreeNormalMutex(m, t->tid), 1)) {
-    Commit(*t, p);
-    Leave(t);
-    return 0;
+  if (how != Blocking::kClock && __builtin_expect(m->__data.__kind == 0, 1)) {
+    if (__builtin_expect(AcquireFreeNormalMutex(m, t->tid), 1)) {
+      Commit(*t, p);
+      Leave(t);
+      return 0;
+    }
+    // Taken by another thread: the same wait as the fast path's.
+    if (how == Blocking::kLock) return WaitForMutex(t, m, p.chain, p.lock, p.stack, p.flags);
   }
   return AcquireMutexSlow<how>(t, m, clock, abstime, p);
-}
-
-// glibc's wait for a default mutex whose lock word is taken (__lll_lock_wait_private): mark
-// the word "locked, with waiters" (2) and sleep on the futex until it reads free when swapped.
-// errno is kept: glibc's own wait never changes it (its futex calls are internal syscalls).
-inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
-  const int saved_errno = errno;
-  int* word = &m->__data.__lock;
-  if (__atomic_load_n(word, __ATOMIC_RELAXED) == 2)
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
-  while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
-  errno = saved_errno;
-}
-
-// The fast path's contended case (a default mutex, its lock and chain known, the lock word
-// taken by another thread): the published wait around glibc's own waiting protocol, done
-// here like the uncontended case, so no CAS is repeated on the contended cache line. Scalar
-// arguments: the fast path reaches it by a tail call and keeps no stack frame of its own.
-__attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
-                                           uint32_t lock, uint32_t stack, uint32_t flags) {
-  const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, m->__data.__owner);
-  SetWait(*t, address, format::kWaitMutex, lock, stack);
-  WaitForNormalMutexWord(m);
-  m->__data.__owner = t->tid;
-  ++m->__data.__nusers;
-  ClearWait(*t);
-  Commit(*t, Prepared{address, chain, lock, stack, flags});
-  if (t->ring.valid()) t->ring.Write(format::kOpLockWaited, lock, stack);
-  Leave(t);
-  return 0;
 }
 
 __attribute__((noinline)) int AcquireMutexGeneral(pthread_mutex_t* m, const void* caller) {
@@ -390,7 +394,10 @@ int CondBroadcast(pthread_cond_t* c) {
 
 // A destroyed condition variable gives its record back (SyncTable::Retire).
 int CondDestroy(pthread_cond_t* c) {
-  if (Ready() && g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(c));
+  if (ThreadCtx* t = Enter()) {
+    if (g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(c));
+    Leave(t);
+  }
   return Real().cond_destroy(c);
 }
 
