@@ -262,7 +262,10 @@ void NotePost(pthread_cond_t* c) {
 // no call, no syscall, a few loads and stores. Everything else is a tail call to the general
 // path (AcquireMutex), which starts over. A self-relock never takes this path: its lock word
 // is not free.
-int MutexLock(pthread_mutex_t* m, const void* caller) {
+// Cache-line aligned, as is MutexUnlock: the two hot paths of every program then do not move
+// with unrelated code (their timing varied by 0.5 ns, a sixth of a native lock/unlock pair,
+// with where the linker happened to place them).
+__attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx& t = t_ctx;
   if (__builtin_expect(t.guard == 0 && t.rec != nullptr && m->__data.__kind == 0 &&
                            t.depth < format::kInlineHeld,
@@ -333,7 +336,7 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
   return Real().mutex_unlock(m);
 }
 
-int MutexUnlock(pthread_mutex_t* m) {
+__attribute__((aligned(64))) int MutexUnlock(pthread_mutex_t* m) {
   // The common case, the innermost lock taken once: one compare and two stores, then the
   // release itself (glibc's, done here for a default mutex; a tail call for other kinds).
   // No guard: nothing here can re-enter the shim, and a signal handler that locks and
