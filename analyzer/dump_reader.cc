@@ -74,6 +74,24 @@ void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint
       });
 }
 
+// A thread slot as one consistent state. Its thread writes it while we read (a live
+// process): a copy is taken again until two copies of its wait record and held count agree,
+// so that a wait and a held stack from different moments (a wait for a lock the thread has
+// just taken, say) are not mixed. A thread that keeps changing gets its last copy.
+format::ThreadRecord LoadThread(const char* slot) {
+  format::ThreadRecord r = ::lockscope::Load<format::ThreadRecord>(slot, 0);
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const format::ThreadRecord again = ::lockscope::Load<format::ThreadRecord>(slot, 0);
+    const bool same = memcmp(&again.wait, &r.wait, sizeof(r.wait)) == 0 &&
+                      again.held_count == r.held_count && again.state == r.state &&
+                      memcmp(again.held, r.held, sizeof(r.held[0]) * std::min<uint32_t>(
+                                                    r.held_count, format::kInlineHeld)) == 0;
+    r = again;
+    if (same) break;
+  }
+  return r;
+}
+
 }  // namespace
 
 template <typename F>
@@ -237,12 +255,14 @@ absl::Status Dump::Load() {
   ForEachRecord(locks, lock_rs, 1, nlocks, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::LockRecord>(locks, i * lock_rs);
     if (r.address == 0 || r.state == format::kLockEmpty) return;
-    r.kind &= format::kLockKindMask;
-    if (r.state > format::kLockRetired || r.kind > format::kLockCondvar) {
+    const uint8_t kind = r.kind & format::kLockKindMask;
+    if (r.state > format::kLockRetired || kind > format::kLockCondvar) {
       ++skipped_;
       return;
     }
-    locks_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.state, r.first_stack});
+    locks_.push_back({static_cast<uint32_t>(i), r.address, kind,
+                      static_cast<uint8_t>(r.kind & ~format::kLockKindMask), r.state,
+                      r.first_stack});
     lock_pos_[static_cast<uint32_t>(i)] = static_cast<uint32_t>(locks_.size() - 1);
   });
 
@@ -276,7 +296,8 @@ absl::Status Dump::Load() {
       auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
       if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
       syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
-                        r.last_take_tid, r.posts, r.takes});
+                        r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins,
+                        r.waiting, r.last_post_ns});
     });
   uint64_t nmis = misuse ? std::min<uint64_t>(h.counters.misuse_used, nmisuse) : 0;
   for (uint64_t i = 0; i < nmis; ++i) {
@@ -300,7 +321,7 @@ absl::Status Dump::Load() {
   // Threads, then the rings.
   absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
   for (uint64_t i = 1; i < nthreads; ++i) {
-    auto r = ::lockscope::Load<format::ThreadRecord>(threads, i * thread_rs);
+    const format::ThreadRecord r = LoadThread(threads + i * thread_rs);
     if (r.state != format::kThreadLive && r.state != format::kThreadExited) continue;
     ThreadInfo t;
     t.slot = static_cast<uint32_t>(i);
@@ -310,12 +331,9 @@ absl::Status Dump::Load() {
     t.held_count = r.held_count;
     uint32_t n = std::min<uint32_t>(r.held_count, format::kInlineHeld);
     t.held.assign(r.held, r.held + n);
-    t.wait_address = r.wait_address;
-    t.wait_kind = r.wait_kind;
-    t.wait_lock = r.wait_lock;
-    t.wait_stack = r.wait_stack;
-    t.wait_since_ns = r.wait_since_ns;
+    t.wait = r.wait;
     t.exit_stack = r.exit_stack;
+    t.pthread_handle = r.pthread_handle;
     threads_.push_back(std::move(t));
   }
   // A ring passes from an exited thread to a new one: each is read once, whoever has it.
@@ -379,13 +397,18 @@ absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
       if (r.state == format::kThreadFree) break;  // slots are taken in order, never freed
       if (r.state != format::kThreadLive) continue;
       ++out.live_threads;
-      if (r.wait_address != 0)
-        out.waits.push_back({r.tid, r.wait_address, r.wait_kind, r.wait_since_ns});
+      if (r.wait.address != 0) out.waits.push_back({r.tid, r.wait});
     }
   }
   close(fd);
   if (!ok) return absl::InvalidArgumentError(absl::StrCat(path, ": not a readable lockscope dump"));
   return out;
+}
+
+const ThreadInfo* Dump::ThreadByHandle(uint64_t handle) const {
+  for (const ThreadInfo& t : threads_)
+    if (t.pthread_handle == handle && t.state == format::kThreadLive) return &t;
+  return nullptr;
 }
 
 const ThreadInfo* Dump::ThreadByTid(int32_t tid) const {

@@ -24,6 +24,7 @@ struct LockInfo {
   uint32_t index = 0;  // record index: the lock's identity within its dump
   uint64_t address = 0;
   uint8_t kind = 0;    // format::LockKind
+  uint8_t flags = 0;   // format::kLockPrefersWriters, kLockWritersSeen, kLockHadEdges
   uint8_t state = 0;   // format::LockState
   uint32_t first_stack = 0;
   uint64_t waits = 0;  // acquisitions that had to wait, in the rings' readable history
@@ -45,10 +46,9 @@ struct ThreadInfo {
   uint32_t state = 0;  // format::ThreadState
   std::vector<format::HeldLock> held;  // the in-dump part of the held stack
   uint32_t held_count = 0;             // may exceed held.size()
-  uint64_t wait_address = 0;
-  uint32_t wait_kind = 0, wait_lock = 0, wait_stack = 0;
-  uint64_t wait_since_ns = 0;
+  format::WaitRecord wait{};           // what it is blocked on (wait.address 0: nothing)
   uint32_t exit_stack = 0;
+  uint64_t pthread_handle = 0;
 };
 
 struct SyncInfo {
@@ -57,6 +57,10 @@ struct SyncInfo {
   uint8_t kind = 0;  // format::kLockSemaphore | kLockCondvar
   int32_t last_post_tid = 0, last_take_tid = 0;
   uint32_t posts = 0, takes = 0;
+  // Condition variables (format::SyncRecord): broadcasts among the posts, waits begun,
+  // threads waiting, and when the last signal or broadcast was sent.
+  uint32_t broadcasts = 0, begins = 0, waiting = 0;
+  uint64_t last_post_ns = 0;
 };
 
 struct MisuseInfo {
@@ -82,9 +86,7 @@ struct ForkHeldInfo {
 // monitor polls with (header and thread table only).
 struct WaitSnapshot {
   int32_t tid = 0;
-  uint64_t address = 0;
-  uint32_t kind = 0;  // format::WaitKind
-  uint64_t since_ns = 0;
+  format::WaitRecord wait{};
 };
 struct ThreadWaits {
   std::vector<WaitSnapshot> waits;  // live threads that are blocked
@@ -127,6 +129,8 @@ class Dump {
   const SyncInfo* SyncAt(uint64_t address) const;
   // The thread with this tid (the latest slot that had it), or nullptr.
   const ThreadInfo* ThreadByTid(int32_t tid) const;
+  // The live thread whose pthread_t is `handle` (what pthread_join waits for), or nullptr.
+  const ThreadInfo* ThreadByHandle(uint64_t handle) const;
   // Frames of stack `id` (empty for 0 or an invalid id); bounds-checked against the mapping.
   std::vector<uint64_t> Stack(uint32_t id) const;
 

@@ -53,6 +53,9 @@ struct Finding {
   std::vector<ScenarioStep> scenario;   // optional two-column table
   // Lock-order graph view for DOT: pairs of indices into `locks`.
   std::vector<std::pair<size_t, size_t>> cycle_edges;
+  // The longest current wait among the threads this finding says are blocked, in seconds
+  // (-1: it names none). The hang monitor's verdict reads it (IsHang, checks/waits.h).
+  double blocked_seconds = -1;
 };
 
 }  // namespace lockscope

@@ -158,7 +158,6 @@ std::vector<std::string> DumpsIn(const std::string& dir) {
   return out;
 }
 
-// Analyzes the inputs, prints the report, returns the exit status for "no program status".
 // Waits at least this long are stalls in `report` and in `run` without --hang-timeout.
 constexpr double kDefaultStallSeconds = 10;
 
@@ -169,11 +168,25 @@ AnalyzeOptions DefaultAnalyzeOptions() {
   return a;
 }
 
-int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
-             int clean_status, const AnalyzeOptions& analyze) {
-  // A file named on the command line must be a valid dump (exit 2 otherwise). In a
-  // directory, a file that is not one (a process killed while creating its dump) is skipped
-  // with a note, so that one bad file does not hide every other process's report.
+// Everything a report prints, computed: the dumps, the findings with their locks named and
+// the suppressions applied, and the symbols they were named with (which refer to `dumps`:
+// an Analysis stays where it was made).
+struct Analysis {
+  Analysis() = default;
+  Analysis(const Analysis&) = delete;
+  Analysis& operator=(const Analysis&) = delete;
+  std::vector<std::unique_ptr<Dump>> dumps;
+  Report report;
+  std::unique_ptr<SymbolCache> symbols;
+};
+
+// Loads the inputs and runs every check. A file named on the command line must be a valid
+// dump (exit 2 otherwise). In a directory, a file that is not one (a process killed while
+// creating its dump) is skipped with a note, so that one bad file does not hide every other
+// process's report.
+std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
+                                        const std::string& dump_dir,
+                                        const AnalyzeOptions& options) {
   std::vector<std::pair<std::string, bool>> files;  // (path, named explicitly)
   for (const std::string& in : inputs) {
     if (IsDir(in)) {
@@ -182,8 +195,8 @@ int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std
       files.push_back({in, true});
     }
   }
-  auto rules = ReadSuppressions(o.suppressions);
-  std::vector<std::unique_ptr<Dump>> dumps;
+  auto analysis = std::make_unique<Analysis>();
+  Analysis& a = *analysis;
   std::vector<std::string> skipped;
   for (const auto& [f, explicit_file] : files) {
     auto d = Dump::Open(f);
@@ -192,26 +205,36 @@ int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std
       skipped.push_back(absl::StrCat("skipped ", d.status().message()));
       continue;
     }
-    dumps.push_back(std::move(*d));
+    a.dumps.push_back(std::move(*d));
   }
-  Report report = Analyze(dumps, analyze);
-  report.dump_dir = dump_dir;
-  report.notes.insert(report.notes.end(), skipped.begin(), skipped.end());
-  if (dumps.empty())
-    report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ", dump_dir,
-                                        " (did the program start?)"));
-  SymbolCache symbols(dumps);
-  NameLocks(report, symbols);
-  ApplySuppressions(report, symbols, rules);
+  a.report = Analyze(a.dumps, options);
+  a.report.dump_dir = dump_dir;
+  a.report.notes.insert(a.report.notes.end(), skipped.begin(), skipped.end());
+  if (a.dumps.empty())
+    a.report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ",
+                                          dump_dir, " (did the program start?)"));
+  a.symbols = std::make_unique<SymbolCache>(a.dumps);
+  return analysis;
+}
+
+// Names the findings' locks and drops the suppressed ones (symbolizes what they name).
+void NameAndSuppress(Analysis& a, const Options& o) {
+  NameLocks(a.report, *a.symbols);
+  ApplySuppressions(a.report, *a.symbols, ReadSuppressions(o.suppressions));
+}
+
+// Prints the report; returns the exit status: N when it has an error finding, else
+// `clean_status`.
+int Emit(Analysis& a, const Options& o, int clean_status) {
   std::string text;
   if (o.format == "json")
-    text = RenderJson(report, symbols);
+    text = RenderJson(a.report, *a.symbols);
   else if (o.format == "sarif")
-    text = RenderSarif(report, symbols);
+    text = RenderSarif(a.report, *a.symbols);
   else if (o.format == "dot")
-    text = RenderDot(report, dumps, symbols);
+    text = RenderDot(a.report, a.dumps, *a.symbols);
   else
-    text = RenderText(report, symbols);
+    text = RenderText(a.report, *a.symbols);
   if (!o.output.empty()) {
     std::ofstream out(o.output, std::ios::trunc);
     if (!out) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
@@ -221,7 +244,14 @@ int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std
   } else {
     std::cout << text;
   }
-  return report.CountSeverity(Severity::kError) > 0 ? o.error_exitcode : clean_status;
+  return a.report.CountSeverity(Severity::kError) > 0 ? o.error_exitcode : clean_status;
+}
+
+int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
+             int clean_status, const AnalyzeOptions& options) {
+  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, dump_dir, options);
+  NameAndSuppress(*a, o);
+  return Emit(*a, o, clean_status);
 }
 
 std::string SelfDir() {
@@ -343,11 +373,24 @@ size_t TaskCount(pid_t pid) {
 volatile sig_atomic_t g_forward_signal = 0;
 void RememberSignal(int sig) { g_forward_signal = sig; }
 
-// Polls the dumps of the running program for a wait longer than `timeout` seconds. Returns
-// true (and fills first_seen) when the program hangs; false when it exited (status set).
-bool WatchForHang(pid_t child, const std::string& dir, double timeout, int* status,
-                  std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t>* first_seen) {
-  const uint64_t limit_ns = static_cast<uint64_t>(timeout * 1e9);
+bool AnyHang(const Report& r, double timeout) {
+  return std::any_of(r.findings.begin(), r.findings.end(),
+                     [&](const Finding& f) { return IsHang(f, timeout); });
+}
+
+// The hang monitor. Polls the program's dumps every 100 ms (their thread tables only: what
+// each thread waits for, since when). When a wait has lasted `timeout` seconds, it runs the
+// report's own analysis on the dumps, with what it saw (when it first saw waits that carry
+// no start time, how many threads the kernel lists), and the program hangs when that report
+// has a finding IsHang accepts, its suppressions applied. That report is the one printed:
+// the verdict and the report cannot disagree. Returns true with `*hung` filled, or false
+// when the program exited (`*status` set). Analyses are spaced so that they take at most a
+// twentieth of the time (a program with a million locks is not analysed every 100 ms).
+bool WatchForHang(pid_t child, const std::string& dir, const Options& o, int* status,
+                  std::unique_ptr<Analysis>* hung) {
+  const double timeout = *o.hang_timeout;
+  WaitOptions seen;  // first_seen and tasks, as of the last poll
+  uint64_t last_analysis = 0, analysis_cost = 0;
   for (;;) {
     pid_t r = waitpid(child, status, WNOHANG);
     if (r == child) return false;
@@ -356,30 +399,42 @@ bool WatchForHang(pid_t child, const std::string& dir, double timeout, int* stat
       g_forward_signal = 0;
     }
     const uint64_t now = MonotonicNowNs();
-    std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> current;
-    bool hung = false;
+    std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> first_seen;
+    seen.tasks.clear();
+    bool long_wait = false;
     for (const std::string& path : DumpsIn(dir)) {
       auto threads = ReadWaits(path);
       if (!threads.ok() || threads->exited) continue;  // being created, not ours, or done
-      // A lock wait past the timeout is a hang. Waits on semaphores and condition
-      // variables are how idle threads sleep: they count only when every thread of the
-      // process is blocked (nobody is left to post or signal).
-      // Threads that never took a lock have no slot: count the process's tasks too.
-      const bool all_blocked = threads->waits.size() >= threads->live_threads &&
-                               threads->waits.size() >= TaskCount(threads->pid);
+      seen.tasks[path] = TaskCount(threads->pid);
       for (const WaitSnapshot& w : threads->waits) {
-        auto key = std::make_tuple(path, w.tid, w.address);
-        auto it = first_seen->find(key);
-        uint64_t seen = it != first_seen->end() ? it->second : now;
-        current[key] = seen;
-        uint64_t since = w.since_ns != 0 && w.since_ns <= now ? w.since_ns : seen;
-        const bool lock_wait = w.kind == format::kWaitMutex || w.kind == format::kWaitRwlockRead ||
-                               w.kind == format::kWaitRwlockWrite;
-        if (now - since >= limit_ns && (lock_wait || all_blocked)) hung = true;
+        auto key = std::make_tuple(path, w.tid, w.wait.address);
+        auto it = seen.first_seen.find(key);
+        const uint64_t first = it != seen.first_seen.end() ? it->second : now;
+        first_seen[key] = first;
+        std::optional<double> seconds = WaitSeconds(w.wait, first, now);
+        long_wait |= seconds && *seconds >= timeout;
       }
     }
-    *first_seen = std::move(current);
-    if (hung) return true;
+    seen.first_seen = std::move(first_seen);
+    const uint64_t spacing = std::max<uint64_t>(100 * 1000 * 1000, 20 * analysis_cost);
+    if (long_wait && now - last_analysis >= spacing) {
+      AnalyzeOptions options;
+      options.waits = seen;
+      options.waits.now_ns = now;
+      options.waits.stall_seconds = timeout;
+      std::unique_ptr<Analysis> a = AnalyzeInputs({dir}, dir, options);
+      bool hang = AnyHang(a->report, timeout);
+      if (hang) {
+        NameAndSuppress(*a, o);
+        hang = AnyHang(a->report, timeout);
+      }
+      last_analysis = MonotonicNowNs();
+      analysis_cost = last_analysis - now;
+      if (hang) {
+        *hung = std::move(a);
+        return true;
+      }
+    }
     usleep(100 * 1000);
   }
 }
@@ -456,13 +511,11 @@ int Run(const Options& o) {
     waitpid(pid, &status, 0);
     Fail(absl::StrCat("cannot run '", program, "': ", strerror(exec_errno)));
   }
-  AnalyzeOptions analyze = DefaultAnalyzeOptions();
   if (watch) {
-    std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> first_seen;
-    if (WatchForHang(pid, dir, *o.hang_timeout, &status, &first_seen)) {
-      // Kill the tree first: SIGKILL leaves the dumps exactly as they were (the stuck
-      // threads' state is what they hold), and a report that fails must not leave it hung.
-      analyze.waits.now_ns = MonotonicNowNs();
+    std::unique_ptr<Analysis> hung;
+    if (WatchForHang(pid, dir, o, &status, &hung)) {
+      // Kill the tree, then print the report the verdict came from (a report that fails
+      // must not leave the program hung).
       KillTree(pid);
       if (old_foreground > 0) tcsetpgrp(STDIN_FILENO, old_foreground);
       while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -474,11 +527,8 @@ int Run(const Options& o) {
         if (r < 0 && errno == ECHILD) break;
         if (r <= 0) usleep(10 * 1000);
       }
-      analyze.waits.stall_seconds = *o.hang_timeout;
-      analyze.waits.first_seen = std::move(first_seen);
-      int rc = ReportOn({dir}, o, dir, 0, analyze);
-      // A hang is an error even if no check could say more than "stall".
-      return rc == 0 ? o.error_exitcode : rc;
+      int killed = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return Emit(*hung, o, killed);  // an error finding justified the kill: N
     }
   } else {
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
@@ -486,8 +536,7 @@ int Run(const Options& o) {
   }
   if (old_foreground > 0) tcsetpgrp(STDIN_FILENO, old_foreground);
   int program_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  analyze.waits.now_ns = MonotonicNowNs();
-  return ReportOn({dir}, o, dir, program_status, analyze);
+  return ReportOn({dir}, o, dir, program_status, DefaultAnalyzeOptions());
 }
 
 }  // namespace

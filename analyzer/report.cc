@@ -108,7 +108,7 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
   r.most_waited.resize(keep);
   // What is wrong right now first (hangs), then misuse, then what could go wrong.
   for (Finding& f : CheckWaits(dumps, options.waits)) r.findings.push_back(std::move(f));
-  for (Finding& f : CheckFork(dumps)) r.findings.push_back(std::move(f));
+  for (Finding& f : CheckFork(dumps, options.waits)) r.findings.push_back(std::move(f));
   for (Finding& f : CheckMisuse(dumps)) r.findings.push_back(std::move(f));
   LockOrderResult lo = CheckLockOrder(dumps);
   for (Finding& f : lo.findings) r.findings.push_back(std::move(f));

@@ -164,6 +164,10 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
     uint32_t value;
     return SafeRead(e.address, &value, sizeof(value)) && value == 0;
   }
+  if (e.kind == format::kLockSpinlock) {
+    int word;
+    return SafeRead(e.address, &word, sizeof(word)) && SpinlockLocked(word);
+  }
   if (e.kind == format::kLockCondvar) return false;
   pthread_mutex_t m;
   if (!SafeRead(e.address, &m, sizeof(m))) return false;

@@ -85,6 +85,20 @@ LOCKSCOPE_EXPORT int pthread_rwlock_destroy(pthread_rwlock_t* l) {
   return lockscope::RwlockDestroy(l);
 }
 
+LOCKSCOPE_EXPORT int pthread_spin_lock(pthread_spinlock_t* l) {
+  return lockscope::SpinLock(l, LOCKSCOPE_CALLER);
+}
+LOCKSCOPE_EXPORT int pthread_spin_trylock(pthread_spinlock_t* l) {
+  return lockscope::SpinTryLock(l, LOCKSCOPE_CALLER);
+}
+LOCKSCOPE_EXPORT int pthread_spin_unlock(pthread_spinlock_t* l) { return lockscope::SpinUnlock(l); }
+LOCKSCOPE_EXPORT int pthread_spin_init(pthread_spinlock_t* l, int pshared) {
+  return lockscope::SpinInit(l, pshared);
+}
+LOCKSCOPE_EXPORT int pthread_spin_destroy(pthread_spinlock_t* l) {
+  return lockscope::SpinDestroy(l);
+}
+
 LOCKSCOPE_EXPORT int sem_wait(sem_t* s) { return lockscope::SemWait(s, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int sem_trywait(sem_t* s) { return lockscope::SemTryWait(s); }
 LOCKSCOPE_EXPORT int sem_timedwait(sem_t* s, const struct timespec* t) {

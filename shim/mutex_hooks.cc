@@ -92,15 +92,16 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
   int rc;
   bool waited = false;
   if (Atomic(m->__data.__lock).load(std::memory_order_relaxed) == 0) {
-    Atomic(t->rec->wait_address).store(address, std::memory_order_release);
+    BeginQuickWait(*t, address, format::kWaitMutex);
     rc = CallBlocking<how>(m, clock, abstime);
-    Atomic(t->rec->wait_address).store(0, std::memory_order_release);
+    ClearWait(*t);
   } else {
     if (g.dump.header->parent_pid > 0)
       CheckInheritedLock(*t, address, p.lock, m->__data.__owner);
-    SetWait(*t, address, format::kWaitMutex, p.lock, p.stack);
+    BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack,
+              {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
     rc = CallBlocking<how>(m, clock, abstime);
-    ClearWait(*t);
+    EndWait(*t, rc == ETIMEDOUT);  // a retry goes on with this wait
     waited = true;
   }
   if (rc == 0 || rc == EOWNERDEAD) {
@@ -163,7 +164,7 @@ __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uin
                                            uint32_t lock, uint32_t stack, uint32_t flags) {
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, m->__data.__owner);
-  SetWait(*t, address, format::kWaitMutex, lock, stack);
+  BeginWait(*t, address, format::kWaitMutex, lock, stack);
   WaitForNormalMutexWord(m);
   m->__data.__owner = t->tid;
   ++m->__data.__nusers;
@@ -230,11 +231,26 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
   }
   format::SyncRecord* sync = g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitBegin, saved.lock, 0);
-  SetWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
-          sync ? g.syncs.IndexOf(sync) : 0,
-          WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller) | 1));
+  // The mutex and the condition's signal counts let the analyzer tell a thread that was woken
+  // and is stuck re-acquiring the mutex (inside glibc, out of our sight) from one still asleep.
+  WaitDetail detail;
+  detail.clock = how == CondHow::kClock ? clock : CondClock(*c);
+  detail.deadline = abstime;
+  detail.cond_mutex = address;
+  if (sync != nullptr) {
+    detail.cond_posts = Atomic(sync->posts).load(std::memory_order_acquire);
+    detail.cond_broadcasts = Atomic(sync->broadcasts).load(std::memory_order_relaxed);
+    const uint32_t others = Atomic(sync->waiting).fetch_add(1, std::memory_order_relaxed);
+    detail.cond_ticket = (Atomic(sync->begins).fetch_add(1, std::memory_order_relaxed) &
+                          ~format::kCondWaitAlone) |
+                         (others == 0 ? format::kCondWaitAlone : 0);
+  }
+  BeginWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
+            sync ? g.syncs.IndexOf(sync) : 0,
+            WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller) | 1), detail);
   int rc = call();
-  ClearWait(*t);
+  EndWait(*t, rc == ETIMEDOUT);  // polling in timed slices is one wait
+  if (sync != nullptr) Atomic(sync->waiting).fetch_sub(1, std::memory_order_relaxed);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitEnd, saved.lock, static_cast<uint32_t>(rc));
   // The mutex is re-taken whatever rc is (timeouts included): an acquisition like any other
   // (holding A while re-taking M is the edge A->M).
@@ -244,14 +260,17 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
   return rc;
 }
 
-// Who signalled a condition variable last: the trail a stall report follows.
-void NotePost(pthread_cond_t* c) {
+// Who signalled a condition variable last, and how often: the trail a stall report follows.
+void NotePost(pthread_cond_t* c, bool broadcast) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return;
   if (format::SyncRecord* s =
           g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
     Atomic(s->last_post_tid).store(t->tid, std::memory_order_relaxed);
-    Atomic(s->posts).store(s->posts + 1, std::memory_order_relaxed);  // a count, not a sync
+    Atomic(s->last_post_ns).store(MonotonicNs(), std::memory_order_relaxed);
+    // Counts, not synchronisation: a lost increment under a race leaves them low by one.
+    if (broadcast) Atomic(s->broadcasts).store(s->broadcasts + 1, std::memory_order_relaxed);
+    Atomic(s->posts).store(s->posts + 1, std::memory_order_release);
   }
   Leave(t);
 }
@@ -310,6 +329,7 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
   if (rc == 0 || rc == EOWNERDEAD) {
     int i = mine ? FindHeld(*t, address) : -1;
     if (i >= 0) {
+      NoteAcquired(*t, address);
       Held(*t, i).recursion++;  // a recursive mutex re-taken by its owner
     } else {
       Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteFlags(caller)));
@@ -386,12 +406,12 @@ int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
 }
 
 int CondSignal(pthread_cond_t* c) {
-  NotePost(c);
+  NotePost(c, false);
   return Real().cond_signal(c);
 }
 
 int CondBroadcast(pthread_cond_t* c) {
-  NotePost(c);
+  NotePost(c, true);
   return Real().cond_broadcast(c);
 }
 
@@ -407,7 +427,7 @@ int CondDestroy(pthread_cond_t* c) {
 int Join(pthread_t thread, void** result) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().join(thread, result);
-  SetWait(*t, static_cast<uint64_t>(thread), format::kWaitJoin, 0, 0);
+  BeginWait(*t, static_cast<uint64_t>(thread), format::kWaitJoin, 0, 0);
   int rc = Real().join(thread, result);
   ClearWait(*t);
   Leave(t);

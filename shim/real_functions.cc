@@ -46,6 +46,11 @@ bool ResolveRealFunctions() {
   ok &= Resolve(&r.rwlock_unlock, "pthread_rwlock_unlock");
   ok &= Resolve(&r.rwlock_init, "pthread_rwlock_init");
   ok &= Resolve(&r.rwlock_destroy, "pthread_rwlock_destroy");
+  ok &= Resolve(&r.spin_lock, "pthread_spin_lock");
+  ok &= Resolve(&r.spin_trylock, "pthread_spin_trylock");
+  ok &= Resolve(&r.spin_unlock, "pthread_spin_unlock");
+  ok &= Resolve(&r.spin_init, "pthread_spin_init");
+  ok &= Resolve(&r.spin_destroy, "pthread_spin_destroy");
   // Semaphores: the default (newest) versions, whose sem_t layout is the one in our headers.
   ok &= Resolve(&r.sem_wait, "sem_wait");
   ok &= Resolve(&r.sem_trywait, "sem_trywait");

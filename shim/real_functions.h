@@ -37,6 +37,11 @@ struct RealFunctions {
   int (*rwlock_unlock)(pthread_rwlock_t*);
   int (*rwlock_init)(pthread_rwlock_t*, const pthread_rwlockattr_t*);
   int (*rwlock_destroy)(pthread_rwlock_t*);
+  int (*spin_lock)(pthread_spinlock_t*);
+  int (*spin_trylock)(pthread_spinlock_t*);
+  int (*spin_unlock)(pthread_spinlock_t*);
+  int (*spin_init)(pthread_spinlock_t*, int);
+  int (*spin_destroy)(pthread_spinlock_t*);
   int (*sem_wait)(sem_t*);
   int (*sem_trywait)(sem_t*);
   int (*sem_timedwait)(sem_t*, const struct timespec*);

@@ -38,15 +38,6 @@ class ErrnoSaver {
 
 inline int32_t GetTid() { return static_cast<int32_t>(syscall(SYS_gettid)); }
 
-// When a wait started. The coarse clock (one tick, a few ms, behind CLOCK_MONOTONIC and never
-// ahead of it) is plenty for waits measured against a hang timeout in seconds, and reads in
-// a few ns where the precise one costs tens on a virtual machine: it runs on every contended
-// acquisition.
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
 
 // Makes room for one more held lock beyond the inline slots: a private mapping that
 // doubles (slow path; only programs holding more than kInlineHeld locks get here).
@@ -179,7 +170,6 @@ bool RegisterThread(ThreadCtx& t) {
   t.tid = GetTid();
   t.depth = 0;
   r.tid = t.tid;
-  r.wait_kind = format::kWaitMutex;
   r.pthread_handle = static_cast<uint64_t>(pthread_self());
   ReadThreadName(t.tid, r.name);
   AttachRing(t);
@@ -366,22 +356,73 @@ void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, u
   Push(t, Held(t, t.depth), p);
 }
 
-void SetWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack) {
-  format::ThreadRecord* r = t.rec;
-  r->wait_kind = kind;
-  r->wait_lock = index;
-  r->wait_stack = stack;
-  r->wait_since_ns = MonotonicNs();
-  Atomic(r->wait_address).store(address, std::memory_order_release);
+// The coarse clock (one tick behind CLOCK_MONOTONIC and never ahead of it) is plenty for
+// waits measured against a hang timeout in seconds: it runs on every contended acquisition.
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+namespace {
+
+// `deadline` on `clock`, moved onto CLOCK_MONOTONIC_COARSE (what since_ns uses). Coarse
+// clocks: a deadline a tick off does not matter to a hang measured in seconds.
+uint64_t MonotonicDeadline(clockid_t clock, const timespec* deadline, uint64_t now_mono) {
+  if (deadline == nullptr) return 0;
+  timespec now;
+  clock_gettime(clock == CLOCK_REALTIME ? CLOCK_REALTIME_COARSE
+                : clock == CLOCK_MONOTONIC ? CLOCK_MONOTONIC_COARSE : clock,
+                &now);
+  const int64_t left = (int64_t{deadline->tv_sec} - now.tv_sec) * 1000000000 +
+                       (deadline->tv_nsec - now.tv_nsec);
+  return left > 0 ? now_mono + static_cast<uint64_t>(left) : now_mono;
+}
+
+}  // namespace
+
+void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack,
+               const WaitDetail& detail) {
+  format::WaitRecord& w = t.rec->wait;
+  const uint64_t now = MonotonicNs();
+  const bool goes_on = w.address == address && w.kind == kind && w.timed_out_ns != 0 &&
+                       w.since_ns != 0;
+  if (!goes_on) {
+    // Readers see no wait while the record changes objects (address 0 first, then last).
+    if (w.address != 0) Atomic(w.address).store(0, std::memory_order_release);
+    w.kind = kind;
+    w.since_ns = now;
+  }
+  w.index = index;
+  w.stack = stack;
+  w.timed_out_ns = 0;
+  w.deadline_ns = MonotonicDeadline(detail.clock, detail.deadline, now);
+  w.cond_mutex = detail.cond_mutex;
+  w.cond_posts = detail.cond_posts;
+  w.cond_broadcasts = detail.cond_broadcasts;
+  w.cond_ticket = detail.cond_ticket;
+  Atomic(w.address).store(address, std::memory_order_release);
+}
+
+void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind) {
+  format::WaitRecord& w = t.rec->wait;
+  if (w.address != 0) Atomic(w.address).store(0, std::memory_order_release);
+  w.kind = kind;
+  w.since_ns = 0;  // readers then ignore the other fields
+  Atomic(w.address).store(address, std::memory_order_release);
+}
+
+void EndWait(ThreadCtx& t, bool timed_out) {
+  if (timed_out && t.rec->wait.since_ns != 0)
+    Atomic(t.rec->wait.timed_out_ns).store(MonotonicNs(), std::memory_order_relaxed);
+  else
+    ClearWait(t);
 }
 
 void ClearWait(ThreadCtx& t) {
-  format::ThreadRecord* r = t.rec;
-  Atomic(r->wait_address).store(0, std::memory_order_release);
-  r->wait_kind = format::kWaitMutex;
-  r->wait_lock = 0;
-  r->wait_stack = 0;
-  r->wait_since_ns = 0;
+  format::WaitRecord& w = t.rec->wait;
+  Atomic(w.address).store(0, std::memory_order_release);
+  w.timed_out_ns = 0;
 }
 
 // ---- misuse ----------------------------------------------------------------------------------

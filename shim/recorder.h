@@ -1,6 +1,6 @@
 // The recorder: what happens around every interposed lock operation. The entry points are
 // implemented by topic: mutex_hooks.cc (mutexes, condition variables), rwlock_hooks.cc,
-// semaphore_hooks.cc, fork_hooks.cc, free_hook.cc; the machinery they share is in
+// spinlock_hooks.cc, semaphore_hooks.cc, fork_hooks.cc, free_hook.cc; the machinery they share is in
 // recorder_core.h / recorder.cc.
 //
 // Per thread (initial-exec TLS, no allocation): the stack of held locks, kept inside the
@@ -52,6 +52,11 @@ int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller);
 int RwlockUnlock(pthread_rwlock_t* l);
 int RwlockInit(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr);
 int RwlockDestroy(pthread_rwlock_t* l);
+int SpinLock(pthread_spinlock_t* l, const void* caller);
+int SpinTryLock(pthread_spinlock_t* l, const void* caller);
+int SpinUnlock(pthread_spinlock_t* l);
+int SpinInit(pthread_spinlock_t* l, int pshared);
+int SpinDestroy(pthread_spinlock_t* l);
 int SemWait(sem_t* s, const void* caller);
 int SemTryWait(sem_t* s);
 int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);

@@ -6,6 +6,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <time.h>
 
 #include <atomic>
 #include <cstdint>
@@ -93,6 +94,27 @@ inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; 
 inline bool RwlockLocked(const pthread_rwlock_t& l) {
   const unsigned r = l.__data.__readers;
   return (r >> 3) != 0 || (r & 2) != 0 || l.__data.__cur_writer != 0;
+}
+
+// glibc (2.25+) makes a waiting writer block new readers only for this kind;
+// PTHREAD_RWLOCK_PREFER_WRITER_NP is treated as reader-preferring (pthread_rwlock_common.c).
+inline bool RwlockPrefersWriters(const pthread_rwlock_t& l) {
+  return l.__data.__flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
+}
+
+// A pthread spinlock's word when free: glibc's x86_64 spinlock counts down from 1 (lock;
+// decl), its generic one takes 0 -> 1.
+#if defined(__x86_64__) || defined(__i386__)
+inline constexpr int kSpinlockFree = 1;
+#else
+inline constexpr int kSpinlockFree = 0;
+#endif
+inline bool SpinlockLocked(int word) { return word != kSpinlockFree; }
+
+// The clock of a condition variable's timed waits: bit 1 of __wrefs (glibc 2.25+,
+// __PTHREAD_COND_CLOCK_MONOTONIC_MASK), set by pthread_condattr_setclock(CLOCK_MONOTONIC).
+inline clockid_t CondClock(const pthread_cond_t& c) {
+  return (c.__data.__wrefs & 2) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
 }
 
 // ---- the held stack -------------------------------------------------------------------------
@@ -210,7 +232,12 @@ __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t ad
 // this then pushes above the slot and pops back, instead of writing into it, so the fast
 // path needs no re-entrancy guard. The count in the dump moves last (release), so a reader
 // of a live dump sees the slot only when it is complete.
+void ClearWait(ThreadCtx& t);
+
 __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const Prepared& p) {
+  // Acquiring the object of a timed-out wait ends it (see format::WaitRecord): one compare
+  // with a line the push writes anyway.
+  if (__builtin_expect(t.rec->wait.address == p.address, 0)) ClearWait(t);
   const uint32_t depth = t.depth + 1;
   t.depth = depth;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler keeps that order
@@ -232,10 +259,36 @@ __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& 
 
 // ---- waits, stacks, misuse --------------------------------------------------------------------
 
-// The full wait record: what, since when (CLOCK_MONOTONIC), and where.
-void SetWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack);
-// Back to "not waiting" (wait_kind kWaitMutex, since 0: what the uncontended path assumes).
+// CLOCK_MONOTONIC_COARSE in ns: wait start times and deadlines (a tick, a few ms, behind the
+// precise clock, for a few ns instead of tens on a virtual machine).
+uint64_t MonotonicNs();
+
+// The thread's wait record (format::WaitRecord) around a call that may block.
+struct WaitDetail {
+  clockid_t clock = CLOCK_REALTIME;   // of `deadline`
+  const timespec* deadline = nullptr; // timed calls
+  uint64_t cond_mutex = 0;            // condition waits: see format::WaitRecord
+  uint32_t cond_posts = 0;
+  uint32_t cond_broadcasts = 0;
+  uint32_t cond_ticket = 0;
+};
+// A call that may block: what, since when, where. When the thread's previous wait was on the
+// same object and timed out, and the thread has not acquired the object since, this call
+// goes on with that wait: its start time is kept.
+void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, uint32_t stack,
+               const WaitDetail& detail = {});
+// A call that should not block (the object looked free): what only, with no start time (the
+// hang monitor times it from when it first sees it, should it block after all).
+void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind);
+// The call returned. A timeout keeps the record, marked, for a retry to go on with it.
+void EndWait(ThreadCtx& t, bool timed_out);
+// Not waiting (any more).
 void ClearWait(ThreadCtx& t);
+// After a successful acquisition that published no wait (trylock, a semaphore taken at once):
+// ends a timed-out wait on the same object.
+inline void NoteAcquired(ThreadCtx& t, uint64_t address) {
+  if (__builtin_expect(t.rec->wait.address == address, 0)) ClearWait(t);
+}
 
 // Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
 uint32_t CaptureStack();

@@ -30,6 +30,20 @@ int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) 
   return f ? f(l, clock, abstime) : ENOSYS;
 }
 
+// What the lock-order check needs to know of a writer-preferring rwlock (format::
+// kLockPrefersWriters): its kind, and whether anyone asks to write it. Only ever set.
+template <Mode mode>
+void NoteUse(uint32_t lock, const pthread_rwlock_t* l) {
+  if (lock == 0) return;
+  if (RwlockPrefersWriters(*l)) g.locks.SetFlag(lock, format::kLockPrefersWriters);
+  if (mode == Mode::kWrite) g.locks.SetFlag(lock, format::kLockWritersSeen);
+}
+
+template <Blocking how>
+WaitDetail Deadline(clockid_t clock, const timespec* abstime) {
+  return {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime};
+}
+
 template <Mode mode, Blocking how>
 int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const void* caller) {
   ThreadCtx* t = Enter();
@@ -43,11 +57,15 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
     // a writer-preferring rwlock; the wait record below covers that case too.)
     int rc = CallTry<mode>(l);
     if (rc == EBUSY) {
-      SetWait(*t, address, format::kWaitRwlockRead, Held(*t, i).lock, Held(*t, i).stack);
+      BeginWait(*t, address, format::kWaitRwlockRead, Held(*t, i).lock, Held(*t, i).stack,
+                Deadline<how>(clock, abstime));
       rc = CallBlocking<mode, how>(l, clock, abstime);
-      ClearWait(*t);
+      EndWait(*t, rc == ETIMEDOUT);
     }
-    if (rc == 0) Held(*t, i).recursion++;
+    if (rc == 0) {
+      NoteAcquired(*t, address);
+      Held(*t, i).recursion++;
+    }
     Leave(t);
     return rc;
   }
@@ -55,13 +73,14 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
   // lock after write: EDEADLK from glibc) goes through the normal path: the wait record then
   // names a lock the thread itself holds, which the analyzer reports as a self-deadlock.
   Prepared p = Prepare(*t, address, format::kLockRwlock, flags);
+  NoteUse<mode>(p.lock, l);
   int rc = CallTry<mode>(l);
   if (rc == EBUSY) {
     if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
-    SetWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
-            p.lock, p.stack);
+    BeginWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
+              p.lock, p.stack, Deadline<how>(clock, abstime));
     rc = CallBlocking<mode, how>(l, clock, abstime);
-    ClearWait(*t);
+    EndWait(*t, rc == ETIMEDOUT);
     if (rc == 0 && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
   }
   if (rc == 0) {
@@ -81,12 +100,16 @@ int TryAcquire(pthread_rwlock_t* l, const void* caller) {
   int rc = CallTry<mode>(l);
   if (rc == 0) {
     const int i = t->depth ? FindHeld(*t, address) : -1;
-    if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead))
+    if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead)) {
+      NoteAcquired(*t, address);
       Held(*t, i).recursion++;
-    else
-      Commit(*t, Prepare(*t, address, format::kLockRwlock,
-                         format::kHeldTry | SiteFlags(caller) |
-                             (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u)));
+    } else {
+      const Prepared p = Prepare(*t, address, format::kLockRwlock,
+                                 format::kHeldTry | SiteFlags(caller) |
+                                     (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u));
+      NoteUse<mode>(p.lock, l);
+      Commit(*t, p);
+    }
   }
   Leave(t);
   return rc;

@@ -66,20 +66,21 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   format::SyncRecord* rec = g.syncs.FindOrInsert(address, format::kLockSemaphore);
   int rc;
   if (SemValue(s) > 0) {
-    // Available: the call should not block; publish only the address, as for mutexes.
-    Atomic(t->rec->wait_address).store(address, std::memory_order_release);
+    // Available: the call should not block; publish only what, as for mutexes.
+    BeginQuickWait(*t, address, format::kWaitSemaphore);
     rc = call();
     const int e = errno;
-    Atomic(t->rec->wait_address).store(0, std::memory_order_release);
+    ClearWait(*t);
     errno = e;
   } else {
     // In a fork child: a semaphore another parent thread had taken (CheckInheritedLock).
     if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, 0, -1);
-    SetWait(*t, address, format::kWaitSemaphore, rec ? g.syncs.IndexOf(rec) : 0,
-            WaitSiteStack(*t, address, SiteFlags(caller) | 2));
+    BeginWait(*t, address, format::kWaitSemaphore, rec ? g.syncs.IndexOf(rec) : 0,
+              WaitSiteStack(*t, address, SiteFlags(caller) | 2),
+              {.clock = how == How::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
     rc = call();
     const int e = errno;
-    ClearWait(*t);
+    EndWait(*t, rc != 0 && e == ETIMEDOUT);  // a retry goes on with this wait
     errno = e;
   }
   if (rc == 0) NoteTake(*t, address, rec);
@@ -103,6 +104,7 @@ int SemTryWait(sem_t* s) {
   const int e = errno;
   if (ThreadCtx* t = Enter()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
+    NoteAcquired(*t, address);
     NoteTake(*t, address, g.syncs.FindOrInsert(address, format::kLockSemaphore));
     Leave(t);
   }

@@ -126,8 +126,12 @@ class LockTable {
           Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
         } else {
           // No edge names this identity: the next generation can have it (see
-          // kLockHadEdges); only its cached first-site stack belongs to the old one.
+          // kLockHadEdges); only its cached first-site stack and what was seen of its use
+          // (rwlock preference, writers) belong to the old one.
           Atomic(rec.first_stack).store(0, std::memory_order_relaxed);
+          Atomic(rec.kind).fetch_and(
+              static_cast<uint8_t>(~(format::kLockPrefersWriters | format::kLockWritersSeen)),
+              std::memory_order_relaxed);
         }
         retired = static_cast<uint32_t>(i);
       }
@@ -137,11 +141,13 @@ class LockTable {
 
   format::LockRecord& at(uint32_t i) { return r_[i]; }
 
-  // Marks a lock as an endpoint of an order edge (slow path; see kLockHadEdges).
-  void NoteEdge(uint32_t i) {
-    if (!(Atomic(r_[i].kind).load(std::memory_order_relaxed) & format::kLockHadEdges))
-      Atomic(r_[i].kind).fetch_or(format::kLockHadEdges, std::memory_order_relaxed);
+  // Sets a flag bit of LockRecord::kind (slow paths): one load when it is set already.
+  void SetFlag(uint32_t i, uint8_t flag) {
+    if (!(Atomic(r_[i].kind).load(std::memory_order_relaxed) & flag))
+      Atomic(r_[i].kind).fetch_or(flag, std::memory_order_relaxed);
   }
+  // Marks a lock as an endpoint of an order edge (see kLockHadEdges).
+  void NoteEdge(uint32_t i) { SetFlag(i, format::kLockHadEdges); }
   bool valid() const { return r_ != nullptr; }
 
  private:
@@ -379,6 +385,10 @@ class SyncTable {
     rec->last_take_tid = 0;
     rec->posts = 0;
     rec->takes = 0;
+    rec->broadcasts = 0;
+    rec->begins = 0;
+    rec->waiting = 0;
+    rec->last_post_ns = 0;
     Atomic(rec->ready).store(1, std::memory_order_release);
     Bump(c_->syncs_used);
     return rec;

@@ -71,7 +71,8 @@ bool InheritedLocked(const Dump& dump, uint64_t address, uint32_t lock) {
   return false;
 }
 
-std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps) {
+std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
+                               const WaitOptions& waits) {
   std::vector<Finding> out;
   // Warnings folded by what they say: (fork stack, held locks and their stacks).
   std::map<std::vector<uint64_t>, size_t> warning_of;  // fork stack -> finding
@@ -121,6 +122,13 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps) 
       f.stacks.push_back({absl::StrFormat("Child (pid %d) blocked here acquiring %s", child_pid,
                                           object),
                           m.tid, di, d.Stack(m.stack)});
+      // Still blocked on it (a process that ran its exit path waits for nothing).
+      if (child_thread != nullptr && child_thread->state == format::kThreadLive &&
+          child_thread->wait.address == m.address &&
+          d.header().state != format::kStateExited) {
+        if (std::optional<double> s = WaitSeconds(d, *child_thread, waits))
+          f.blocked_seconds = *s;
+      }
       out.push_back(std::move(f));
     }
     if (attempted) continue;

@@ -11,12 +11,15 @@
 #include <memory>
 #include <vector>
 
+#include "analyzer/checks/waits.h"
 #include "analyzer/dump_reader.h"
 #include "analyzer/finding.h"
 
 namespace lockscope {
 
-std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps);
+// `waits` times the child's wait on the lock (Finding::blocked_seconds), as CheckWaits does.
+std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
+                               const WaitOptions& waits);
 
 // Whether `lock` (this generation of `address`) is one a fork child inherited locked from
 // other threads (its waits on them are

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
@@ -25,12 +26,28 @@ const char* LockKindName(uint8_t kind) {
   return "mutex";
 }
 
+const char* LockNoun(uint8_t kind) {
+  switch (kind) {
+    case format::kLockRwlock: return "Rwlock";
+    case format::kLockSpinlock: return "Spinlock";
+    case format::kLockGil: return "GIL";
+    case format::kLockSemaphore: return "Semaphore";
+    case format::kLockCondvar: return "Condition variable";
+  }
+  return "Mutex";
+}
+
 namespace {
 
 struct Node {
   size_t dump;
   uint32_t lock;
 };
+
+uint8_t KindOf(const Dump& d, uint32_t lock) {
+  const LockInfo* l = d.Lock(lock);
+  return l ? l->kind : uint8_t{format::kLockMutex};
+}
 
 std::string ThreadLabel(const Dump& d, int32_t tid) {
   const ThreadInfo* t = d.ThreadByTid(tid);
@@ -104,15 +121,23 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
     }
 
     // A lock on the cycle that was only ever held for read where the cycle leaves it and
-    // requested for read where the cycle enters it blocks nobody there: no deadlock.
+    // requested for read where the cycle enters it blocks nobody there: no deadlock. Unless
+    // it is a writer-preferring rwlock that some thread asks to write: a queued writer then
+    // blocks the second reader (lockdep's rule for recursive readers).
     bool read_only_node = false;
+    std::vector<size_t> writer_blocked;  // read/read nodes where a queued writer blocks
     for (size_t i = 0; i < k; ++i) {
       const EdgeInfo* in = edges[(i + k - 1) % k];
       const EdgeInfo* out = edges[i];
       const bool in_read_only = (in->modes & format::kEdgeToRead) && !(in->modes & format::kEdgeToWrite);
       const bool out_read_only =
           (out->modes & format::kEdgeFromRead) && !(out->modes & format::kEdgeFromWrite);
-      read_only_node |= in_read_only && out_read_only;
+      const LockInfo* lock = dump.Lock(nodes[cycle[i]].lock);
+      const bool writer_blocks_readers = lock != nullptr &&
+                                         (lock->flags & format::kLockPrefersWriters) &&
+                                         (lock->flags & format::kLockWritersSeen);
+      read_only_node |= in_read_only && out_read_only && !writer_blocks_readers;
+      if (in_read_only && out_read_only && writer_blocks_readers) writer_blocked.push_back(i);
     }
     if (read_only_node) {
       ++result.read_only;
@@ -169,11 +194,21 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
       const EdgeInfo& e = *edges[i];
       const std::string held = absl::StrCat("L", i + 1);
       const std::string taken = absl::StrCat("L", (i + 1) % k + 1);
-      f.stacks.push_back({absl::StrFormat("Mutex %s acquired here while holding mutex %s", taken, held), e.tid, d,
-                          dump.Stack(e.to_stack)});
-      f.stacks.push_back({absl::StrFormat("Mutex %s previously acquired by the same thread here (held when %s was acquired)", held, taken),
+      const uint8_t held_kind = KindOf(dump, e.from), taken_kind = KindOf(dump, e.to);
+      f.stacks.push_back({absl::StrFormat("%s %s acquired here while holding %s %s",
+                                          LockNoun(taken_kind), taken,
+                                          absl::AsciiStrToLower(LockNoun(held_kind)), held),
+                          e.tid, d, dump.Stack(e.to_stack)});
+      f.stacks.push_back({absl::StrFormat("%s %s previously acquired by the same thread here "
+                                          "(held when %s was acquired)",
+                                          LockNoun(held_kind), held, taken),
                           e.tid, d, dump.Stack(e.from_stack)});
     }
+    for (size_t i : writer_blocked)
+      f.notes.push_back(absl::StrFormat(
+          "L%d is a writer-preferring rwlock (PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) "
+          "that threads also write: a writer queued on it blocks new readers, so reading it "
+          "here can wait", i + 1));
     // lockdep's scenario: thread column i takes L(i) and then wants L(i+1).
     for (size_t i = 0; i < k; ++i) f.scenario.push_back({i, absl::StrCat("lock(L", i + 1, ");")});
     for (size_t i = 0; i < k; ++i)

@@ -34,6 +34,8 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
 
 // "mutex", "recursive-mutex", ... for a format::LockKind.
 const char* LockKindName(uint8_t kind);
+// How a report's stack roles name a lock of that kind: "Mutex", "Rwlock", "Spinlock", ...
+const char* LockNoun(uint8_t kind);
 
 }  // namespace lockscope
 

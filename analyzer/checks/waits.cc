@@ -20,23 +20,59 @@ uint64_t MonotonicNowNs() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
+std::optional<double> WaitSeconds(const format::WaitRecord& w, uint64_t first_seen_ns,
+                                  uint64_t now_ns) {
+  if (w.address == 0) return std::nullopt;
+  if (w.since_ns == 0) {  // looked uncontended: only the monitor's first sight times it
+    if (first_seen_ns == 0 || first_seen_ns > now_ns) return -1.0;
+    return double(now_ns - first_seen_ns) / 1e9;
+  }
+  if (w.timed_out_ns != 0 && now_ns > w.timed_out_ns && now_ns - w.timed_out_ns > kRetryGraceNs)
+    return std::nullopt;  // gave up, not between two slices
+  return w.since_ns < now_ns ? double(now_ns - w.since_ns) / 1e9 : 0.0;
+}
+
+std::optional<double> WaitSeconds(const Dump& dump, const ThreadInfo& thread,
+                                  const WaitOptions& options) {
+  auto seen = options.first_seen.find({dump.path(), thread.tid, thread.wait.address});
+  return WaitSeconds(thread.wait, seen == options.first_seen.end() ? 0 : seen->second,
+                     options.now_ns);
+}
+
+bool IsHang(const Finding& f, double timeout_seconds) {
+  return f.severity == Severity::kError && f.blocked_seconds >= timeout_seconds;
+}
+
 namespace {
 
 enum class Target { kLock, kSemaphore, kCondvar, kJoin };
 
 struct Wait {
-  const ThreadInfo* thread;
-  uint64_t address;
-  Target target;
-  bool write;            // a mutex or an rwlock write request
-  const LockInfo* lock;  // for kLock (may be null: untracked)
-  double seconds;        // how long so far; < 0 when unknown
+  const ThreadInfo* thread = nullptr;
+  uint64_t address = 0;         // what it waits for (a woken condition wait: the mutex)
+  Target target = Target::kLock;
+  bool write = true;            // a mutex, a spinlock, an rwlock write request
+  const LockInfo* lock = nullptr;  // for kLock (may be null: untracked)
+  double seconds = -1;          // how long so far; < 0 when unknown
+  uint64_t condition = 0;       // a woken condition wait: the condition it was woken from
 };
 
 struct Holder {
   const ThreadInfo* thread;
   format::HeldLock held;
 };
+
+// Whom a wait waits for, and why.
+struct Blocker {
+  enum How { kHolds, kQueued, kJoined };
+  const ThreadInfo* thread;
+  How how;
+  format::HeldLock held;  // kHolds: the holder's entry
+};
+
+bool PrefersWriters(const LockInfo* lock) {
+  return lock != nullptr && (lock->flags & format::kLockPrefersWriters);
+}
 
 // One dump's blocked threads and lock holders, and the finding builders over them.
 class WaitGraph {
@@ -50,9 +86,19 @@ class WaitGraph {
       for (const format::HeldLock& h : t.held) holders_[h.address].push_back({&t, h});
       if (t.state != format::kThreadLive) continue;
       ++live;
-      if (!exited && t.wait_address != 0) waits_.push_back(MakeWait(t));
+      if (exited) continue;
+      if (std::optional<Wait> w = MakeWait(t)) waits_.push_back(*w);
     }
-    all_blocked_ = !waits_.empty() && waits_.size() == live;
+    for (Wait& w : waits_)
+      if (w.target == Target::kCondvar) MaybeWoken(w);
+    // Threads that never took a lock have no slot: when the monitor counted the process's
+    // threads, one it does not know may be running.
+    auto tasks = opt_.tasks.find(d_.path());
+    const bool all_blocked = !waits_.empty() && waits_.size() == live &&
+                             (tasks == opt_.tasks.end() || tasks->second <= live);
+    quiescent_ = all_blocked && std::all_of(waits_.begin(), waits_.end(), [&](const Wait& w) {
+                   return w.seconds >= opt_.stall_seconds;
+                 });
   }
 
   void Check(std::vector<Finding>* out) {
@@ -63,38 +109,81 @@ class WaitGraph {
   }
 
  private:
-  Wait MakeWait(const ThreadInfo& t) {
-    Wait w{&t, t.wait_address, Target::kLock, true, nullptr, -1};
-    const SyncInfo* sync = d_.SyncAt(t.wait_address);
-    if (t.wait_kind == format::kWaitSemaphore ||
-        (sync && sync->kind == format::kLockSemaphore && t.wait_kind == format::kWaitMutex))
-      w.target = Target::kSemaphore;
-    else if (t.wait_kind == format::kWaitCondvar)
-      w.target = Target::kCondvar;
-    else if (t.wait_kind == format::kWaitJoin)
-      w.target = Target::kJoin;
-    w.write = t.wait_kind != format::kWaitRwlockRead;
+  std::optional<Wait> MakeWait(const ThreadInfo& t) const {
+    const format::WaitRecord& r = t.wait;
+    std::optional<double> seconds = WaitSeconds(d_, t, opt_);
+    if (!seconds) return std::nullopt;
+    Wait w;
+    w.thread = &t;
+    w.address = r.address;
+    w.seconds = *seconds;
+    switch (r.kind) {
+      case format::kWaitSemaphore: w.target = Target::kSemaphore; break;
+      case format::kWaitCondvar: w.target = Target::kCondvar; break;
+      case format::kWaitJoin: w.target = Target::kJoin; break;
+      default: w.target = Target::kLock; break;  // mutex, rwlock, spinlock
+    }
+    w.write = r.kind != format::kWaitRwlockRead;
     if (w.target == Target::kLock) {
-      const LockInfo* l = d_.Lock(t.wait_lock);
-      w.lock = l && l->address == t.wait_address ? l : d_.LockAt(t.wait_address);
+      // A quick wait (no start time) wrote only its address and kind: no index.
+      const LockInfo* l = r.since_ns != 0 ? d_.Lock(r.index) : nullptr;
+      w.lock = l && l->address == r.address ? l : d_.LockAt(r.address);
     }
-    uint64_t since = t.wait_since_ns;
-    if (since == 0) {
-      auto it = opt_.first_seen.find({d_.path(), t.tid, t.wait_address});
-      if (it != opt_.first_seen.end()) since = it->second;
-    }
-    if (since != 0 && opt_.now_ns >= since) w.seconds = double(opt_.now_ns - since) / 1e9;
     return w;
   }
 
-  // Threads that hold what `w` waits for and block it (readers do not block readers).
-  std::vector<Holder> Blockers(const Wait& w) const {
-    std::vector<Holder> out;
+  // A condition wait whose thread was woken and is stuck re-acquiring the mutex inside
+  // glibc becomes a wait for the mutex, timed from the wake-up (see the glossary).
+  void MaybeWoken(Wait& w) {
+    const format::WaitRecord& r = w.thread->wait;
+    // A timed-out slice returned from glibc: the thread holds the mutex again.
+    if (r.cond_mutex == 0 || r.since_ns == 0 || r.timed_out_ns != 0) return;
+    uint64_t woken_at = 0;
+    const SyncInfo* s = d_.SyncAt(w.address);
+    const uint32_t ticket = r.cond_ticket & ~format::kCondWaitAlone;
+    if (s != nullptr && s->broadcasts != r.cond_broadcasts) {
+      woken_at = s->last_post_ns;  // a broadcast wakes every waiter that began before it
+    } else if (s != nullptr && s->posts != r.cond_posts &&
+               (r.cond_ticket & format::kCondWaitAlone) &&
+               ((s->begins - ticket) & ~format::kCondWaitAlone) == 1) {
+      woken_at = s->last_post_ns;  // a signal, and no other thread waited meanwhile
+    } else if (r.deadline_ns != 0 && opt_.now_ns > r.deadline_ns + kRetryGraceNs) {
+      woken_at = r.deadline_ns;    // a timed wait that should have returned long ago
+    }
+    if (woken_at == 0) return;
+    auto it = holders_.find(r.cond_mutex);
+    if (it == holders_.end() ||
+        std::none_of(it->second.begin(), it->second.end(),
+                     [&](const Holder& h) { return h.thread != w.thread; }))
+      return;  // the mutex is free (or ours): it is on its way back
+    w.condition = w.address;
+    w.address = r.cond_mutex;
+    w.target = Target::kLock;
+    w.write = true;
+    w.lock = d_.LockAt(r.cond_mutex);
+    const uint64_t from = std::max(woken_at, r.since_ns);
+    w.seconds = opt_.now_ns > from ? double(opt_.now_ns - from) / 1e9 : 0.0;
+  }
+
+  // Whom `w` waits for: the holders that block it (readers do not block readers, unless a
+  // writer is queued on a writer-preferring rwlock), or the thread a join waits for.
+  std::vector<Blocker> Blockers(const Wait& w) const {
+    std::vector<Blocker> out;
+    if (w.target == Target::kJoin) {
+      const ThreadInfo* joined = d_.ThreadByHandle(w.address);
+      if (joined != nullptr && joined != w.thread) out.push_back({joined, Blocker::kJoined, {}});
+      return out;
+    }
     if (w.target != Target::kLock) return out;
-    auto it = holders_.find(w.address);
-    if (it == holders_.end()) return out;
-    for (const Holder& h : it->second)
-      if (w.write || !(h.held.flags & format::kHeldRead)) out.push_back(h);
+    if (auto it = holders_.find(w.address); it != holders_.end())
+      for (const Holder& h : it->second)
+        if (w.write || !(h.held.flags & format::kHeldRead))
+          out.push_back({h.thread, Blocker::kHolds, h.held});
+    if (!w.write && PrefersWriters(w.lock))
+      for (const Wait& other : waits_)
+        if (other.thread != w.thread && other.target == Target::kLock &&
+            other.address == w.address && other.write)
+          out.push_back({other.thread, Blocker::kQueued, {}});
     return out;
   }
 
@@ -115,6 +204,10 @@ class WaitGraph {
     return seconds < 0 ? "" : absl::StrFormat(" for %.1f s", seconds);
   }
 
+  static uint8_t KindOf(const LockInfo* lock) {
+    return lock ? lock->kind : uint8_t{format::kLockMutex};
+  }
+
   // Id of the lock at `address` in finding `f`, adding it if new.
   std::string LockId(Finding& f, uint64_t address, const LockInfo* lock) {
     for (const FindingLock& l : f.locks)
@@ -123,7 +216,7 @@ class WaitGraph {
     l.id = absl::StrCat("L", f.locks.size() + 1);
     l.dump = di_;
     l.address = address;
-    l.kind = LockKindName(lock ? lock->kind : uint8_t{format::kLockMutex});
+    l.kind = LockKindName(KindOf(lock));
     f.locks.push_back(l);
     return l.id;
   }
@@ -138,7 +231,25 @@ class WaitGraph {
       case Target::kCondvar:
         return absl::StrFormat("condition variable 0x%x", w.address);
       case Target::kJoin:
+        if (const ThreadInfo* joined = d_.ThreadByHandle(w.address))
+          return absl::StrCat("the exit of ", Label(joined), " (pthread_join)");
         return "another thread's exit (pthread_join)";
+    }
+    return "";
+  }
+
+  // "waits 2.0 s for {L1} held by T2 (b)": how `w` waits for `b`.
+  std::string WaitsFor(Finding& f, const Wait& w, const Blocker& b, bool with_duration) {
+    const std::string duration = with_duration ? Duration(w.seconds) : "";
+    const std::string object = ObjectName(f, w);
+    switch (b.how) {
+      case Blocker::kHolds:
+        return absl::StrFormat("waits%s for %s held by %s", duration, object, Label(b.thread));
+      case Blocker::kQueued:
+        return absl::StrFormat("waits%s to read %s behind %s, queued to write it", duration,
+                               object, Label(b.thread));
+      case Blocker::kJoined:
+        return absl::StrFormat("waits%s for %s", duration, object);
     }
     return "";
   }
@@ -153,9 +264,15 @@ class WaitGraph {
     f.stacks.push_back({role, t->tid, di_, d_.Stack(stack)});
   }
 
-  void AddWaitStack(Finding& f, const Wait& w, const std::string& object) {
-    AddStack(f, absl::StrCat("Blocked here waiting for ", object, Duration(w.seconds)),
-             w.thread, w.thread->wait_stack);
+  void AddWaitStack(Finding& f, const Wait& w) {
+    const std::string object = ObjectName(f, w);
+    AddStack(f,
+             w.condition != 0
+                 ? absl::StrFormat("Blocked here re-acquiring %s%s, woken from condition "
+                                   "variable 0x%x",
+                                   object, Duration(w.seconds), w.condition)
+                 : absl::StrCat("Blocked here waiting for ", object, Duration(w.seconds)),
+             w.thread, w.thread->wait.stack);
   }
 
   // The acquisition stacks of everything `t` holds (up to the in-dump part).
@@ -163,7 +280,7 @@ class WaitGraph {
     for (const format::HeldLock& h : t->held) {
       const LockInfo* lock = d_.Lock(h.lock);
       std::string id = LockId(f, h.address, lock);
-      AddStack(f, absl::StrCat("Mutex {", id, "} acquired here",
+      AddStack(f, absl::StrCat(LockNoun(KindOf(lock)), " {", id, "} acquired here",
                                (h.flags & format::kHeldRead) ? " (for read)" : ""),
                t, h.stack);
     }
@@ -179,7 +296,7 @@ class WaitGraph {
         if (h.thread == w.thread) mine = &h;
       if (mine == nullptr) continue;
       // A recursive mutex re-taken, or an error-checking one (EDEADLK), returns at once.
-      const uint8_t kind = w.lock ? w.lock->kind : uint8_t{format::kLockMutex};
+      const uint8_t kind = KindOf(w.lock);
       if (kind == format::kLockRecursiveMutex || kind == format::kLockErrorcheckMutex) continue;
       if (kind == format::kLockRwlock && !w.write && (mine->held.flags & format::kHeldRead))
         continue;  // a second read lock
@@ -191,10 +308,12 @@ class WaitGraph {
       f.summary = absl::StrFormat("self-deadlock: %s waits%s for {%s}, which it already holds",
                                   Label(w.thread), Duration(w.seconds), id);
       AddStack(f, absl::StrCat("Blocked here re-acquiring {", id, "}", Duration(w.seconds)),
-               w.thread, w.thread->wait_stack);
-      AddStack(f, absl::StrCat("Mutex {", id, "} previously acquired here by the same thread"),
+               w.thread, w.thread->wait.stack);
+      AddStack(f, absl::StrCat(LockNoun(kind), " {", id,
+                               "} previously acquired here by the same thread"),
                w.thread, mine->held.stack);
       f.scenario = {{0, absl::StrCat("lock(", id, ");")}, {0, absl::StrCat("lock(", id, ");")}};
+      f.blocked_seconds = w.seconds;
       explained->insert(w.thread);
       out->push_back(std::move(f));
     }
@@ -213,9 +332,9 @@ class WaitGraph {
     for (const Wait& w : waits_) {
       if (explained->count(w.thread)) continue;
       uint32_t u = node(w.thread);
-      for (const Holder& h : Blockers(w)) {
-        if (h.thread == w.thread) continue;
-        uint32_t v = node(h.thread);
+      for (const Blocker& b : Blockers(w)) {
+        if (b.thread == w.thread) continue;
+        uint32_t v = node(b.thread);
         adj.resize(nodes.size());
         adj[u].push_back(v);
       }
@@ -234,32 +353,37 @@ class WaitGraph {
       f.severity = Severity::kError;
       const size_t k = cycle.size();
       std::string story;
+      bool plain = true;  // every thread holds what the previous one waits for
       f.details.push_back(absl::StrFormat("Found one deadlock (%d threads):", k));
       for (size_t i = 0; i < k; ++i) {
         const ThreadInfo* t = nodes[cycle[i]];
         const ThreadInfo* next = nodes[cycle[(i + 1) % k]];
         const Wait* w = WaitOf(t);
+        Blocker b{next, Blocker::kHolds, {}};
+        for (const Blocker& candidate : Blockers(*w))
+          if (candidate.thread == next) {
+            b = candidate;
+            break;
+          }
+        plain &= b.how == Blocker::kHolds;
         AddThread(f, t);
-        std::string object = ObjectName(f, *w);
-        f.details.push_back(absl::StrFormat("  %s waits%s for %s held by %s", Label(t),
-                                            Duration(w->seconds), object, Label(next)));
-        absl::StrAppend(&story, i == 0 ? "" : ", which ", i == 0 ? Label(t) + " " : "",
-                        "waits for ", object, " held by ", Label(next));
+        f.details.push_back(absl::StrCat("  ", Label(t), " ", WaitsFor(f, *w, b, true)));
+        absl::StrAppend(&story, i == 0 ? Label(t) + " " : ", which ", WaitsFor(f, *w, b, false));
+        f.blocked_seconds = std::max(f.blocked_seconds, w->seconds);
         explained->insert(t);
       }
       f.summary = absl::StrCat("deadlock: ", story);
       for (size_t i = 0; i < k; ++i) {
         const ThreadInfo* t = nodes[cycle[i]];
-        const Wait* w = WaitOf(t);
-        AddWaitStack(f, *w, ObjectName(f, *w));
+        AddWaitStack(f, *WaitOf(t));
         AddHeldStacks(f, t);
       }
       // lockdep's table: each thread takes what it holds, then asks for the next one's.
-      for (size_t i = 0; i < k; ++i) {
+      for (size_t i = 0; plain && i < k; ++i) {
         const Wait* prev = WaitOf(nodes[cycle[(i + k - 1) % k]]);
-        f.scenario.push_back({i, absl::StrCat("lock(", prev->lock ? LockId(f, prev->address, prev->lock) : "?", ");")});
+        f.scenario.push_back({i, absl::StrCat("lock(", LockId(f, prev->address, prev->lock), ");")});
       }
-      for (size_t i = 0; i < k; ++i) {
+      for (size_t i = 0; plain && i < k; ++i) {
         const Wait* w = WaitOf(nodes[cycle[i]]);
         f.scenario.push_back({i, absl::StrCat("lock(", LockId(f, w->address, w->lock), ");")});
       }
@@ -267,22 +391,24 @@ class WaitGraph {
     }
   }
 
+  std::string WhoDid(Finding& f, int32_t tid) {
+    if (tid == 0) return "nobody";
+    const ThreadInfo* t = d_.ThreadByTid(tid);
+    if (t) AddThread(f, t);
+    return t ? Label(t) : absl::StrFormat("T%d", tid);
+  }
+
   // Follows what blocks `w` (holders, and what they wait for) into the finding, a few
-  // steps deep, never around a loop.
+  // steps deep, never around a loop. Threads it tells about are `chained_`.
   void Chain(Finding& f, const Wait& w, std::set<const ThreadInfo*>* seen, int depth) {
     if (depth > 6) return;
-    std::string object = ObjectName(f, w);
+    const std::string object = ObjectName(f, w);
     if (w.target == Target::kSemaphore) {
       if (const SyncInfo* s = d_.SyncAt(w.address)) {
-        auto who = [&](int32_t tid) -> std::string {
-          if (tid == 0) return "nobody";
-          const ThreadInfo* t = d_.ThreadByTid(tid);
-          if (t) AddThread(f, t);
-          return t ? Label(t) : absl::StrFormat("T%d", tid);
-        };
         f.details.push_back(absl::StrFormat(
             "  %s has no owner: last taken by %s, last posted by %s (%d takes, %d posts)",
-            object, who(s->last_take_tid), who(s->last_post_tid), s->takes, s->posts));
+            object, WhoDid(f, s->last_take_tid), WhoDid(f, s->last_post_tid), s->takes,
+            s->posts));
         if (const ThreadInfo* t = d_.ThreadByTid(s->last_take_tid)) {
           if (t->state == format::kThreadExited && t->exit_stack)
             AddStack(f, absl::StrCat("Exited here (it took ", object, " last)"), t,
@@ -292,67 +418,88 @@ class WaitGraph {
       return;
     }
     if (w.target == Target::kCondvar) {
-      if (const SyncInfo* s = d_.SyncAt(w.address)) {
-        const ThreadInfo* t = d_.ThreadByTid(s->last_post_tid);
-        f.details.push_back(absl::StrFormat(
-            "  %s was signalled %d time(s)%s", object, s->posts,
-            s->last_post_tid ? absl::StrCat(", last by ", t ? Label(t) : absl::StrCat("T", s->last_post_tid))
-                             : ": never"));
-      } else {
+      const SyncInfo* s = d_.SyncAt(w.address);
+      if (s != nullptr && s->posts > 0)
+        f.details.push_back(absl::StrFormat("  %s was signalled %d time(s), last by %s", object,
+                                            s->posts, WhoDid(f, s->last_post_tid)));
+      else
         f.details.push_back(absl::StrCat("  ", object, " was never signalled"));
-      }
       return;
     }
-    std::vector<Holder> blockers = Blockers(w);
+    std::vector<Blocker> blockers = Blockers(w);
     if (blockers.empty()) {
-      f.details.push_back(absl::StrCat("  ", object, " is held by no thread the dump knows"));
+      f.details.push_back(absl::StrCat(
+          "  ", object,
+          w.target == Target::kJoin ? ": that thread is not in the dump"
+                                    : " is held by no thread the dump knows"));
       return;
     }
-    for (const Holder& h : blockers) {
-      AddThread(f, h.thread);
-      const Wait* next = WaitOf(h.thread);
-      std::string doing =
-          h.thread->state == format::kThreadExited ? "which has exited"
-          : next ? absl::StrCat("which waits", Duration(next->seconds), " for ",
-                                ObjectName(f, *next))
-                 : "which is not blocked on a lock";
-      f.details.push_back(absl::StrFormat("  %s is held by %s, %s", object, Label(h.thread), doing));
-      AddStack(f, absl::StrCat("Mutex ", object, " acquired here"),
-               h.thread, h.held.stack);
-      if (h.thread->state == format::kThreadExited && h.thread->exit_stack)
-        AddStack(f, absl::StrCat("Exited here, still holding ", object),
-                 h.thread, h.thread->exit_stack);
-      if (next && seen->insert(h.thread).second) {
-        AddWaitStack(f, *next, ObjectName(f, *next));
+    for (const Blocker& b : blockers) {
+      AddThread(f, b.thread);
+      const Wait* next = WaitOf(b.thread);
+      std::string doing;
+      if (b.thread->state == format::kThreadExited) {
+        doing = "which has exited";
+      } else if (next != nullptr) {
+        doing = absl::StrCat("which waits", Duration(next->seconds), " for ", ObjectName(f, *next));
+      } else {
+        doing = "which is not blocked on a lock";
+      }
+      switch (b.how) {
+        case Blocker::kHolds:
+          f.details.push_back(absl::StrFormat("  %s is held by %s, %s", object,
+                                              Label(b.thread), doing));
+          AddStack(f, absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
+                                   (b.held.flags & format::kHeldRead) ? " (for read)" : ""),
+                   b.thread, b.held.stack);
+          break;
+        case Blocker::kQueued:
+          f.details.push_back(absl::StrFormat("  %s has a writer queued ahead of its readers: "
+                                              "%s, %s", object, Label(b.thread), doing));
+          break;
+        case Blocker::kJoined:
+          f.details.push_back(absl::StrFormat("  %s has not exited, %s", Label(b.thread), doing));
+          break;
+      }
+      if (b.thread->state == format::kThreadExited && b.thread->exit_stack)
+        AddStack(f, absl::StrCat("Exited here, still holding ", object), b.thread,
+                 b.thread->exit_stack);
+      if (next && seen->insert(b.thread).second) {
+        chained_.insert(b.thread);
+        AddWaitStack(f, *next);
         Chain(f, *next, seen, depth + 1);
       }
     }
   }
 
   void Stalls(std::vector<Finding>* out, const std::set<const ThreadInfo*>& explained) {
-    // Group the long waits by what they wait for.
-    std::map<uint64_t, std::vector<const Wait*>> groups;
+    // Crowds by what they wait for: locks first (their chains tell about the threads that
+    // hold them), then semaphores and condition variables, which count only in a
+    // quiescent process (otherwise they are idle workers).
+    std::map<std::pair<int, uint64_t>, std::vector<const Wait*>> groups;
     for (const Wait& w : waits_) {
-      if (explained.count(w.thread) || w.target == Target::kCondvar || w.target == Target::kJoin)
-        continue;
-      // Threads parked on a semaphore are idle workers as long as someone else runs.
-      if (w.target == Target::kSemaphore && !all_blocked_) continue;
+      if (explained.count(w.thread) || w.target == Target::kJoin) continue;
+      const bool lock = w.target == Target::kLock;
+      if (!lock && !quiescent_) continue;
       if (InheritedLocked(d_, w.address, w.lock ? w.lock->index : 0))
         continue;  // held-across-fork tells this one (semaphores have lock index 0)
-      groups[w.address].push_back(&w);
+      groups[{lock ? 0 : 1, w.address}].push_back(&w);
     }
-    for (auto& [address, ws] : groups) {
+    for (auto& [key, ws] : groups) {
+      if (key.first == 1)  // already told in a lock stall's chain
+        std::erase_if(ws, [&](const Wait* w) { return chained_.count(w->thread) > 0; });
+      if (ws.empty()) continue;
       // The crowd is a stall when its longest wait passed the threshold; everyone waiting
       // on the same object belongs to it, however recently they joined.
-      double longest_wait = -1;
-      for (const Wait* w : ws) longest_wait = std::max(longest_wait, w->seconds);
-      if (longest_wait < opt_.stall_seconds) continue;  // unknown (-1) never counts
+      double longest = -1;
+      for (const Wait* w : ws) longest = std::max(longest, w->seconds);
+      if (longest < opt_.stall_seconds) continue;  // unknown (-1) never counts
       Finding f;
       f.kind = "stall";
       f.severity = Severity::kError;
-      double longest = 0;
-      for (const Wait* w : ws) longest = std::max(longest, w->seconds);
-      std::string object = ObjectName(f, *ws.front());
+      f.blocked_seconds = longest;
+      const Wait& front = *ws.front();
+      std::string object = ObjectName(f, front);
       std::string who;
       for (const Wait* w : ws) {
         AddThread(f, w->thread);
@@ -360,24 +507,26 @@ class WaitGraph {
       }
       f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s",
                                   ws.size(), object, longest, who);
-      if (ws.front()->target == Target::kSemaphore) {
+      if (front.target == Target::kSemaphore) {
         // An ownerless semaphore's only trail goes into the one line people read.
-        if (const SyncInfo* sync = d_.SyncAt(address)) {
-          auto who_did = [&](int32_t tid) -> std::string {
-            if (tid == 0) return "nobody";
-            const ThreadInfo* t = d_.ThreadByTid(tid);
-            return t ? Label(t) : absl::StrFormat("T%d", tid);
-          };
-          absl::StrAppend(&f.summary, "; last taken by ", who_did(sync->last_take_tid),
-                          ", last posted by ", who_did(sync->last_post_tid));
-        }
+        if (const SyncInfo* sync = d_.SyncAt(front.address))
+          absl::StrAppend(&f.summary, "; last taken by ", WhoDid(f, sync->last_take_tid),
+                          ", last posted by ", WhoDid(f, sync->last_post_tid));
+      } else if (front.target == Target::kCondvar) {
+        absl::StrAppend(&f.summary, "; every thread of the process is blocked");
       }
+      for (const Wait* w : ws)
+        if (w->condition != 0)
+          f.details.push_back(absl::StrFormat(
+              "  %s was woken from condition variable 0x%x and waits to re-acquire %s "
+              "(inside pthread_cond_wait)",
+              Label(w->thread), w->condition, object));
       std::set<const ThreadInfo*> seen;
       for (const Wait* w : ws) {
-        AddWaitStack(f, *w, object);
+        AddWaitStack(f, *w);
         seen.insert(w->thread);
       }
-      Chain(f, *ws.front(), &seen, 0);
+      Chain(f, front, &seen, 0);
       out->push_back(std::move(f));
     }
   }
@@ -387,7 +536,8 @@ class WaitGraph {
   const WaitOptions& opt_;
   absl::flat_hash_map<uint64_t, std::vector<Holder>> holders_;
   std::vector<Wait> waits_;
-  bool all_blocked_ = false;  // every live thread of the process waits on something
+  bool quiescent_ = false;               // see the glossary
+  std::set<const ThreadInfo*> chained_;  // told in a stall's chain
 };
 
 }  // namespace

@@ -16,7 +16,10 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
     const Finding& f = report.findings[i];
     absl::StrAppend(&out, i ? ",\n" : "\n", "    { \"kind\": ", JsonString(f.kind),
                     ", \"severity\": ", JsonString(SeverityName(f.severity)),
-                    ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"threads\": [");
+                    ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"details\": [");
+    for (size_t d = 0; d < f.details.size(); ++d)
+      absl::StrAppend(&out, d ? ", " : "", JsonString(f.details[d]));
+    absl::StrAppend(&out, "],\n      \"threads\": [");
     for (size_t t = 0; t < f.threads.size(); ++t)
       absl::StrAppendFormat(&out, "%s{ \"tid\": %d, \"name\": %s, \"pid\": %d }", t ? ", " : "",
                             f.threads[t].tid, JsonString(f.threads[t].name), f.threads[t].pid);

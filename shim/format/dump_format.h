@@ -33,10 +33,12 @@
 namespace lockscope::format {
 
 inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
-inline constexpr uint16_t kMajorVersion = 1;
-inline constexpr uint16_t kMinorVersion = 2;  // 1: syncs, misuse, edge modes; 2: rings keep
-                                              // blocking events only (EventOp), sync records
-                                              // are retired and reused (kSyncRetired)
+// 2.0: the thread slot's wait state is a WaitRecord (timed-out retries, deadlines, the
+// mutex of a condition wait); lock kinds carry rwlock preference bits; spinlock waits.
+// (1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events only, sync records are
+// retired and reused.)
+inline constexpr uint16_t kMajorVersion = 2;
+inline constexpr uint16_t kMinorVersion = 0;
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -140,18 +142,24 @@ enum LockState : uint8_t {
   kLockRetired = 2,  // destroyed / freed / re-initialised: a later use at `address` is a new lock
 };
 
-inline constexpr uint8_t kLockKindMask = 0x7f;
+// LockRecord::kind holds a LockKind in its low bits and these flags above it.
+inline constexpr uint8_t kLockKindMask = 0x1f;
 // Set once the lock is an endpoint of an order edge. Only such a lock needs a new identity
 // when its address is reused; one without edges is reset in place, so that an address that
 // is freed and reused a million times (a heap object with a mutex) keeps one record.
 inline constexpr uint8_t kLockHadEdges = 0x80;
+// rwlocks: created writer-preferring (glibc's PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP),
+// and some thread asked to write it. Together they mean a queued writer can block a new
+// reader, so a cycle through read acquisitions of this lock can deadlock.
+inline constexpr uint8_t kLockPrefersWriters = 0x40;
+inline constexpr uint8_t kLockWritersSeen = 0x20;
 
 // A lock identity is its record index: (address, generation) where the generation is
 // implicit: each re-initialisation or free retires the record and a new one is inserted.
 struct LockRecord {
   uint64_t address;     // claimed by CAS 0 -> address
   uint8_t state;        // LockState, release-stored after kind/first_stack
-  uint8_t kind;         // LockKind (kLockKindMask) | kLockHadEdges
+  uint8_t kind;         // LockKind (kLockKindMask) | kLockHadEdges, kLockPrefersWriters, ...
   uint16_t first_site;  // call-site hash (HeldLock::flags >> 16) of first_stack
   uint32_t first_stack; // stack of the acquisition that first saw this lock with nothing
                         // else held (0 = none yet): the depth-0 fast path for that site
@@ -232,6 +240,8 @@ static_assert(sizeof(ModuleRecord) == 320);
 // ---- synchronisation objects without an owner (semaphores, condition variables) ------------
 
 // Who last released / signalled and who last took: the only trail an ownerless object leaves.
+// Condition variables also count their waits, so that a waiter that was woken and is stuck
+// re-acquiring its mutex inside glibc can be told from one still asleep (checks/waits.h).
 struct SyncRecord {
   uint64_t address;        // claimed by CAS 0 (or kSyncRetired) -> address
   uint8_t kind;            // kLockSemaphore | kLockCondvar
@@ -239,11 +249,15 @@ struct SyncRecord {
   uint16_t reserved;
   int32_t last_post_tid;   // sem_post / pthread_cond_signal / _broadcast
   int32_t last_take_tid;   // successful sem_wait / sem_trywait / sem_timedwait
-  uint32_t posts;          // counts, wrapping
+  uint32_t posts;          // counts, wrapping (condition variables: signals + broadcasts)
   uint32_t takes;
-  uint32_t reserved2;
+  uint32_t broadcasts;     // condition variables: pthread_cond_broadcast calls
+  uint32_t begins;         // condition variables: waits begun (each timed slice is one)
+  uint32_t waiting;        // condition variables: threads inside a wait now
+  uint64_t last_post_ns;   // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
+                           // or broadcast
 };
-static_assert(sizeof(SyncRecord) == 32);
+static_assert(sizeof(SyncRecord) == 48);
 // `address` of a record given back when its object was destroyed (no object lives at 1):
 // readers skip it, writers may reuse it for another object.
 inline constexpr uint64_t kSyncRetired = 1;
@@ -325,8 +339,37 @@ enum WaitKind : uint32_t {
   kWaitRwlockWrite = 4,
   kWaitSemaphore = 5,
   kWaitGil = 6,
-  kWaitJoin = 7,      // pthread_join: wait_address is the joined thread's handle
+  kWaitJoin = 7,      // pthread_join: address is the joined thread's handle
+  kWaitSpinlock = 8,  // spinning in pthread_spin_lock
 };
+
+// What a thread is blocked on right now. Written by its own thread before it blocks
+// (`address` last, with a release store) and cleared (`address` first) when it is done.
+//
+// A wait made of timed slices is one wait: when a timed call times out, the record stays
+// (timed_out_ns set) until the thread acquires the object, waits on something else, or
+// calls again, in which case since_ns is kept. So a thread polling in 5 ms slices (CPython's
+// take_gil, thread pools) shows as waiting since its first slice. How long a timed-out
+// record still counts as a current wait is the analyzer's rule (checks/waits.h).
+struct WaitRecord {
+  uint64_t address;       // 0 = not waiting
+  uint32_t kind;          // WaitKind
+  uint32_t index;         // LockRecord (mutex, rwlock, spinlock) or SyncRecord (sem, cond)
+  uint64_t since_ns;      // CLOCK_MONOTONIC_COARSE when the wait began (up to a tick early);
+                          // 0 = unknown (the object looked free: the call should not block)
+  uint64_t timed_out_ns;  // != 0: the last timed call returned ETIMEDOUT at this time
+  uint64_t deadline_ns;   // timed calls: the deadline, on CLOCK_MONOTONIC (0 = none)
+  uint64_t cond_mutex;    // condition waits: the mutex released and re-acquired
+  uint32_t stack;         // where it blocked
+  // Condition waits, the condition's SyncRecord when this call began: posts and broadcasts,
+  // and this wait's place among its waits (begins before it, and kCondWaitAlone when no other
+  // thread was waiting).
+  uint32_t cond_posts;
+  uint32_t cond_broadcasts;
+  uint32_t cond_ticket;   // low 31 bits: SyncRecord::begins before this call; kCondWaitAlone
+};
+static_assert(sizeof(WaitRecord) == 64);
+inline constexpr uint32_t kCondWaitAlone = 0x80000000u;
 
 // One slot per thread. Written only by its own thread (the held stack and wait state are
 // stored before a thread blocks and after it acquires, so a hung thread's slot is current).
@@ -336,21 +379,20 @@ struct ThreadRecord {
   char name[16];
   uint32_t ring;             // ring index or kNoIndex
   uint32_t held_count;       // total held, may exceed kInlineHeld (the rest is off-dump)
-  uint64_t wait_address;     // what it is blocked on right now (0 = not waiting)
-  uint32_t wait_kind;        // WaitKind
-  uint32_t wait_lock;        // LockRecord (mutex, rwlock) or SyncRecord (sem, cond) index
-  uint64_t wait_since_ns;    // CLOCK_MONOTONIC (read coarse: up to a tick early)
-  uint32_t wait_stack;
-  uint32_t exit_stack;       // set when the thread exited while holding locks
-  uint64_t reserved0;
   uint64_t pthread_handle;   // pthread_self() of the thread, to find its slot by handle
+  uint32_t exit_stack;       // set when the thread exited while holding locks
+  uint32_t reserved0;
+  WaitRecord wait;           // in the same cache line as held_count
   // Semaphores this thread took and has not posted back: a binary semaphore used as a lock,
   // such as CPython's threading.Lock. 0 = free slot; when all are in use the oldest goes.
   // The fork snapshot reads them (a lock of that kind held across fork()).
   uint64_t taken_sems[kTakenSems];
+  uint8_t reserved1[32];
   HeldLock held[kInlineHeld];
 };
-static_assert(sizeof(ThreadRecord) == 128 + kInlineHeld * sizeof(HeldLock));
+static_assert(offsetof(ThreadRecord, wait) == 48);
+static_assert(offsetof(ThreadRecord, held) == 192);
+static_assert(sizeof(ThreadRecord) == 192 + kInlineHeld * sizeof(HeldLock));
 
 // ---- rings (per-thread blocking events) ---------------------------------------------------
 

@@ -167,11 +167,11 @@ class DumpReaderTest : public ::testing::Test {
     t.held_count = 2;
     t.held[0] = {kAddr1, w->l1, w->stack, 0x11, 0, 0};
     t.held[1] = {kAddr3, l3b, w->stack2, 0x22, 1, format::kHeldTry};
-    t.wait_address = kAddr2;
-    t.wait_kind = format::kWaitMutex;
-    t.wait_lock = w->l2;
-    t.wait_stack = w->stack2;
-    t.wait_since_ns = 123456789;
+    t.wait.address = kAddr2;
+    t.wait.kind = format::kWaitMutex;
+    t.wait.index = w->l2;
+    t.wait.stack = w->stack2;
+    t.wait.since_ns = 123456789;
     Atomic(t.state).store(format::kThreadLive, std::memory_order_release);
     c->threads_used = 1;
 
@@ -357,11 +357,11 @@ TEST_F(DumpReaderTest, OpensTheValidDump) {
   EXPECT_EQ(t.held[1].lock, l3b);
   EXPECT_EQ(t.held[1].recursion, 1u);
   EXPECT_EQ(t.held[1].flags, format::kHeldTry);
-  EXPECT_EQ(t.wait_address, kAddr2);
-  EXPECT_EQ(t.wait_kind, format::kWaitMutex);
-  EXPECT_EQ(t.wait_lock, w.l2);
-  EXPECT_EQ(t.wait_stack, w.stack2);
-  EXPECT_EQ(t.wait_since_ns, 123456789u);
+  EXPECT_EQ(t.wait.address, kAddr2);
+  EXPECT_EQ(t.wait.kind, format::kWaitMutex);
+  EXPECT_EQ(t.wait.index, w.l2);
+  EXPECT_EQ(t.wait.stack, w.stack2);
+  EXPECT_EQ(t.wait.since_ns, 123456789u);
   EXPECT_EQ(d.ring_events(), 3u);
   EXPECT_EQ(d.ring_lost(), 0u);
   EXPECT_EQ(d.Lock(w.l1)->waits, 1u);  // the one kOpLockWaited event
@@ -693,7 +693,7 @@ TEST_F(DumpReaderTest, BadLocksAreSkipped) {
   }
   ASSERT_GE(free_slots.size(), 4u);
   const format::LockRecord bad_state{0x9000, 7, format::kLockMutex, 0, 0};
-  const format::LockRecord bad_kind{0x9100, format::kLockLive, 200, 0, 0};
+  const format::LockRecord bad_kind{0x9100, format::kLockLive, 0x1e, 0, 0};  // no such kind
   const format::LockRecord no_address{0, format::kLockLive, format::kLockMutex, 0, 0};
   const format::LockRecord unpublished{0x9200, format::kLockEmpty, format::kLockMutex, 0, 0};
   Put(bytes, RecordOffset(bytes, format::kSectionLocks, free_slots[0]), bad_state);
