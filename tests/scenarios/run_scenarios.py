@@ -47,6 +47,8 @@ import time
 #                functions    (function substring, source basename): some frame of the
 #                             finding names it, in that file, with a line > 0
 #                summary      substrings of the summary
+#                details      substrings that must each appear in some line of details
+#                lock_kinds   locks[].kind values that must all appear
 #   inversion  for scenarios with a cycle, what the lock-order-inversion error
 #              finding must show:
 #                locks       number of locks in the cycle
@@ -84,25 +86,25 @@ SCENARIOS = [
                         frames=[("dl_lock_first_then_second", "dl-first"),
                                 ("dl_lock_second_then_first", "dl-second")])),
     # ---- hung processes: reported by `run --hang-timeout`, then the tree is killed ----
-    dict(name="abba_hang", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="abba_hang", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"deadlock": 1, "lock-order-inversion": 1},
          expect=[dict(kind="deadlock", threads=["hang-ab", "hang-ba"],
                       functions=[("hang_lock_a_then_b", "abba_hang.cc"),
                                  ("hang_lock_b_then_a", "abba_hang.cc")],
                       summary=["g_hang_a", "g_hang_b"])]),
-    dict(name="self_relock", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="self_relock", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"self-deadlock": 1},
          expect=[dict(kind="self-deadlock", threads=["reloader"],
                       functions=[("reload_config_inner", "self_relock.cc"),
                                  ("reload_config", "self_relock.cc")],
                       summary=["g_config_lock"])]),
-    dict(name="cond_stall", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="cond_stall", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"stall": 1},
          expect=[dict(kind="stall", threads=["waiter-1", "waiter-2", "waiter-3", "holder"],
                       functions=[("waiter_take_registry", "cond_stall.cc"),
                                  ("holder_wait_for_event", "cond_stall.cc")],
                       summary=["g_registry_lock", "3 thread(s)"])]),
-    dict(name="worker_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="worker_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"stall": 1, "exit-holding": 1},
          expect=[dict(kind="stall", thread_prefix=("worker-", 4),
                       functions=[("run_task", "worker_pool.cc"), ("worker_main", "worker_pool.cc")],
@@ -110,17 +112,65 @@ SCENARIOS = [
                  dict(kind="exit-holding", thread_prefix=("worker-", 1),
                       functions=[("run_task", "worker_pool.cc")],
                       summary=["g_resource_lock"])]),
-    dict(name="tree_hang", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    # A new user's stall chain: two unnamed threads wait for g_l1, held by a thread in a
+    # condition wait nobody signals (at two thresholds: the verdict must not depend on when
+    # the monitor looks).
+    dict(name="stall_chain", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
+         errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["p-holder"], thread_prefix=("stall_chain", 2),
+                      functions=[("unnamed_take_l1", "stall_chain.cc"),
+                                 ("p_hold_and_wait", "stall_chain.cc")],
+                      summary=["g_l1", "2 thread(s)"],
+                      details=["is held by", "(p-holder), which waits", "never signalled"])]),
+    dict(name="stall_chain_5s", binary="stall_chain", exit=66,
+         run_args=["--hang-timeout", "5"], max_seconds=30, errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["p-holder"], thread_prefix=("stall_chain", 2),
+                      summary=["g_l1", "2 thread(s)"], details=["(p-holder), which waits"])]),
+    # Waits made of timed slices (pthread_mutex_timedlock, pthread_cond_timedwait) are one
+    # wait each: a stall, with the poller's condition wait in the chain.
+    dict(name="timed_polling", exit=66, run_args=["--hang-timeout", "3"], max_seconds=25,
+         errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["retry-1", "retry-2", "poller"],
+                      functions=[("retry_state_lock", "timed_polling.cc"),
+                                 ("poll_for_change", "timed_polling.cc")],
+                      summary=["g_state_lock", "2 thread(s)"],
+                      details=["(poller), which waits", "condition variable"])]),
+    # Woken from a condition wait, stuck re-acquiring its mutex inside glibc.
+    dict(name="cond_reacquire", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
+         errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["sleeper", "waker"],
+                      functions=[("sleeper_wait_for_wakeup", "cond_reacquire.cc"),
+                                 ("waker_signal_then_block", "cond_reacquire.cc")],
+                      summary=["g_state_mutex", "(sleeper)"],
+                      details=["(sleeper) was woken from condition variable", "re-acquire",
+                               "is held by", "(waker), which waits"])]),
+    # Spinlocks: a self-deadlock recorded before spinning.
+    dict(name="spin_self", binary="spinlocks", args=["self"], exit=66,
+         run_args=["--hang-timeout", "3"], max_seconds=25, errors={"self-deadlock": 1},
+         expect=[dict(kind="self-deadlock", threads=["spinner"], lock_kinds=["spinlock"],
+                      functions=[("bump_counter_locked", "spinlocks.cc"),
+                                 ("spin_relock", "spinlocks.cc")],
+                      summary=["g_spin_a"])]),
+    # A read/read cycle on writer-preferring rwlocks, happening: four threads in a wait-for
+    # cycle through the queued writers.
+    dict(name="rw_pref_deadlock", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
+         errors={"deadlock": 1, "lock-order-inversion": 1},
+         expect=[dict(kind="deadlock", threads=["rd-ab", "rd-ba", "wr-a", "wr-b"],
+                      lock_kinds=["rwlock"],
+                      functions=[("read_a_then_b", "rw_pref_deadlock.cc"),
+                                 ("read_b_then_a", "rw_pref_deadlock.cc")],
+                      summary=["queued to write", "g_pref_a", "g_pref_b"])]),
+    dict(name="tree_hang", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"self-deadlock": 1}, dumps=2,
          expect=[dict(kind="self-deadlock", functions=[("tree_lock_twice", "tree_hang.cc")])]),
-    dict(name="sem_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="sem_pool", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"stall": 1},
          expect=[dict(kind="stall", threads=["sem-2", "sem-3", "sem-4", "sem-1"],
                       functions=[("process_with_token", "sem_pool.cc"),
                                  ("other_worker", "sem_pool.cc")],
                       summary=["semaphore", "3 thread(s)", "last taken by", "(sem-1) [exited]"])]),
     # ---- fork ----
-    dict(name="fork_logger", exit=66, run_args=["--hang-timeout", "2"], max_seconds=12,
+    dict(name="fork_logger", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"held-across-fork": 1}, dumps=2,
          expect=[dict(kind="held-across-fork", threads=["logger"],
                       functions=[("logger_write_slowly", "fork_logger.cc"),
@@ -129,7 +179,7 @@ SCENARIOS = [
                       summary=["g_log_lock", "(logger)"])]),
     dict(name="fork_python", binary="/usr/bin/python3.11",
          args=["{bin_dir}/fork_python.py", "{bin_dir}/libfork_hold.so"],
-         exit=66, run_args=["--hang-timeout", "2"], max_seconds=15,
+         exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"held-across-fork": 1},
          expect=[dict(kind="held-across-fork", threads=["py-logger"],
                       functions=[("ext_logger_write_slowly", "fork_hold_lib.cc"),
@@ -139,7 +189,7 @@ SCENARIOS = [
     # held-across-fork error naming the thread that had taken it.
     dict(name="fork_python_lock", binary="/usr/bin/python3.11",
          args=["{bin_dir}/fork_python_lock.py"],
-         exit=66, run_args=["--hang-timeout", "2"], max_seconds=15,
+         exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
          errors={"held-across-fork": 1},
          expect=[dict(kind="held-across-fork", threads=["py-holder"],
                       summary=["semaphore 0x", "had taken and not posted back", "(py-holder)"])]),
@@ -158,6 +208,22 @@ SCENARIOS = [
                         frames=[("read_table_then_index", "rw-reader"),
                                 ("index_then_write_table", "rw-writer")])),
     dict(name="rw_read_read", exit=0, errors={}, notes=["only ever read"]),
+    # Writer-preferring rwlocks: a read/read cycle is an inversion when both locks are
+    # written too; with one of them never written it cannot deadlock.
+    dict(name="rw_writer_pref", args=["written"], exit=66, errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_pref_a", "g_pref_b"], lock_kind="rwlock",
+                        threads=["rd-ab", "rd-ba"], source="rw_writer_pref.cc",
+                        frames=[("read_a_then_b", "rd-ab"), ("read_b_then_a", "rd-ba")])),
+    dict(name="rw_writer_pref_one_written", binary="rw_writer_pref", args=["one-written"],
+         exit=0, errors={}, notes=["only ever read"]),
+    dict(name="rw_writer_pref_never_written", binary="rw_writer_pref", args=["never"],
+         exit=0, errors={}, notes=["only ever read"]),
+    # Spinlocks are locks: an A->B / B->A order over two of them.
+    dict(name="spin_abba", binary="spinlocks", args=["abba"], exit=66,
+         errors={"lock-order-inversion": 1},
+         inversion=dict(locks=2, lock_names=["g_spin_a", "g_spin_b"], lock_kind="spinlock",
+                        threads=["spin-ab", "spin-ba"], source="spinlocks.cc",
+                        frames=[("spin_a_then_b", "spin-ab"), ("spin_b_then_a", "spin-ba")])),
     dict(name="rw_read_gate", exit=66, errors={"lock-order-inversion": 1},
          inversion=dict(locks=2, lock_names=["g_gate_a", "g_gate_b"], lock_kind="mutex",
                         threads=["rgate-ab", "rgate-ba"], source="rw_read_gate.cc",
@@ -328,6 +394,9 @@ def validate_report(report):
         for key in ("threads", "locks", "stacks"):
             if not isinstance(f.get(key), list):
                 bad("%s.%s is not a list" % (where, key))
+        if not (isinstance(f.get("details"), list)
+                and all(isinstance(d, str) for d in f["details"])):
+            bad(where + ".details is not a list of lines")
         for t in f["threads"]:
             if not (isinstance(t, dict) and isinstance(t.get("tid"), int)
                     and isinstance(t.get("pid"), int)
@@ -441,6 +510,16 @@ def check_expected(findings, want):
         missing = [x for x in want.get("summary", []) if x not in f["summary"]]
         if missing:
             problems.append("summary lacks %s: %s" % (missing, excerpt(f["summary"], 150)))
+            continue
+        missing = [x for x in want.get("details", [])
+                   if not any(x in line for line in f.get("details", []))]
+        if missing:
+            problems.append("details lack %s: %s" % (missing, excerpt(f.get("details"), 300)))
+            continue
+        kinds = {l.get("kind") for l in f["locks"]}
+        missing = [k for k in want.get("lock_kinds", []) if k not in kinds]
+        if missing:
+            problems.append("lock kinds %s missing (seen %s)" % (missing, sorted(kinds)))
             continue
         return
     raise Failure("%s: %s" % (want["kind"], "; ".join(problems)))
