@@ -280,9 +280,9 @@ void ForkChild() {
   }
   const int saved_errno = errno;
   ThreadCtx& t = t_ctx;
-  t.guard = 1;
+  t.guard = kGuardInside;
   StartChildDump(t, g_snapshot);
-  t.guard = 0;
+  t.guard = kGuardFree;
   errno = saved_errno;
 }
 

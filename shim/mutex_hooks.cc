@@ -286,7 +286,7 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
 // with where the linker happened to place them).
 __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx& t = t_ctx;
-  if (__builtin_expect(t.guard == 0 && t.rec != nullptr && m->__data.__kind == 0 &&
+  if (__builtin_expect(t.guard == kGuardFree && t.rec != nullptr && m->__data.__kind == 0 &&
                            t.depth < format::kInlineHeld,
                        1)) {
     // No guard: this makes no call, and Push is safe against a signal handler that locks
@@ -300,7 +300,7 @@ __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* calle
       }
       // Taken: by this thread (a self-relock) or another (wait for it, published). Straight
       // to the waiting code, without a second attempt on a contended cache line.
-      t.guard = 1;
+      t.guard = kGuardInside;
       if (m->__data.__owner == t.tid)
         return ReacquireOwnMutex<Blocking::kLock>(&t, m, 0, nullptr, caller);
       return WaitForMutex(&t, m, p.chain, p.lock, p.stack, p.flags);
@@ -362,7 +362,7 @@ __attribute__((aligned(64))) int MutexUnlock(pthread_mutex_t* m) {
   // No guard: nothing here can re-enter the shim, and a signal handler that locks and
   // unlocks in between leaves the held stack as it found it.
   ThreadCtx& ctx = t_ctx;
-  if (__builtin_expect(ctx.guard == 0 && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
+  if (__builtin_expect(ctx.guard == kGuardFree && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
                        1)) {
     HeldLock& top = ctx.rec->held[ctx.depth - 1];
     if (__builtin_expect(top.address == reinterpret_cast<uint64_t>(m) && top.recursion == 0, 1)) {

@@ -201,7 +201,7 @@ void ReconcileHeld(ThreadCtx& t) {
 void OnThreadExit(void*) {
   ThreadCtx& t = t_ctx;
   if (t.rec == nullptr) return;
-  t.guard = 1;
+  t.guard = kGuardInside;
   format::ThreadRecord& r = *t.rec;
   ClearWait(t);
   ReconcileHeld(t);
@@ -216,7 +216,7 @@ void OnThreadExit(void*) {
   // From here on (other destructors, TLS teardown) the thread passes straight through.
   t.rec = nullptr;
   t.untracked = true;
-  t.guard = 0;
+  t.guard = kGuardFree;
 }
 
 }  // namespace
@@ -386,7 +386,8 @@ void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, ui
   format::WaitRecord& w = t.rec->wait;
   const uint64_t now = MonotonicNs();
   const bool goes_on = w.address == address && w.kind == kind && w.timed_out_ns != 0 &&
-                       w.since_ns != 0;
+                       w.since_ns != 0 && now - w.timed_out_ns <= format::kWaitRetryGraceNs;
+  t.retry_pending = false;
   if (!goes_on) {
     // Readers see no wait while the record changes objects (address 0 first, then last).
     if (w.address != 0) Atomic(w.address).store(0, std::memory_order_release);
@@ -406,6 +407,7 @@ void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, ui
 
 void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind) {
   format::WaitRecord& w = t.rec->wait;
+  t.retry_pending = false;
   if (w.address != 0) Atomic(w.address).store(0, std::memory_order_release);
   w.kind = kind;
   w.since_ns = 0;  // readers then ignore the other fields
@@ -413,16 +415,19 @@ void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind) {
 }
 
 void EndWait(ThreadCtx& t, bool timed_out) {
-  if (timed_out && t.rec->wait.since_ns != 0)
+  if (timed_out && t.rec->wait.since_ns != 0) {
     Atomic(t.rec->wait.timed_out_ns).store(MonotonicNs(), std::memory_order_relaxed);
-  else
+    t.retry_pending = true;  // Leave() turns the fast paths off
+  } else {
     ClearWait(t);
+  }
 }
 
 void ClearWait(ThreadCtx& t) {
   format::WaitRecord& w = t.rec->wait;
   Atomic(w.address).store(0, std::memory_order_release);
   w.timed_out_ns = 0;
+  t.retry_pending = false;
 }
 
 // ---- misuse ----------------------------------------------------------------------------------
@@ -472,23 +477,23 @@ void InitTables() {
 void Initialize() {
   ErrnoSaver keep_errno;
   ThreadCtx& t = t_ctx;
-  t.guard = 1;
+  t.guard = kGuardInside;
   if (!ResolveRealFunctions()) {
     RawLog("cannot resolve the pthread functions; recording disabled");
     g.state.store(kDisabled, std::memory_order_release);
-    t.guard = 0;
+    t.guard = kGuardFree;
     return;
   }
   g.config = ReadConfig();
   if (g.config.disabled) {
     g.state.store(kDisabled, std::memory_order_release);
-    t.guard = 0;
+    t.guard = kGuardFree;
     return;
   }
   if (!CreateDump(g.config, nullptr, &g.dump, g.dump_path)) {
     RawLog("cannot create the dump in ", g.config.dir, ": ", strerror(errno));
     g.state.store(kDisabled, std::memory_order_release);
-    t.guard = 0;
+    t.guard = kGuardFree;
     return;
   }
   InitTables();
@@ -500,23 +505,29 @@ void Initialize() {
   // and our child handler first, before the program's child handlers release them.
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
   g.state.store(kReady, std::memory_order_release);
-  t.guard = 0;
+  t.guard = kGuardFree;
 }
 
 ThreadCtx* EnterSlow(ThreadCtx& t) {
-  if (t.guard != 0) return nullptr;  // re-entered: our own slow path, or a signal handler
+  if (t.guard == kGuardRetryPending) {
+    // A timed-out wait that was not retried in time has ended: the thread gave up.
+    if (MonotonicNs() - t.rec->wait.timed_out_ns > format::kWaitRetryGraceNs) ClearWait(t);
+    t.guard = kGuardInside;
+    return &t;
+  }
+  if (t.guard != kGuardFree) return nullptr;  // re-entered: our slow path, or a signal handler
   if (g.state.load(std::memory_order_acquire) != kReady) {
     EnsureInitialized();
     if (g.state.load(std::memory_order_acquire) != kReady) return nullptr;
   }
   if (t.rec == nullptr) {
     if (t.untracked) return nullptr;
-    t.guard = 1;
+    t.guard = kGuardInside;
     const bool ok = RegisterThread(t);
-    t.guard = 0;
+    t.guard = kGuardFree;
     if (!ok) return nullptr;
   }
-  t.guard = 1;
+  t.guard = kGuardInside;
   return &t;
 }
 
@@ -536,6 +547,7 @@ void ResetForChild(ThreadCtx& t) {
   ClearLockAddressFilter();
   t.rec = nullptr;
   t.untracked = false;
+  t.retry_pending = false;
   t.depth = 0;
   t.tid = GetTid();
   t.ring = RingWriter();

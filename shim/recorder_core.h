@@ -52,12 +52,23 @@ struct ThreadCtx {
   uint32_t depth;             // locks held (== rec->held_count)
   uint32_t slot;
   int32_t tid;
-  int guard;                  // re-entrancy guard
+  int guard;                  // kGuard*: re-entrancy guard, and the fast paths' switch
   bool untracked;             // no slot could be had, or the thread is exiting
   bool resolving;             // inside dlsym for the real functions
+  bool retry_pending;         // its wait record is a timed-out wait (see EndWait)
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
+
+// ThreadCtx::guard. The mutex fast paths run only at kGuardFree.
+enum : int {
+  kGuardFree = 0,
+  kGuardInside = 1,        // inside the shim: calls pass straight through
+  // Outside the shim, fast paths off: the thread's last timed call timed out, and the
+  // general paths (Commit, NoteAcquired) must see whether it acquires that object before
+  // retrying; no compare for it on the fast path.
+  kGuardRetryPending = 2,
+};
 
 // The real functions, resolving them first if an early call arrives before start-up.
 const RealFunctions& ResolveRealSlow();
@@ -78,14 +89,14 @@ ThreadCtx* EnterSlow(ThreadCtx& t);
 // the whole fast path: two TLS loads and a store.
 inline ThreadCtx* Enter() {
   ThreadCtx& t = t_ctx;
-  if (__builtin_expect(t.guard == 0 && t.rec != nullptr, 1)) {
-    t.guard = 1;
+  if (__builtin_expect(t.guard == kGuardFree && t.rec != nullptr, 1)) {
+    t.guard = kGuardInside;
     return &t;
   }
   return EnterSlow(t);
 }
 
-inline void Leave(ThreadCtx* t) { t->guard = 0; }
+inline void Leave(ThreadCtx* t) { t->guard = t->retry_pending ? kGuardRetryPending : kGuardFree; }
 
 inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; }
 
@@ -232,12 +243,7 @@ __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t ad
 // this then pushes above the slot and pops back, instead of writing into it, so the fast
 // path needs no re-entrancy guard. The count in the dump moves last (release), so a reader
 // of a live dump sees the slot only when it is complete.
-void ClearWait(ThreadCtx& t);
-
 __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const Prepared& p) {
-  // Acquiring the object of a timed-out wait ends it (see format::WaitRecord): one compare
-  // with a line the push writes anyway.
-  if (__builtin_expect(t.rec->wait.address == p.address, 0)) ClearWait(t);
   const uint32_t depth = t.depth + 1;
   t.depth = depth;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler keeps that order
@@ -250,8 +256,17 @@ __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const
   Atomic(t.rec->held_count).store(depth, std::memory_order_release);
 }
 
-// Pushes the acquired lock on the held stack.
+void ClearWait(ThreadCtx& t);
+
+// Acquiring the object of a timed-out wait ends that wait (format::WaitRecord). Only a thread
+// with one pending runs this: its fast paths are off meanwhile (kGuardRetryPending).
+inline void NoteAcquired(ThreadCtx& t, uint64_t address) {
+  if (__builtin_expect(t.retry_pending, 0) && t.rec->wait.address == address) ClearWait(t);
+}
+
+// Pushes the acquired lock on the held stack (every acquisition but the mutex fast path's).
 __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& p) {
+  NoteAcquired(t, p.address);
   if (__builtin_expect(t.depth >= format::kInlineHeld, 0))
     return CommitDeep(t, p.address, p.chain, p.lock, p.stack, p.flags);
   Push(t, t.rec->held[t.depth], p);
@@ -280,15 +295,11 @@ void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, ui
 // A call that should not block (the object looked free): what only, with no start time (the
 // hang monitor times it from when it first sees it, should it block after all).
 void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind);
-// The call returned. A timeout keeps the record, marked, for a retry to go on with it.
+// The call returned. A timeout keeps the record, marked, for a retry to go on with it, and
+// turns the thread's fast paths off until the wait ends (kGuardRetryPending).
 void EndWait(ThreadCtx& t, bool timed_out);
 // Not waiting (any more).
 void ClearWait(ThreadCtx& t);
-// After a successful acquisition that published no wait (trylock, a semaphore taken at once):
-// ends a timed-out wait on the same object.
-inline void NoteAcquired(ThreadCtx& t, uint64_t address) {
-  if (__builtin_expect(t.rec->wait.address == address, 0)) ClearWait(t);
-}
 
 // Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
 uint32_t CaptureStack();

@@ -27,7 +27,8 @@ std::optional<double> WaitSeconds(const format::WaitRecord& w, uint64_t first_se
     if (first_seen_ns == 0 || first_seen_ns > now_ns) return -1.0;
     return double(now_ns - first_seen_ns) / 1e9;
   }
-  if (w.timed_out_ns != 0 && now_ns > w.timed_out_ns && now_ns - w.timed_out_ns > kRetryGraceNs)
+  if (w.timed_out_ns != 0 && now_ns > w.timed_out_ns &&
+      now_ns - w.timed_out_ns > format::kWaitRetryGraceNs)
     return std::nullopt;  // gave up, not between two slices
   return w.since_ns < now_ns ? double(now_ns - w.since_ns) / 1e9 : 0.0;
 }
@@ -147,7 +148,7 @@ class WaitGraph {
                (r.cond_ticket & format::kCondWaitAlone) &&
                ((s->begins - ticket) & ~format::kCondWaitAlone) == 1) {
       woken_at = s->last_post_ns;  // a signal, and no other thread waited meanwhile
-    } else if (r.deadline_ns != 0 && opt_.now_ns > r.deadline_ns + kRetryGraceNs) {
+    } else if (r.deadline_ns != 0 && opt_.now_ns > r.deadline_ns + format::kWaitRetryGraceNs) {
       woken_at = r.deadline_ns;    // a timed wait that should have returned long ago
     }
     if (woken_at == 0) return;

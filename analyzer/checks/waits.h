@@ -6,7 +6,7 @@
 //   wait       a thread's wait record (format::WaitRecord): what it is blocked on, since when.
 //              A wait made of timed slices (pthread_cond_timedwait in 5 ms slices, say) is
 //              one wait from its first slice; between slices it is still current for
-//              kRetryGraceNs.
+//              format::kWaitRetryGraceNs.
 //   woken      a condition wait whose thread was woken and is stuck re-acquiring the mutex
 //              inside glibc: a broadcast came since it began, or a signal while it was the
 //              condition's only waiter, or its deadline passed long ago. While another thread
@@ -54,12 +54,9 @@ struct WaitOptions {
   std::map<std::string, size_t> tasks;
 };
 
-// How long a timed-out slice stays a current wait: a thread polling in slices starts the next
-// one within microseconds; one that gave up is doing something else.
-inline constexpr uint64_t kRetryGraceNs = 1000000000;
-
 // How long `w` has waited at `now_ns`, the one rule the hang monitor and the checks share:
-//   nullopt  not a current wait (none, or a timed-out slice not retried within kRetryGraceNs);
+//   nullopt  not a current wait (none, or a timed-out slice not retried in time: the thread
+//            gave up, format::kWaitRetryGraceNs);
 //   < 0      a current wait of unknown start (it looked uncontended: the call should not have
 //            blocked) that the monitor did not see begin (first_seen_ns 0).
 std::optional<double> WaitSeconds(const format::WaitRecord& w, uint64_t first_seen_ns,

@@ -348,9 +348,9 @@ enum WaitKind : uint32_t {
 //
 // A wait made of timed slices is one wait: when a timed call times out, the record stays
 // (timed_out_ns set) until the thread acquires the object, waits on something else, or
-// calls again, in which case since_ns is kept. So a thread polling in 5 ms slices (CPython's
-// take_gil, thread pools) shows as waiting since its first slice. How long a timed-out
-// record still counts as a current wait is the analyzer's rule (checks/waits.h).
+// calls again within kWaitRetryGraceNs, in which case since_ns is kept. So a thread polling
+// in 5 ms slices (CPython's take_gil, thread pools) shows as waiting since its first slice,
+// and stays a current wait between slices for that long. One that gave up is not.
 struct WaitRecord {
   uint64_t address;       // 0 = not waiting
   uint32_t kind;          // WaitKind
@@ -370,6 +370,7 @@ struct WaitRecord {
 };
 static_assert(sizeof(WaitRecord) == 64);
 inline constexpr uint32_t kCondWaitAlone = 0x80000000u;
+inline constexpr uint64_t kWaitRetryGraceNs = 1000000000;
 
 // One slot per thread. Written only by its own thread (the held stack and wait state are
 // stored before a thread blocks and after it acquires, so a hung thread's slot is current).
