@@ -378,7 +378,6 @@ absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
             h.major == format::kMajorVersion && h.section_count <= format::kMaxSections;
   ThreadWaits out;
   out.exited = h.state == format::kStateExited;
-  out.pid = h.pid;
   for (uint32_t i = 0; ok && i < h.section_count; ++i) {
     const format::Section& s = h.sections[i];
     if (s.id != format::kSectionThreads) continue;
@@ -396,7 +395,6 @@ absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
       memcpy(&r, head, sizeof(head));
       if (r.state == format::kThreadFree) break;  // slots are taken in order, never freed
       if (r.state != format::kThreadLive) continue;
-      ++out.live_threads;
       if (r.wait.address != 0) out.waits.push_back({r.tid, r.wait});
     }
   }

@@ -90,8 +90,6 @@ struct WaitSnapshot {
 };
 struct ThreadWaits {
   std::vector<WaitSnapshot> waits;  // live threads that are blocked
-  uint32_t live_threads = 0;        // live thread slots (threads that ever took a lock)
-  int32_t pid = 0;
   bool exited = false;              // the process ran its exit path
 };
 absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path);

@@ -168,6 +168,25 @@ AnalyzeOptions DefaultAnalyzeOptions() {
   return a;
 }
 
+// How many threads the kernel lists for the process that is writing `dump`, when it still
+// runs (its pid alive, running the dump's executable); 0 otherwise. Threads that never took
+// a lock have no slot in the dump: they may be running while every slot is blocked.
+size_t LiveTaskCount(const Dump& dump) {
+  const format::FileHeader& h = dump.header();
+  if (h.state != format::kStateRunning || h.pid <= 0) return 0;
+  char exe[PATH_MAX];
+  ssize_t n = readlink(absl::StrCat("/proc/", h.pid, "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n <= 0) return 0;
+  exe[n] = '\0';
+  if (strncmp(exe, h.exe_path, sizeof(h.exe_path)) != 0) return 0;  // the pid was reused
+  size_t tasks = 0;
+  if (DIR* d = opendir(absl::StrCat("/proc/", h.pid, "/task").c_str())) {
+    while (dirent* e = readdir(d)) tasks += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return tasks;
+}
+
 // Everything a report prints, computed: the dumps, the findings with their locks named and
 // the suppressions applied, and the symbols they were named with (which refer to `dumps`:
 // an Analysis stays where it was made).
@@ -207,7 +226,10 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
     }
     a.dumps.push_back(std::move(*d));
   }
-  a.report = Analyze(a.dumps, options);
+  AnalyzeOptions with_tasks = options;
+  for (const auto& d : a.dumps)
+    if (size_t n = LiveTaskCount(*d)) with_tasks.waits.tasks[d->path()] = n;
+  a.report = Analyze(a.dumps, with_tasks);
   a.report.dump_dir = dump_dir;
   a.report.notes.insert(a.report.notes.end(), skipped.begin(), skipped.end());
   if (a.dumps.empty())
@@ -360,15 +382,6 @@ void KillTree(pid_t child) {
   }
 }
 
-// Threads of a live process (0 when it is gone).
-size_t TaskCount(pid_t pid) {
-  size_t n = 0;
-  if (DIR* d = opendir(absl::StrCat("/proc/", pid, "/task").c_str())) {
-    while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-    closedir(d);
-  }
-  return n;
-}
 
 volatile sig_atomic_t g_forward_signal = 0;
 void RememberSignal(int sig) { g_forward_signal = sig; }
@@ -381,7 +394,7 @@ bool AnyHang(const Report& r, double timeout) {
 // The hang monitor. Polls the program's dumps every 100 ms (their thread tables only: what
 // each thread waits for, since when). When a wait has lasted `timeout` seconds, it runs the
 // report's own analysis on the dumps, with what it saw (when it first saw waits that carry
-// no start time, how many threads the kernel lists), and the program hangs when that report
+// no start time), and the program hangs when that report
 // has a finding IsHang accepts, its suppressions applied. That report is the one printed:
 // the verdict and the report cannot disagree. Returns true with `*hung` filled, or false
 // when the program exited (`*status` set). Analyses are spaced so that they take at most a
@@ -389,7 +402,7 @@ bool AnyHang(const Report& r, double timeout) {
 bool WatchForHang(pid_t child, const std::string& dir, const Options& o, int* status,
                   std::unique_ptr<Analysis>* hung) {
   const double timeout = *o.hang_timeout;
-  WaitOptions seen;  // first_seen and tasks, as of the last poll
+  WaitOptions seen;  // first_seen, as of the last poll
   uint64_t last_analysis = 0, analysis_cost = 0;
   for (;;) {
     pid_t r = waitpid(child, status, WNOHANG);
@@ -400,12 +413,10 @@ bool WatchForHang(pid_t child, const std::string& dir, const Options& o, int* st
     }
     const uint64_t now = MonotonicNowNs();
     std::map<std::tuple<std::string, int32_t, uint64_t>, uint64_t> first_seen;
-    seen.tasks.clear();
     bool long_wait = false;
     for (const std::string& path : DumpsIn(dir)) {
       auto threads = ReadWaits(path);
       if (!threads.ok() || threads->exited) continue;  // being created, not ours, or done
-      seen.tasks[path] = TaskCount(threads->pid);
       for (const WaitSnapshot& w : threads->waits) {
         auto key = std::make_tuple(path, w.tid, w.wait.address);
         auto it = seen.first_seen.find(key);

@@ -5,7 +5,8 @@ usage: cli_tests.py --lockscope PATH/TO/scripts/lockscope --bin-dir BUILD/tests/
 
 Covers: plain LD_PRELOAD dumps (name, mode, never following a symlink), `report` on the
 dump of a process that is still running and after kill -9, bad input (exit 2 with one
-line), exit statuses, output formats, suppressions. Prints "PASS name" / "FAIL name:
+line), exit statuses, output formats, suppressions, and that `run --hang-timeout` kills
+only for a finding it prints. Prints "PASS name" / "FAIL name:
 reason" lines and finally "cli: N passed, N failed". Python 3 standard library only.
 """
 
@@ -285,6 +286,34 @@ class Tests:
             f.write("not a rule\n")
         expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],
                            "bad suppressions file")
+
+    # ---- run --hang-timeout: the kill and the report agree ---------------------------
+
+    def test_hang_timeout_kills_only_for_a_printed_finding(self):
+        # A 3 s wait under a 1 s timeout: the stall that justifies the kill is printed,
+        # and the status is the one that finding implies.
+        rc, out, err = run([self.ls, "run", "--hang-timeout", "1", "--format", "json", "--",
+                            self.prog("slow_holder")])
+        if out.startswith("slow_holder done"):
+            raise Failure("the program was not stopped: %s" % out[:200])
+        report = json.loads(out)
+        stalls = [f for f in report["findings"]
+                  if f["kind"] == "stall" and f["severity"] == "error"]
+        if rc != 66 or len(stalls) != 1:
+            raise Failure("want exit 66 and one stall, got %d: %s" % (rc, out[:400]))
+        names = [t["name"] for t in stalls[0]["threads"]]
+        if "slow-holder" not in names or "g_slow_lock" not in stalls[0]["summary"]:
+            raise Failure("the stall names %s: %s" % (names, stalls[0]["summary"]))
+        # The same stall suppressed: nothing justifies a kill, the program runs to its end.
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        supp = os.path.join(d, "supp.txt")
+        with open(supp, "w") as f:
+            f.write("stall:take_slow_lock*\n")
+        rc, out, err = run([self.ls, "run", "--hang-timeout", "1", "--format", "json",
+                            "--suppressions", supp, "--", self.prog("slow_holder")])
+        if rc != 0 or not out.startswith("slow_holder done"):
+            raise Failure("suppressed: want the program's own end and exit 0, got %d: %s"
+                          % (rc, (out + err)[:400]))
 
 
 def main():
