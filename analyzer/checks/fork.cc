@@ -51,7 +51,8 @@ void AddWarningLock(Finding& f, size_t di, const Dump& d, const ForkHeldInfo& h)
   const std::string& id = f.locks.back().id;
   AddParentThread(f, d, h.holder_tid, h.holder_name);
   f.stacks.insert(f.stacks.end() - 1,  // the fork stack stays last
-                  {absl::StrFormat("Mutex %s acquired here by %s in the parent (pid %d)", id,
+                  {absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)",
+                                   LockNoun(h.kind), id,
                                    HolderLabel(h), d.header().parent_pid),
                    h.holder_tid, di, d.Stack(h.stack)});
 }
@@ -114,8 +115,9 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
           d.header().fork_tid ? absl::StrFormat("T%d", d.header().fork_tid) : "the process",
           d.header().parent_pid);
       if (!semaphore)
-        f.stacks.push_back({absl::StrFormat("Mutex L1 acquired here by %s in the parent (pid %d)",
-                                            HolderLabel(*h), d.header().parent_pid),
+        f.stacks.push_back({absl::StrFormat("%s L1 acquired here by %s in the parent (pid %d)",
+                                            LockNoun(h->kind), HolderLabel(*h),
+                                            d.header().parent_pid),
                             h->holder_tid, di, d.Stack(h->stack)});
       f.stacks.push_back({absl::StrFormat("fork() called here (pid %d)", d.header().parent_pid),
                           d.header().fork_tid, di, fork_stack});

@@ -151,6 +151,24 @@ SCENARIOS = [
                       functions=[("bump_counter_locked", "spinlocks.cc"),
                                  ("spin_relock", "spinlocks.cc")],
                       summary=["g_spin_a"])]),
+    # A thread spinning behind a spinlock held by a thread in a condition wait: a stall
+    # while it spins.
+    dict(name="spin_stall", binary="spinlocks", args=["stall"], exit=66,
+         run_args=["--hang-timeout", "2"], max_seconds=25, errors={"stall": 1},
+         expect=[dict(kind="stall", threads=["spin-waiter", "spin-holder"],
+                      lock_kinds=["spinlock"],
+                      functions=[("spin_behind_holder", "spinlocks.cc"),
+                                 ("hold_spin_and_wait", "spinlocks.cc")],
+                      summary=["g_spin_a", "1 thread(s)"],
+                      details=["(spin-holder), which waits", "never signalled"])]),
+    # A spinlock held by another thread at fork(): the child spins on it forever.
+    dict(name="spin_fork", binary="spinlocks", args=["fork"], exit=66,
+         run_args=["--hang-timeout", "2"], max_seconds=25, errors={"held-across-fork": 1},
+         dumps=2,
+         expect=[dict(kind="held-across-fork", threads=["spin-holder"], lock_kinds=["spinlock"],
+                      functions=[("hold_spin_and_wait", "spinlocks.cc"),
+                                 ("child_spin_on_b", "spinlocks.cc")],
+                      summary=["g_spin_b", "(spin-holder)"])]),
     # A read/read cycle on writer-preferring rwlocks, happening: four threads in a wait-for
     # cycle through the queued writers.
     dict(name="rw_pref_deadlock", exit=66, run_args=["--hang-timeout", "2"], max_seconds=25,
