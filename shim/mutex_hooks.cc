@@ -104,14 +104,7 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
     EndWait(*t, rc == ETIMEDOUT);  // a retry goes on with this wait
     waited = true;
   }
-  if (rc == 0 || rc == EOWNERDEAD) {
-    Commit(*t, p);
-    if (waited && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
-  } else if (t->ring.valid()) {
-    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
-  }
-  Leave(t);
-  return rc;
+  return FinishAcquire(t, p, rc, rc == 0 || rc == EOWNERDEAD, waited);
 }
 
 // A lock re-taken by the thread that owns it (glibc records the owner tid in every kind).
@@ -169,10 +162,7 @@ __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uin
   m->__data.__owner = t->tid;
   ++m->__data.__nusers;
   ClearWait(*t);
-  Commit(*t, Prepared{address, chain, lock, stack, flags});
-  if (t->ring.valid()) t->ring.Write(format::kOpLockWaited, lock, stack);
-  Leave(t);
-  return 0;
+  return FinishAcquire(t, Prepared{address, chain, lock, stack, flags}, 0, true, true);
 }
 
 // The guard stays set across the real calls: they never call back into the shim, and a

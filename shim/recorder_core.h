@@ -272,6 +272,19 @@ __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& 
   Push(t, t.rec->held[t.depth], p);
 }
 
+// The end of an acquisition that may have waited: the held stack when it `acquired`, a ring
+// event when it waited (or failed), then Leave. Returns rc.
+inline int FinishAcquire(ThreadCtx* t, const Prepared& p, int rc, bool acquired, bool waited) {
+  if (acquired) {
+    Commit(*t, p);
+    if (waited && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
+  } else if (t->ring.valid()) {
+    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
+  }
+  Leave(t);
+  return rc;
+}
+
 // ---- waits, stacks, misuse --------------------------------------------------------------------
 
 // CLOCK_MONOTONIC_COARSE in ns: wait start times and deadlines (a tick, a few ms, behind the

@@ -81,15 +81,9 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
               p.lock, p.stack, Deadline<how>(clock, abstime));
     rc = CallBlocking<mode, how>(l, clock, abstime);
     EndWait(*t, rc == ETIMEDOUT);
-    if (rc == 0 && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
+    return FinishAcquire(t, p, rc, rc == 0, /*waited=*/true);
   }
-  if (rc == 0) {
-    Commit(*t, p);
-  } else if (t->ring.valid()) {
-    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
-  }
-  Leave(t);
-  return rc;
+  return FinishAcquire(t, p, rc, rc == 0, /*waited=*/false);
 }
 
 template <Mode mode>

@@ -17,20 +17,12 @@ int SpinLock(pthread_spinlock_t* l, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   const Prepared p = Prepare(*t, address, format::kLockSpinlock, SiteFlags(caller));
   int rc = Real().spin_trylock(l);
-  if (rc == EBUSY) {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
-    BeginWait(*t, address, format::kWaitSpinlock, p.lock, p.stack);
-    rc = Real().spin_lock(l);  // the guard stays set: a signal handler passes through
-    ClearWait(*t);
-    if (rc == 0 && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
-  }
-  if (rc == 0) {
-    Commit(*t, p);
-  } else if (t->ring.valid()) {
-    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
-  }
-  Leave(t);
-  return rc;
+  if (rc != EBUSY) return FinishAcquire(t, p, rc, rc == 0, /*waited=*/false);
+  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
+  BeginWait(*t, address, format::kWaitSpinlock, p.lock, p.stack);
+  rc = Real().spin_lock(l);  // the guard stays set: a signal handler passes through
+  ClearWait(*t);
+  return FinishAcquire(t, p, rc, rc == 0, /*waited=*/true);
 }
 
 // A successful trylock joins the held set but adds no blocking edge (as for mutexes).

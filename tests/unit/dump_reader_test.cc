@@ -27,6 +27,7 @@
 #include "shim/format/dump_format.h"
 #include "shim/ring_buffer.h"
 #include "shim/tables.h"
+#include "tests/unit/small_config.h"
 
 namespace lockscope {
 namespace {
@@ -39,21 +40,6 @@ constexpr int32_t kTid = 4242;
 constexpr uint64_t kAddr1 = 0x7f0000001000, kAddr2 = 0x7f0000002000, kAddr3 = 0x7f0000003000;
 const std::vector<uint64_t> kFrames = {0x401000, 0x402345, 0x403abc};
 const std::vector<uint64_t> kFrames2 = {0x500000, 0x500010};
-
-Config SmallConfig(const char* dir) {
-  Config c;
-  c.dir = dir;
-  c.locks = 64;
-  c.chains = 64;
-  c.edges = 64;
-  c.stacks = 64;
-  c.frames = 1024;
-  c.threads = 8;
-  c.rings = 2;
-  c.ring_events = 16;
-  c.modules = 16;
-  return c;
-}
 
 // What the fixture wrote into its dump.
 struct Written {

@@ -19,6 +19,7 @@
 #include "shim/dump_file.h"
 #include "shim/format/dump_format.h"
 #include "shim/tables.h"
+#include "tests/unit/small_config.h"
 
 namespace lockscope {
 namespace {
@@ -62,20 +63,8 @@ class WaitsTest : public ::testing::Test {
     char tmpl[] = "/tmp/lockscope_waits_test.XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
-    Config c;
-    c.dir = dir_.c_str();
-    c.locks = 64;
-    c.chains = 64;
-    c.edges = 64;
-    c.stacks = 64;
-    c.frames = 1024;
-    c.threads = 8;
-    c.rings = 2;
-    c.ring_events = 16;
-    c.modules = 4;
-    c.syncs = 16;
     char path[PATH_MAX];
-    ASSERT_TRUE(CreateDump(c, nullptr, &v_, path));
+    ASSERT_TRUE(CreateDump(SmallConfig(dir_.c_str()), nullptr, &v_, path));
     path_ = path;
     locks_ = LockTable(v_.locks, v_.lock_capacity, &v_.header->counters);
     syncs_ = SyncTable(v_.syncs, v_.sync_capacity, &v_.header->counters);
