@@ -376,6 +376,8 @@ uint64_t MonotonicDeadline(clockid_t clock, const timespec* deadline, uint64_t n
                 &now);
   const int64_t left = (int64_t{deadline->tv_sec} - now.tv_sec) * 1000000000 +
                        (deadline->tv_nsec - now.tv_nsec);
+  // Hours in the past: an absolute time on another clock than we think, not a deadline.
+  if (left < -int64_t{3600} * 1000000000) return 0;
   return left > 0 ? now_mono + static_cast<uint64_t>(left) : now_mono;
 }
 
