@@ -39,8 +39,7 @@ void BuildIntraSccGraphs(const std::vector<std::vector<uint32_t>>& adj,
   rev->to.resize(fwd->to.size());
   std::vector<size_t> fill(rev->off.begin(), rev->off.end() - 1);
   for (uint32_t u = 0; u < n; ++u)
-    for (const uint32_t* w = fwd->begin(u); w != fwd->end(u); ++w)
-      rev->to[fill[*w]++] = u;
+    for (const uint32_t* w = fwd->begin(u); w != fwd->end(u); ++w) rev->to[fill[*w]++] = u;
 }
 
 // Finds the cycles of one exact length L whose smallest node is s.
@@ -48,10 +47,13 @@ class Searcher {
  public:
   enum class Status { kStopped, kMaybeLonger, kNoLonger };
 
-  Searcher(const Csr& fwd, const Csr& rev, const CycleLimits& limits,
-           CycleResult* result)
-      : fwd_(fwd), rev_(rev), limits_(limits), result_(result),
-        stamp_(fwd.off.size() - 1, 0), dist_(fwd.off.size() - 1, 0),
+  Searcher(const Csr& fwd, const Csr& rev, const CycleLimits& limits, CycleResult* result)
+      : fwd_(fwd),
+        rev_(rev),
+        limits_(limits),
+        result_(result),
+        stamp_(fwd.off.size() - 1, 0),
+        dist_(fwd.off.size() - 1, 0),
         on_path_(fwd.off.size() - 1, 0) {}
 
   // Appends, in lexicographic order, every elementary cycle of length L
@@ -79,10 +81,16 @@ class Searcher {
         continue;
       }
       const uint32_t w = *next_.back()++;
-      if (!Step()) { ok = false; break; }
+      if (!Step()) {
+        ok = false;
+        break;
+      }
       // w must be off the path and able to get back to s in time.
       if (on_path_[w] || stamp_[w] != epoch_) continue;
-      if (d + 1 + dist_[w] > L) { limited_ = true; continue; }
+      if (d + 1 + dist_[w] > L) {
+        limited_ = true;
+        continue;
+      }
       if (d + 1 == L - 1) {  // then dist_[w] == 1: w->s closes a cycle of length L
         limited_ = true;     // paths through w were not extended further
         ok = Record(w);
@@ -163,8 +171,8 @@ class Searcher {
 
 }  // namespace
 
-std::vector<uint32_t> StronglyConnectedComponents(
-    const std::vector<std::vector<uint32_t>>& adj, uint32_t* component_count) {
+std::vector<uint32_t> StronglyConnectedComponents(const std::vector<std::vector<uint32_t>>& adj,
+                                                  uint32_t* component_count) {
   const size_t n = adj.size();
   if (n >= kNone) throw std::length_error("StronglyConnectedComponents: too many nodes");
   for (const auto& row : adj)
@@ -214,8 +222,7 @@ std::vector<uint32_t> StronglyConnectedComponents(
   return comp;
 }
 
-CycleResult FindCycles(const std::vector<std::vector<uint32_t>>& adj,
-                       const CycleLimits& limits) {
+CycleResult FindCycles(const std::vector<std::vector<uint32_t>>& adj, const CycleLimits& limits) {
   CycleResult result;
   uint32_t ncomp = 0;
   const std::vector<uint32_t> comp = StronglyConnectedComponents(adj, &ncomp);

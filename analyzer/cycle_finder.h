@@ -57,7 +57,7 @@ CycleResult FindCycles(const std::vector<std::vector<uint32_t>>& adj,
 // component id of every node; ids are dense in [0, *component_count). Ids come
 // out in reverse topological order: for an edge u->v between different
 // components, id(v) < id(u). component_count may be null.
-std::vector<uint32_t> StronglyConnectedComponents(
-    const std::vector<std::vector<uint32_t>>& adj, uint32_t* component_count);
+std::vector<uint32_t> StronglyConnectedComponents(const std::vector<std::vector<uint32_t>>& adj,
+                                                  uint32_t* component_count);
 
 }  // namespace lockscope

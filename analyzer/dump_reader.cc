@@ -67,11 +67,11 @@ void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint
   const uint64_t cap = header.capacity;
   if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
     return;  // never attached, or not a ring this code wrote
-  *lost += ForEachRingEvent(
-      reinterpret_cast<const format::RingHeader*>(ring), cap, cap, [&](const format::Event& e) {
-        ++*events;
-        if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
-      });
+  *lost += ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
+                            [&](const format::Event& e) {
+                              ++*events;
+                              if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
+                            });
 }
 
 // A thread slot as one consistent state. Its thread writes it while we read (a live
@@ -82,10 +82,11 @@ format::ThreadRecord LoadThread(const char* slot) {
   format::ThreadRecord r = ::lockscope::Load<format::ThreadRecord>(slot, 0);
   for (int attempt = 0; attempt < 8; ++attempt) {
     const format::ThreadRecord again = ::lockscope::Load<format::ThreadRecord>(slot, 0);
-    const bool same = memcmp(&again.wait, &r.wait, sizeof(r.wait)) == 0 &&
-                      again.held_count == r.held_count && again.state == r.state &&
-                      memcmp(again.held, r.held, sizeof(r.held[0]) * std::min<uint32_t>(
-                                                    r.held_count, format::kInlineHeld)) == 0;
+    const bool same =
+        memcmp(&again.wait, &r.wait, sizeof(r.wait)) == 0 && again.held_count == r.held_count &&
+        again.state == r.state &&
+        memcmp(again.held, r.held,
+               sizeof(r.held[0]) * std::min<uint32_t>(r.held_count, format::kInlineHeld)) == 0;
     r = again;
     if (same) break;
   }
@@ -95,8 +96,8 @@ format::ThreadRecord LoadThread(const char* slot) {
 }  // namespace
 
 template <typename F>
-void Dump::ForEachRecord(const char* section, uint64_t record_size, uint64_t first,
-                         uint64_t count, F&& f) const {
+void Dump::ForEachRecord(const char* section, uint64_t record_size, uint64_t first, uint64_t count,
+                         F&& f) const {
   const uint64_t base = static_cast<uint64_t>(section - map_);
   uint64_t next = first;
   for (auto [lo, hi] : data_) {
@@ -123,9 +124,9 @@ absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
   }
   if (static_cast<uint64_t>(st.st_size) < sizeof(format::FileHeader)) {
     close(fd);
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s: not a lockscope dump (%d bytes, shorter than the %d-byte header)", path,
-        st.st_size, sizeof(format::FileHeader)));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("%s: not a lockscope dump (%d bytes, shorter than the %d-byte header)",
+                        path, st.st_size, sizeof(format::FileHeader)));
   }
   void* m = mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
   if (m == MAP_FAILED) {
@@ -161,14 +162,22 @@ absl::Status Dump::Load() {
                                h.file_size));
   if (h.section_count > format::kMaxSections) return bad("corrupt header (section count)");
 
-  const char* threads = nullptr; uint64_t nthreads = 0, thread_rs = 0;
-  const char* locks = nullptr; uint64_t nlocks = 0, lock_rs = 0;
-  const char* edges = nullptr; uint64_t nedges = 0, edge_rs = 0;
-  const char* modules = nullptr; uint64_t nmodules = 0, module_rs = 0;
-  const char* rings = nullptr; uint64_t nrings = 0, ring_rs = 0;
-  const char* syncs = nullptr; uint64_t nsyncs = 0, sync_rs = 0;
-  const char* misuse = nullptr; uint64_t nmisuse = 0, misuse_rs = 0;
-  const char* fork_held = nullptr; uint64_t nfork = 0, fork_rs = 0;
+  const char* threads = nullptr;
+  uint64_t nthreads = 0, thread_rs = 0;
+  const char* locks = nullptr;
+  uint64_t nlocks = 0, lock_rs = 0;
+  const char* edges = nullptr;
+  uint64_t nedges = 0, edge_rs = 0;
+  const char* modules = nullptr;
+  uint64_t nmodules = 0, module_rs = 0;
+  const char* rings = nullptr;
+  uint64_t nrings = 0, ring_rs = 0;
+  const char* syncs = nullptr;
+  uint64_t nsyncs = 0, sync_rs = 0;
+  const char* misuse = nullptr;
+  uint64_t nmisuse = 0, misuse_rs = 0;
+  const char* fork_held = nullptr;
+  uint64_t nfork = 0, fork_rs = 0;
   uint64_t stack_rs = 0;
   for (uint32_t i = 0; i < h.section_count; ++i) {
     const Section& s = h.sections[i];
@@ -177,8 +186,8 @@ absl::Status Dump::Load() {
       return bad(absl::StrFormat("corrupt section table (section %d lies outside the file)", i));
     auto need = [&](size_t record) -> absl::Status {
       if (s.record_size < record)
-        return bad(absl::StrFormat("corrupt section %d (record size %d < %d)", s.id,
-                                   s.record_size, record));
+        return bad(absl::StrFormat("corrupt section %d (record size %d < %d)", s.id, s.record_size,
+                                   record));
       return absl::OkStatus();
     };
     const char* p = map_ + s.offset;
@@ -186,15 +195,21 @@ absl::Status Dump::Load() {
     switch (s.id) {
       case format::kSectionThreads:
         st = need(sizeof(format::ThreadRecord));
-        threads = p; nthreads = s.capacity; thread_rs = s.record_size;
+        threads = p;
+        nthreads = s.capacity;
+        thread_rs = s.record_size;
         break;
       case format::kSectionLocks:
         st = need(sizeof(format::LockRecord));
-        locks = p; nlocks = s.capacity; lock_rs = s.record_size;
+        locks = p;
+        nlocks = s.capacity;
+        lock_rs = s.record_size;
         break;
       case format::kSectionEdges:
         st = need(sizeof(format::EdgeRecord));
-        edges = p; nedges = s.capacity; edge_rs = s.record_size;
+        edges = p;
+        nedges = s.capacity;
+        edge_rs = s.record_size;
         break;
       case format::kSectionStacks:
         st = need(sizeof(format::StackRecord));
@@ -210,26 +225,35 @@ absl::Status Dump::Load() {
         break;
       case format::kSectionModules:
         st = need(sizeof(format::ModuleRecord));
-        modules = p; nmodules = s.capacity; module_rs = s.record_size;
+        modules = p;
+        nmodules = s.capacity;
+        module_rs = s.record_size;
         break;
       case format::kSectionRings:
         st = need(format::RingBytes(16));
-        rings = p; nrings = s.capacity; ring_rs = s.record_size;
+        rings = p;
+        nrings = s.capacity;
+        ring_rs = s.record_size;
         break;
       case format::kSectionSyncs:
         st = need(sizeof(format::SyncRecord));
-        syncs = p; nsyncs = s.capacity; sync_rs = s.record_size;
+        syncs = p;
+        nsyncs = s.capacity;
+        sync_rs = s.record_size;
         break;
       case format::kSectionForkHeld:
         st = need(sizeof(format::ForkHeldRecord));
-        fork_held = p; nfork = s.capacity; fork_rs = s.record_size;
+        fork_held = p;
+        nfork = s.capacity;
+        fork_rs = s.record_size;
         break;
       case format::kSectionMisuse:
         st = need(sizeof(format::MisuseRecord));
-        misuse = p; nmisuse = s.capacity; misuse_rs = s.record_size;
+        misuse = p;
+        nmisuse = s.capacity;
+        misuse_rs = s.record_size;
         break;
-      default:
-        break;  // a newer minor version's section: skip
+      default: break;  // a newer minor version's section: skip
     }
     if (!st.ok()) return st;
   }
@@ -296,25 +320,27 @@ absl::Status Dump::Load() {
       auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
       if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
       syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
-                        r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins,
-                        r.waiting, r.last_post_ns});
+                        r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins, r.waiting,
+                        r.last_post_ns});
     });
   uint64_t nmis = misuse ? std::min<uint64_t>(h.counters.misuse_used, nmisuse) : 0;
   for (uint64_t i = 0; i < nmis; ++i) {
     auto r = ::lockscope::Load<format::MisuseRecord>(misuse, i * misuse_rs);
-    if (!r.ready || r.kind < format::kMisuseUnlockNotOwner || r.kind > format::kMisuseHeldAcrossFork) {
+    if (!r.ready || r.kind < format::kMisuseUnlockNotOwner ||
+        r.kind > format::kMisuseHeldAcrossFork) {
       if (r.ready) ++skipped_;
       continue;
     }
-    misuses_.push_back({r.kind, r.tid, r.address, Lock(r.lock) ? r.lock : 0, r.stack,
-                        r.owner_tid, r.owner_stack});
+    misuses_.push_back(
+        {r.kind, r.tid, r.address, Lock(r.lock) ? r.lock : 0, r.stack, r.owner_tid, r.owner_stack});
   }
 
   uint64_t nheld = fork_held ? std::min<uint64_t>(h.counters.fork_held_used, nfork) : 0;
   for (uint64_t i = 0; i < nheld; ++i) {
     auto r = ::lockscope::Load<format::ForkHeldRecord>(fork_held, i * fork_rs);
     if (!r.ready) continue;
-    fork_held_.push_back({r.address, r.holder_tid, FixedString(r.holder_name, sizeof(r.holder_name)),
+    fork_held_.push_back({r.address, r.holder_tid,
+                          FixedString(r.holder_name, sizeof(r.holder_name)),
                           Lock(r.lock) ? r.lock : 0, r.stack, r.kind, r.by_forker != 0});
   }
 

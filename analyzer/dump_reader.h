@@ -23,9 +23,9 @@ namespace lockscope {
 struct LockInfo {
   uint32_t index = 0;  // record index: the lock's identity within its dump
   uint64_t address = 0;
-  uint8_t kind = 0;    // format::LockKind
-  uint8_t flags = 0;   // format::kLockPrefersWriters, kLockWritersSeen, kLockHadEdges
-  uint8_t state = 0;   // format::LockState
+  uint8_t kind = 0;   // format::LockKind
+  uint8_t flags = 0;  // format::kLockPrefersWriters, kLockWritersSeen, kLockHadEdges
+  uint8_t state = 0;  // format::LockState
   uint32_t first_stack = 0;
   uint64_t waits = 0;  // acquisitions that had to wait, in the rings' readable history
 };
@@ -43,7 +43,7 @@ struct ThreadInfo {
   uint32_t slot = 0;
   int32_t tid = 0;
   std::string name;
-  uint32_t state = 0;  // format::ThreadState
+  uint32_t state = 0;                  // format::ThreadState
   std::vector<format::HeldLock> held;  // the in-dump part of the held stack
   uint32_t held_count = 0;             // may exceed held.size()
   format::WaitRecord wait{};           // what it is blocked on (wait.address 0: nothing)
@@ -148,7 +148,7 @@ class Dump {
   std::vector<ModuleInfo> modules_;
   std::vector<LockInfo> locks_;
   absl::flat_hash_map<uint32_t, uint32_t> lock_pos_;  // record index -> position in locks_
-  std::vector<std::pair<uint64_t, uint64_t>> data_;    // file ranges that hold data
+  std::vector<std::pair<uint64_t, uint64_t>> data_;   // file ranges that hold data
 
   // Calls f(i) for the records i in [first, count) of a section that may hold data.
   template <typename F>

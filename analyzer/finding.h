@@ -19,15 +19,15 @@ struct FindingThread {
 };
 
 struct FindingLock {
-  std::string id;          // "L1", "L2", ... within the finding
-  size_t dump = 0;         // index of the dump it belongs to (for naming by symbol)
+  std::string id;   // "L1", "L2", ... within the finding
+  size_t dump = 0;  // index of the dump it belongs to (for naming by symbol)
   uint64_t address = 0;
-  std::string kind;        // mutex | recursive-mutex | errorcheck-mutex | rwlock | spinlock | gil
-  std::string name;        // symbol of a global lock, filled by NameLocks(); "" if none
+  std::string kind;  // mutex | recursive-mutex | errorcheck-mutex | rwlock | spinlock | gil
+  std::string name;  // symbol of a global lock, filled by NameLocks(); "" if none
 };
 
 struct FindingStack {
-  std::string role;        // e.g. "L2 acquired while holding L1"
+  std::string role;  // e.g. "L2 acquired while holding L1"
   int32_t tid = 0;
   size_t dump = 0;
   std::vector<uint64_t> pcs;  // pcs[0] is the innermost frame (the lock call site)
@@ -36,21 +36,21 @@ struct FindingStack {
 // One step of lockdep's "possible unsafe locking scenario": thread `column` does `action`.
 struct ScenarioStep {
   size_t column = 0;
-  std::string action;      // e.g. "lock(L1)"
+  std::string action;  // e.g. "lock(L1)"
 };
 
 struct Finding {
-  std::string kind;        // CONTRACT.md finding kinds
+  std::string kind;  // CONTRACT.md finding kinds
   Severity severity = Severity::kError;
   // One line. Lock ids written as {L1} are replaced by "L1 (name)" when locks are named.
   std::string summary;
   std::vector<FindingThread> threads;
   std::vector<FindingLock> locks;
   std::vector<FindingStack> stacks;
-  std::vector<std::string> details;     // lines printed under the summary (the story)
-  std::vector<std::string> notes;       // extra lines for the text report
-  size_t folded = 0;                    // identical findings folded into this one
-  std::vector<ScenarioStep> scenario;   // optional two-column table
+  std::vector<std::string> details;    // lines printed under the summary (the story)
+  std::vector<std::string> notes;      // extra lines for the text report
+  size_t folded = 0;                   // identical findings folded into this one
+  std::vector<ScenarioStep> scenario;  // optional two-column table
   // Lock-order graph view for DOT: pairs of indices into `locks`.
   std::vector<std::pair<size_t, size_t>> cycle_edges;
   // The longest current wait among the threads this finding says are blocked, in seconds

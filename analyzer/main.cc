@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <termios.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -17,20 +17,20 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
-#include <map>
 #include <sstream>
-#include <tuple>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "analyzer/dump_reader.h"
 #include "analyzer/checks/waits.h"
+#include "analyzer/dump_reader.h"
 #include "analyzer/report.h"
 #include "shim/format/dump_format.h"
 
@@ -93,8 +93,7 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
       o.suppressions = get();
     } else if (a == "--error-exitcode") {
       std::string v = get();
-      if (!absl::SimpleAtoi(v, &o.error_exitcode) || o.error_exitcode < 0 ||
-          o.error_exitcode > 255)
+      if (!absl::SimpleAtoi(v, &o.error_exitcode) || o.error_exitcode < 0 || o.error_exitcode > 255)
         Fail(absl::StrCat("--error-exitcode needs a number from 0 to 255, not '", v, "'"));
     } else if (is_run && a == "--dump-dir") {
       o.dump_dir = get();
@@ -302,7 +301,9 @@ std::string ResolveProgram(const std::string& prog) {
     return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(p.c_str(), X_OK) == 0;
   };
   if (prog.find('/') != std::string::npos) {
-    if (!runnable(prog)) Fail(absl::StrCat("cannot run '", prog, "': ", access(prog.c_str(), F_OK) ? "no such file" : "not an executable file"));
+    if (!runnable(prog))
+      Fail(absl::StrCat("cannot run '", prog, "': ",
+                        access(prog.c_str(), F_OK) ? "no such file" : "not an executable file"));
     return prog;
   }
   const char* path = getenv("PATH");
@@ -360,7 +361,8 @@ std::vector<pid_t> Descendants(pid_t root) {
   }
   std::vector<pid_t> out;
   for (auto [pid, ppid] : parent) {
-    for (pid_t p = ppid, guard = 0; p > 1 && guard < 64; p = parent.count(p) ? parent[p] : 0, ++guard)
+    for (pid_t p = ppid, guard = 0; p > 1 && guard < 64;
+         p = parent.count(p) ? parent[p] : 0, ++guard)
       if (p == root) {
         out.push_back(pid);
         break;
@@ -381,7 +383,6 @@ void KillTree(pid_t child) {
     if (tree.empty()) break;
   }
 }
-
 
 volatile sig_atomic_t g_forward_signal = 0;
 void RememberSignal(int sig) { g_forward_signal = sig; }
@@ -474,7 +475,8 @@ int Run(const Options& o) {
   // Without --hang-timeout, like system(): the terminal's ^C / ^\ reach the program (same
   // process group) and we stay to report. With it, the program gets a process group of its
   // own so that its whole tree can be killed; we forward the signals a user sends us.
-  struct sigaction ignore {}, old_int {}, old_quit {}, old_term {}, forward {};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{}, old_term{}, forward{};
   ignore.sa_handler = SIG_IGN;
   forward.sa_handler = RememberSignal;
   sigaction(SIGINT, watch ? &forward : &ignore, &old_int);

@@ -55,16 +55,18 @@ namespace {
 void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   const format::Counters& c = d.counters();
   auto note = [&](uint64_t n, const char* what, const char* var) {
-    if (n > 0)
-      notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
+    if (n > 0) notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
   };
   note(c.locks_dropped, "locks were not tracked: the lock table was full", "LOCKSCOPE_LOCKS");
   note(c.edges_dropped, "lock-order edges were lost: the edge table was full", "LOCKSCOPE_EDGES");
-  note(c.chains_dropped, "lock chains were not cached: the chain table was full", "LOCKSCOPE_CHAINS");
+  note(c.chains_dropped, "lock chains were not cached: the chain table was full",
+       "LOCKSCOPE_CHAINS");
   note(c.stacks_dropped, "stacks were not stored: the stack table was full", "LOCKSCOPE_STACKS");
   note(c.frames_dropped, "stacks lost their frames: the frame area was full", "LOCKSCOPE_FRAMES");
-  note(c.modules_dropped, "modules were not recorded: the module table was full", "LOCKSCOPE_MODULES");
-  note(c.threads_dropped, "threads were not tracked: the thread table was full", "LOCKSCOPE_THREADS");
+  note(c.modules_dropped, "modules were not recorded: the module table was full",
+       "LOCKSCOPE_MODULES");
+  note(c.threads_dropped, "threads were not tracked: the thread table was full",
+       "LOCKSCOPE_THREADS");
   note(c.threads_without_ring, "threads had no event ring", "LOCKSCOPE_RINGS");
   note(c.syncs_dropped, "semaphores/condition variables were not tracked: the table was full",
        "LOCKSCOPE_SYNCS");
@@ -75,13 +77,14 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   if (c.edges_depth_skipped > 0)
     notes->push_back(absl::StrFormat(
         "%s: %d order edges from deeply nested locks were implied rather than recorded (more "
-        "than %d locks held)", d.path(), c.edges_depth_skipped, format::kMaxEdgeSources));
+        "than %d locks held)",
+        d.path(), c.edges_depth_skipped, format::kMaxEdgeSources));
   if (c.unwind_failures > 0)
-    notes->push_back(absl::StrFormat("%s: %d stacks could not be unwound", d.path(),
-                                     c.unwind_failures));
+    notes->push_back(
+        absl::StrFormat("%s: %d stacks could not be unwound", d.path(), c.unwind_failures));
   if (d.skipped_records() > 0)
-    notes->push_back(absl::StrFormat("%s: %d inconsistent records were skipped", d.path(),
-                                     d.skipped_records()));
+    notes->push_back(
+        absl::StrFormat("%s: %d inconsistent records were skipped", d.path(), d.skipped_records()));
 }
 
 }  // namespace
@@ -101,10 +104,9 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
     for (const LockInfo& l : dumps[i]->locks())
       if (l.waits > 0) r.most_waited.push_back({i, l.address, l.kind, l.waits});
   const size_t keep = std::min<size_t>(3, r.most_waited.size());
-  std::partial_sort(r.most_waited.begin(), r.most_waited.begin() + keep, r.most_waited.end(),
-                    [](const Report::WaitedLock& a, const Report::WaitedLock& b) {
-                      return a.waits > b.waits;
-                    });
+  std::partial_sort(
+      r.most_waited.begin(), r.most_waited.begin() + keep, r.most_waited.end(),
+      [](const Report::WaitedLock& a, const Report::WaitedLock& b) { return a.waits > b.waits; });
   r.most_waited.resize(keep);
   // What is wrong right now first (hangs), then misuse, then what could go wrong.
   for (Finding& f : CheckWaits(dumps, options.waits)) r.findings.push_back(std::move(f));
@@ -121,8 +123,9 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
         "%d lock-order cycle(s) not reported: they pass through an rwlock only ever read there",
         lo.read_only));
   if (lo.truncated)
-    r.notes.push_back("the lock-order graph is dense: the cycle search stopped at its limits "
-                      "(the shortest cycles are reported)");
+    r.notes.push_back(
+        "the lock-order graph is dense: the cycle search stopped at its limits "
+        "(the shortest cycles are reported)");
   return r;
 }
 
@@ -185,8 +188,7 @@ size_t ApplySuppressions(Report& report, SymbolCache& symbols,
       kept.push_back(std::move(f));
   }
   report.findings = std::move(kept);
-  if (dropped > 0)
-    report.notes.push_back(absl::StrFormat("%d finding(s) suppressed", dropped));
+  if (dropped > 0) report.notes.push_back(absl::StrFormat("%d finding(s) suppressed", dropped));
   return dropped;
 }
 

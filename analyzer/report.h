@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "analyzer/dump_reader.h"
 #include "analyzer/checks/waits.h"
+#include "analyzer/dump_reader.h"
 #include "analyzer/finding.h"
 #include "analyzer/symbolizer.h"
 
@@ -18,11 +18,11 @@ namespace lockscope {
 
 struct Report {
   std::vector<std::string> dump_paths;
-  std::string dump_dir;              // set by `run`
+  std::string dump_dir;  // set by `run`
   std::vector<Finding> findings;
-  std::vector<std::string> notes;    // completeness caveats, one line each
-  uint64_t events = 0;               // events read from the threads' rings, all dumps
-  uint64_t events_lost = 0;          // events the rings overwrote before they were read
+  std::vector<std::string> notes;  // completeness caveats, one line each
+  uint64_t events = 0;             // events read from the threads' rings, all dumps
+  uint64_t events_lost = 0;        // events the rings overwrote before they were read
   size_t threads = 0, locks = 0, edges = 0;
   // The locks most often waited for (acquisitions that blocked, as far as the rings'
   // history goes), most first, at most three: named in a note by NameLocks.

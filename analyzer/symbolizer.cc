@@ -128,8 +128,7 @@ std::string DieFunctionName(Dwarf_Die* die, bool* from_linkage_name) {
 }
 
 bool IsFunctionTag(int tag) {
-  return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine ||
-         tag == DW_TAG_entry_point;
+  return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine || tag == DW_TAG_entry_point;
 }
 
 // `file` made absolute against `comp_dir` (relative paths come from builds run in a
@@ -169,12 +168,10 @@ void CallSite(Dwarf_Die* inlined, std::string* file, int* line) {
   *line = 0;
   Dwarf_Attribute attr;
   Dwarf_Word value = 0;
-  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &value) ==
-      0) {
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &value) == 0) {
     *line = static_cast<int>(value);
   }
-  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &value) !=
-      0) {
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &value) != 0) {
     return;
   }
   Dwarf_Die cu;
@@ -267,8 +264,7 @@ void Symbolizer::Init(const std::vector<ModuleInfo>& modules) {
     const int len = dwfl_module_build_id(mod, &bits, &vaddr);
     const std::string on_disk = len > 0 ? ToLowerHex(bits, len) : "";
     if (on_disk != ToLower(info->build_id) &&
-        std::find(mismatched_.begin(), mismatched_.end(), info->path) ==
-            mismatched_.end()) {
+        std::find(mismatched_.begin(), mismatched_.end(), info->path) == mismatched_.end()) {
       mismatched_.push_back(info->path);
     }
   }
@@ -276,18 +272,14 @@ void Symbolizer::Init(const std::vector<ModuleInfo>& modules) {
 
 Symbolizer::~Symbolizer() = default;
 
-std::vector<std::string> Symbolizer::MismatchedModules() const {
-  return mismatched_;
-}
+std::vector<std::string> Symbolizer::MismatchedModules() const { return mismatched_; }
 
-std::vector<SymbolizedFrame> Symbolizer::Symbolize(uint64_t pc,
-                                                   bool is_return_address) {
+std::vector<SymbolizedFrame> Symbolizer::Symbolize(uint64_t pc, bool is_return_address) {
   try {
     auto& cache = frame_cache_[is_return_address ? 1 : 0];
     auto it = cache.find(pc);
     if (it != cache.end()) return it->second;
-    std::vector<SymbolizedFrame> frames =
-        SymbolizeUncached(pc, is_return_address);
+    std::vector<SymbolizedFrame> frames = SymbolizeUncached(pc, is_return_address);
     if (frames.empty()) frames.emplace_back().pc = pc;  // defensive
     cache.emplace(pc, frames);
     return frames;
@@ -298,8 +290,7 @@ std::vector<SymbolizedFrame> Symbolizer::Symbolize(uint64_t pc,
   }
 }
 
-std::vector<SymbolizedFrame> Symbolizer::SymbolizeUncached(
-    uint64_t pc, bool is_return_address) {
+std::vector<SymbolizedFrame> Symbolizer::SymbolizeUncached(uint64_t pc, bool is_return_address) {
   SymbolizedFrame unknown;
   unknown.pc = pc;
   // A return address points after the call; pc - 1 is inside the call
@@ -312,8 +303,7 @@ std::vector<SymbolizedFrame> Symbolizer::SymbolizeUncached(
 
   Dwarf_Addr mod_start = 0;
   const char* mod_name =
-      dwfl_module_info(mod, nullptr, &mod_start, nullptr, nullptr, nullptr,
-                       nullptr, nullptr);
+      dwfl_module_info(mod, nullptr, &mod_start, nullptr, nullptr, nullptr, nullptr, nullptr);
   if (mod_name != nullptr) unknown.module = Basename(mod_name);
   unknown.module_offset = pc - mod_start;
 
@@ -332,8 +322,7 @@ std::vector<SymbolizedFrame> Symbolizer::SymbolizeUncached(
     std::free(scopes);
     scopes = nullptr;
 
-    const int nchain =
-        have_innermost ? dwarf_getscopes_die(&innermost, &scopes) : 0;
+    const int nchain = have_innermost ? dwarf_getscopes_die(&innermost, &scopes) : 0;
     // Function-like scopes, innermost first, up to (and including) the first
     // real (non-inlined) subprogram.
     std::vector<Dwarf_Die*> funcs;
@@ -359,28 +348,25 @@ std::vector<SymbolizedFrame> Symbolizer::SymbolizeUncached(
   int src_line = 0;
   if (Dwfl_Line* line = dwfl_module_getsrc(mod, addr); line != nullptr) {
     int lineno = 0;
-    const char* src = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr,
-                                    nullptr);
+    const char* src = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr);
     if (src != nullptr) src_file = AbsolutePath(src, dwfl_line_comp_dir(line));
     src_line = lineno;
   }
 
   // --- ELF symbol table: fallback name for the outermost function. ---
-  const bool need_symtab = frames.empty() || !outer_has_linkage_name ||
-                           frames.back().function.empty();
+  const bool need_symtab =
+      frames.empty() || !outer_has_linkage_name || frames.back().function.empty();
   if (need_symtab) {
     GElf_Off offset = 0;
     GElf_Sym sym;
     std::memset(&sym, 0, sizeof sym);
-    const char* name = dwfl_module_addrinfo(mod, addr, &offset, &sym, nullptr,
-                                            nullptr, nullptr);
+    const char* name = dwfl_module_addrinfo(mod, addr, &offset, &sym, nullptr, nullptr, nullptr);
     if (name != nullptr && name[0] != '\0') {
       if (frames.empty()) {
         frames.push_back(unknown);
         frames.back().function = Demangle(name);
       } else if (!frames.back().inlined &&
-                 (frames.back().function.empty() ||
-                  (name[0] == '_' && name[1] == 'Z'))) {
+                 (frames.back().function.empty() || (name[0] == '_' && name[1] == 'Z'))) {
         // DWARF had only a bare DW_AT_name (e.g. some constructors); the
         // mangled ELF symbol carries the full signature.
         frames.back().function = Demangle(name);
@@ -417,8 +403,7 @@ std::optional<std::string> Symbolizer::DataSymbolUncached(uint64_t addr) {
   // Searches .symtab (from the debug file when available) or .dynsym; when no
   // sized symbol contains addr it may return the nearest size-less symbol
   // below it, which we only accept on an exact hit.
-  const char* name =
-      dwfl_module_addrinfo(mod, addr, &offset, &sym, nullptr, nullptr, nullptr);
+  const char* name = dwfl_module_addrinfo(mod, addr, &offset, &sym, nullptr, nullptr, nullptr);
   if (name == nullptr || name[0] == '\0') return std::nullopt;
   const bool covered = sym.st_size > 0 ? offset < sym.st_size : offset == 0;
   if (!covered) return std::nullopt;

@@ -142,8 +142,7 @@ class Symbolizer {
   struct DwflState;  // libdwfl handle, hidden to keep elfutils headers private
 
   void Init(const std::vector<ModuleInfo>& modules);
-  std::vector<SymbolizedFrame> SymbolizeUncached(uint64_t pc,
-                                                 bool is_return_address);
+  std::vector<SymbolizedFrame> SymbolizeUncached(uint64_t pc, bool is_return_address);
   std::optional<std::string> DataSymbolUncached(uint64_t addr);
 
   std::unique_ptr<DwflState> state_;  // null only after allocation failure

@@ -107,8 +107,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
     const bool forker = &r == t.rec;
     uint32_t held = Atomic(const_cast<uint32_t&>(r.held_count)).load(std::memory_order_acquire);
     for (uint32_t i = 0; i < held; ++i) {
-      const HeldLock h = forker ? Held(t, i)
-                                : (i < format::kInlineHeld ? r.held[i] : HeldLock{});
+      const HeldLock h = forker ? Held(t, i) : (i < format::kInlineHeld ? r.held[i] : HeldLock{});
       if (h.address == 0) continue;  // beyond another thread's in-dump part
       if (s->count == ForkSnapshot::kMax) {
         ++s->dropped;
@@ -177,8 +176,8 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
 // Never write into the parent's file: replace the mapping with private memory and stop. The
 // child's only thread (this one) forgets its slot, so its fast paths pass straight through.
 void DisableInChild() {
-  mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE,
-       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+       -1, 0);
   g.state.store(kDisabled, std::memory_order_release);
   t_ctx.rec = nullptr;
   t_ctx.untracked = true;
@@ -215,8 +214,7 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     uint32_t stack = semaphore ? 0 : g.stacks.Put(e.stack.pcs, e.stack.count);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
-      Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock,
-                 stack, e.flags};
+      Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
       Commit(t, p);
       Held(t, t.depth - 1).recursion = e.recursion;
     }

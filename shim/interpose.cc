@@ -12,7 +12,9 @@
 // its own stack (a lock taken from two places is reported with the right one).
 #define LOCKSCOPE_CALLER __builtin_return_address(0)
 
-LOCKSCOPE_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) { return lockscope::MutexLock(m, LOCKSCOPE_CALLER); }
+LOCKSCOPE_EXPORT int pthread_mutex_lock(pthread_mutex_t* m) {
+  return lockscope::MutexLock(m, LOCKSCOPE_CALLER);
+}
 LOCKSCOPE_EXPORT int pthread_mutex_trylock(pthread_mutex_t* m) {
   return lockscope::MutexTryLock(m, LOCKSCOPE_CALLER);
 }
@@ -23,9 +25,7 @@ LOCKSCOPE_EXPORT int pthread_mutex_clocklock(pthread_mutex_t* m, clockid_t c,
                                              const struct timespec* t) {
   return lockscope::MutexClockLock(m, c, t, LOCKSCOPE_CALLER);
 }
-LOCKSCOPE_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) {
-  return lockscope::MutexUnlock(m);
-}
+LOCKSCOPE_EXPORT int pthread_mutex_unlock(pthread_mutex_t* m) { return lockscope::MutexUnlock(m); }
 LOCKSCOPE_EXPORT int pthread_mutex_init(pthread_mutex_t* m, const pthread_mutexattr_t* a) {
   return lockscope::MutexInit(m, a);
 }
@@ -44,8 +44,8 @@ LOCKSCOPE_EXPORT int pthread_cond_timedwait(pthread_cond_t* c, pthread_mutex_t* 
                                             const struct timespec* t) {
   return lockscope::CondTimedWait(c, m, t, LOCKSCOPE_CALLER);
 }
-LOCKSCOPE_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m,
-                                            clockid_t clock, const struct timespec* t) {
+LOCKSCOPE_EXPORT int pthread_cond_clockwait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
+                                            const struct timespec* t) {
   return lockscope::CondClockWait(c, m, clock, t, LOCKSCOPE_CALLER);
 }
 
@@ -55,8 +55,12 @@ LOCKSCOPE_EXPORT int pthread_cond_broadcast(pthread_cond_t* c) {
 }
 LOCKSCOPE_EXPORT int pthread_cond_destroy(pthread_cond_t* c) { return lockscope::CondDestroy(c); }
 
-LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) { return lockscope::RwlockRdlock(l, LOCKSCOPE_CALLER); }
-LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) { return lockscope::RwlockWrlock(l, LOCKSCOPE_CALLER); }
+LOCKSCOPE_EXPORT int pthread_rwlock_rdlock(pthread_rwlock_t* l) {
+  return lockscope::RwlockRdlock(l, LOCKSCOPE_CALLER);
+}
+LOCKSCOPE_EXPORT int pthread_rwlock_wrlock(pthread_rwlock_t* l) {
+  return lockscope::RwlockWrlock(l, LOCKSCOPE_CALLER);
+}
 LOCKSCOPE_EXPORT int pthread_rwlock_tryrdlock(pthread_rwlock_t* l) {
   return lockscope::RwlockTryRdlock(l, LOCKSCOPE_CALLER);
 }
@@ -77,7 +81,9 @@ LOCKSCOPE_EXPORT int pthread_rwlock_clockwrlock(pthread_rwlock_t* l, clockid_t c
                                                 const struct timespec* t) {
   return lockscope::RwlockClockWrlock(l, c, t, LOCKSCOPE_CALLER);
 }
-LOCKSCOPE_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t* l) { return lockscope::RwlockUnlock(l); }
+LOCKSCOPE_EXPORT int pthread_rwlock_unlock(pthread_rwlock_t* l) {
+  return lockscope::RwlockUnlock(l);
+}
 LOCKSCOPE_EXPORT int pthread_rwlock_init(pthread_rwlock_t* l, const pthread_rwlockattr_t* a) {
   return lockscope::RwlockInit(l, a);
 }
@@ -132,6 +138,4 @@ LOCKSCOPE_EXPORT void free(void* p) { lockscope::Free(p); }
 __attribute__((constructor(101))) static void LockscopeConstructor() {
   lockscope::EnsureInitialized();
 }
-__attribute__((destructor(101))) static void LockscopeDestructor() {
-  lockscope::OnProcessExit();
-}
+__attribute__((destructor(101))) static void LockscopeDestructor() { lockscope::OnProcessExit(); }

@@ -1,10 +1,10 @@
 // pthread mutexes and condition variables: acquisition order, waits and misuse.
 #include <errno.h>
 #include <linux/futex.h>
+#include <string.h>
 #include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#include <string.h>
 
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
@@ -81,8 +81,8 @@ inline int ReleaseNormalMutex(pthread_mutex_t* m) {
 // default mutex, and a default mutex re-locked by its owner (a self-deadlock). Out of line
 // so that AcquireMutex keeps few registers.
 template <Blocking how>
-__attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
-                                               clockid_t clock, const timespec* abstime,
+__attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
+                                               const timespec* abstime,
                                                Prepared p) {  // by value: see CommitDeep
   const uint64_t address = p.address;
   // Publish what we wait for before the call, since a blocked thread cannot help later.
@@ -96,8 +96,7 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
   } else {
-    if (g.dump.header->parent_pid > 0)
-      CheckInheritedLock(*t, address, p.lock, m->__data.__owner);
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, m->__data.__owner);
     BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack,
               {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
     rc = CallBlocking<how>(m, clock, abstime);
@@ -109,9 +108,8 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
 
 // A lock re-taken by the thread that owns it (glibc records the owner tid in every kind).
 template <Blocking how>
-__attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m,
-                                                clockid_t clock, const timespec* abstime,
-                                                const void* caller) {
+__attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
+                                                const timespec* abstime, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   const int i = FindHeld(*t, address);
   const uint8_t kind = KindOf(m);
@@ -124,8 +122,7 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
   if (kind == format::kLockErrorcheckMutex) {
     int rc = CallBlocking<how>(m, clock, abstime);
     if (rc == EDEADLK)
-      RecordMisuse(*t, format::kMisuseRelockError, address, i >= 0 ? Held(*t, i).lock : 0,
-                   t->tid);
+      RecordMisuse(*t, format::kMisuseRelockError, address, i >= 0 ? Held(*t, i).lock : 0, t->tid);
     Leave(t);
     return rc;
   }
@@ -219,7 +216,8 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
     saved = Held(*t, i);
     RemoveHeld(*t, i);
   }
-  format::SyncRecord* sync = g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
+  format::SyncRecord* sync =
+      g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitBegin, saved.lock, 0);
   // The mutex and the condition's signal counts let the analyzer tell a thread that was woken
   // and is stuck re-acquiring the mutex (inside glibc, out of our sight) from one still asleep.
@@ -231,9 +229,9 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
     detail.cond_posts = Atomic(sync->posts).load(std::memory_order_acquire);
     detail.cond_broadcasts = Atomic(sync->broadcasts).load(std::memory_order_relaxed);
     const uint32_t others = Atomic(sync->waiting).fetch_add(1, std::memory_order_relaxed);
-    detail.cond_ticket = (Atomic(sync->begins).fetch_add(1, std::memory_order_relaxed) &
-                          ~format::kCondWaitAlone) |
-                         (others == 0 ? format::kCondWaitAlone : 0);
+    detail.cond_ticket =
+        (Atomic(sync->begins).fetch_add(1, std::memory_order_relaxed) & ~format::kCondWaitAlone) |
+        (others == 0 ? format::kCondWaitAlone : 0);
   }
   BeginWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
             sync ? g.syncs.IndexOf(sync) : 0,
@@ -352,8 +350,9 @@ __attribute__((aligned(64))) int MutexUnlock(pthread_mutex_t* m) {
   // No guard: nothing here can re-enter the shim, and a signal handler that locks and
   // unlocks in between leaves the held stack as it found it.
   ThreadCtx& ctx = t_ctx;
-  if (__builtin_expect(ctx.guard == kGuardFree && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
-                       1)) {
+  if (__builtin_expect(
+          ctx.guard == kGuardFree && ctx.rec != nullptr && ctx.depth - 1 < format::kInlineHeld,
+          1)) {
     HeldLock& top = ctx.rec->held[ctx.depth - 1];
     if (__builtin_expect(top.address == reinterpret_cast<uint64_t>(m) && top.recursion == 0, 1)) {
       SetDepth(ctx, ctx.depth - 1);
@@ -390,8 +389,8 @@ int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abstime
                   const void* caller) {
   return CondWaitCommon(c, m, CondHow::kTimed, 0, abstime, caller);
 }
-int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
-                  const timespec* abstime, const void* caller) {
+int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
+                  const void* caller) {
   return CondWaitCommon(c, m, CondHow::kClock, clock, abstime, caller);
 }
 

@@ -38,7 +38,6 @@ class ErrnoSaver {
 
 inline int32_t GetTid() { return static_cast<int32_t>(syscall(SYS_gettid)); }
 
-
 // Makes room for one more held lock beyond the inline slots: a private mapping that
 // doubles (slow path; only programs holding more than kInlineHeld locks get here).
 bool EnsureCapacity(ThreadCtx& t) {
@@ -78,10 +77,9 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
           !(gate.flags & format::kHeldRead))
         gates[n++] = gate.lock;
     }
-    const uint32_t mode = ((h.flags & format::kHeldRead) ? format::kEdgeFromRead
-                                                         : format::kEdgeFromWrite) |
-                          ((flags & format::kHeldRead) ? format::kEdgeToRead
-                                                       : format::kEdgeToWrite);
+    const uint32_t mode =
+        ((h.flags & format::kHeldRead) ? format::kEdgeFromRead : format::kEdgeFromWrite) |
+        ((flags & format::kHeldRead) ? format::kEdgeToRead : format::kEdgeToWrite);
     g.locks.NoteEdge(h.lock);
     g.locks.NoteEdge(lock);
     g.edges.Add(h.lock, lock, h.stack, stack, t.tid, depth, gates, n, mode);
@@ -114,8 +112,8 @@ void AttachRing(ThreadCtx& t) {
   for (uint64_t r = 0; r < g.dump.ring_count; ++r) {
     format::RingHeader* ring = g.dump.ring(r);
     int32_t expected = 0;
-    if (Atomic(ring->owner_tid).compare_exchange_strong(expected, t.tid,
-                                                        std::memory_order_acq_rel)) {
+    if (Atomic(ring->owner_tid)
+            .compare_exchange_strong(expected, t.tid, std::memory_order_acq_rel)) {
       ring->owner_slot = t.slot;
       ring->capacity = g.dump.ring_events;
       t.ring = RingWriter(ring);
@@ -189,8 +187,8 @@ namespace {
 void ReconcileHeld(ThreadCtx& t) {
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
     const HeldLock& h = Held(t, i);
-    const uint8_t kind =
-        h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask) : uint8_t{format::kLockMutex};
+    const uint8_t kind = h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask)
+                                : uint8_t{format::kLockMutex};
     if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner
     pthread_mutex_t m;
     if (!SafeRead(h.address, &m, sizeof(m)) || m.__data.__owner != t.tid)
@@ -270,14 +268,15 @@ uint32_t CaptureStack() {
   while (i < n && reinterpret_cast<uint64_t>(raw[i]) >= g.self_start &&
          reinterpret_cast<uint64_t>(raw[i]) < g.self_end)
     ++i;
-  for (; i < n && count < g.config.stack_depth; ++i) pcs[count++] = reinterpret_cast<uint64_t>(raw[i]);
+  for (; i < n && count < g.config.stack_depth; ++i)
+    pcs[count++] = reinterpret_cast<uint64_t>(raw[i]);
   RefreshModules(g.dump);
   return g.stacks.Put(pcs, count);
 }
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
-  const uint64_t key = format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^
-                                     object ^ (uint64_t{salt} << 32)) | 1;
+  const uint64_t key =
+      format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^ object ^ (uint64_t{salt} << 32)) | 1;
   if (format::ChainRecord* c = g.chains.Find(key)) return c->stack;
   uint32_t stack = CaptureStack();
   g.chains.Insert(key, stack, static_cast<uint16_t>(t.slot));
@@ -298,9 +297,7 @@ bool SafeRead(uint64_t address, void* out, size_t size) {
   return n == static_cast<ssize_t>(size);
 }
 
-uint32_t RetireLock(uint64_t address) {
-  return g.locks.valid() ? g.locks.Retire(address) : 0;
-}
+uint32_t RetireLock(uint64_t address) { return g.locks.valid() ? g.locks.Retire(address) : 0; }
 
 Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   Prepared p{address, 0, 0, 0, flags};
@@ -371,11 +368,12 @@ namespace {
 uint64_t MonotonicDeadline(clockid_t clock, const timespec* deadline, uint64_t now_mono) {
   if (deadline == nullptr) return 0;
   timespec now;
-  clock_gettime(clock == CLOCK_REALTIME ? CLOCK_REALTIME_COARSE
-                : clock == CLOCK_MONOTONIC ? CLOCK_MONOTONIC_COARSE : clock,
+  clock_gettime(clock == CLOCK_REALTIME    ? CLOCK_REALTIME_COARSE
+                : clock == CLOCK_MONOTONIC ? CLOCK_MONOTONIC_COARSE
+                                           : clock,
                 &now);
-  const int64_t left = (int64_t{deadline->tv_sec} - now.tv_sec) * 1000000000 +
-                       (deadline->tv_nsec - now.tv_nsec);
+  const int64_t left =
+      (int64_t{deadline->tv_sec} - now.tv_sec) * 1000000000 + (deadline->tv_nsec - now.tv_nsec);
   // Hours in the past: an absolute time on another clock than we think, not a deadline.
   if (left < -int64_t{3600} * 1000000000) return 0;
   return left > 0 ? now_mono + static_cast<uint64_t>(left) : now_mono;
@@ -453,8 +451,9 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
   for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.thread_capacity; ++s) {
     const format::ThreadRecord& r = g.dump.threads[s];
-    if (r.tid != owner_tid || Atomic(const_cast<uint32_t&>(r.state)).load(
-                                  std::memory_order_acquire) != format::kThreadLive)
+    if (r.tid != owner_tid ||
+        Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
+            format::kThreadLive)
       continue;
     uint32_t n = r.held_count < format::kInlineHeld ? r.held_count : format::kInlineHeld;
     for (uint32_t k = 0; k < n; ++k)

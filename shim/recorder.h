@@ -1,7 +1,7 @@
 // The recorder: what happens around every interposed lock operation. The entry points are
 // implemented by topic: mutex_hooks.cc (mutexes, condition variables), rwlock_hooks.cc,
-// spinlock_hooks.cc, semaphore_hooks.cc, fork_hooks.cc, free_hook.cc; the machinery they share is in
-// recorder_core.h / recorder.cc.
+// spinlock_hooks.cc, semaphore_hooks.cc, fork_hooks.cc, free_hook.cc; the machinery they share is
+// in recorder_core.h / recorder.cc.
 //
 // Per thread (initial-exec TLS, no allocation): the stack of held locks, kept inside the
 // thread's slot in the dump so a hung thread's state is on disk, plus a running hash of it
@@ -30,12 +30,14 @@ namespace lockscope {
 int MutexLock(pthread_mutex_t* m, const void* caller);
 int MutexTryLock(pthread_mutex_t* m, const void* caller);
 int MutexTimedLock(pthread_mutex_t* m, const struct timespec* abstime, const void* caller);
-int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime, const void* caller);
+int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const struct timespec* abstime,
+                   const void* caller);
 int MutexUnlock(pthread_mutex_t* m);
 int MutexInit(pthread_mutex_t* m, const pthread_mutexattr_t* attr);
 int MutexDestroy(pthread_mutex_t* m);
 int CondWait(pthread_cond_t* c, pthread_mutex_t* m, const void* caller);
-int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime, const void* caller);
+int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const struct timespec* abstime,
+                  const void* caller);
 int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock,
                   const struct timespec* abstime, const void* caller);
 int CondSignal(pthread_cond_t* c);
@@ -45,8 +47,10 @@ int RwlockRdlock(pthread_rwlock_t* l, const void* caller);
 int RwlockWrlock(pthread_rwlock_t* l, const void* caller);
 int RwlockTimedRdlock(pthread_rwlock_t* l, const struct timespec* abstime, const void* caller);
 int RwlockTimedWrlock(pthread_rwlock_t* l, const struct timespec* abstime, const void* caller);
-int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime, const void* caller);
-int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime, const void* caller);
+int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime,
+                      const void* caller);
+int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const struct timespec* abstime,
+                      const void* caller);
 int RwlockTryRdlock(pthread_rwlock_t* l, const void* caller);
 int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller);
 int RwlockUnlock(pthread_rwlock_t* l);

@@ -49,13 +49,13 @@ struct ThreadCtx {
   format::ThreadRecord* rec;  // this thread's slot in the dump (nullptr: not registered)
   HeldLock* spill;            // held[kInlineHeld...] live here (private mmap): deep nesting
   uint32_t spill_cap;
-  uint32_t depth;             // locks held (== rec->held_count)
+  uint32_t depth;  // locks held (== rec->held_count)
   uint32_t slot;
   int32_t tid;
-  int guard;                  // kGuard*: re-entrancy guard, and the fast paths' switch
-  bool untracked;             // no slot could be had, or the thread is exiting
-  bool resolving;             // inside dlsym for the real functions
-  bool retry_pending;         // its wait record is a timed-out wait (see EndWait)
+  int guard;           // kGuard*: re-entrancy guard, and the fast paths' switch
+  bool untracked;      // no slot could be had, or the thread is exiting
+  bool resolving;      // inside dlsym for the real functions
+  bool retry_pending;  // its wait record is a timed-out wait (see EndWait)
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -63,7 +63,7 @@ extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 // ThreadCtx::guard. The mutex fast paths run only at kGuardFree.
 enum : int {
   kGuardFree = 0,
-  kGuardInside = 1,        // inside the shim: calls pass straight through
+  kGuardInside = 1,  // inside the shim: calls pass straight through
   // Outside the shim, fast paths off: the thread's last timed call timed out, and the
   // general paths (Commit, NoteAcquired) must see whether it acquires that object before
   // retrying; no compare for it on the fast path.
@@ -211,8 +211,8 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
   if (__builtin_expect(lock == 0, 0)) return false;
   if (t.depth == 0) {
     const format::LockRecord& rec = g.locks.at(lock);
-    const uint32_t stack = Atomic(const_cast<uint32_t&>(rec.first_stack))
-                               .load(std::memory_order_acquire);
+    const uint32_t stack =
+        Atomic(const_cast<uint32_t&>(rec.first_stack)).load(std::memory_order_acquire);
     if (__builtin_expect(stack == 0 || rec.first_site != static_cast<uint16_t>(flags >> 16), 0))
       return false;
     *p = {address, 0 /* derived on demand: ChainAt */, lock, stack, flags};
@@ -231,8 +231,8 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
 // Identity, chain and stack of an acquisition about to happen; records the order edges of a
 // chain never seen before. Runs before the thread can block, so a deadlocking acquisition
 // leaves its edge in the dump too.
-__attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t address,
-                                                     uint8_t kind, uint32_t flags) {
+__attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind,
+                                                       uint32_t flags) {
   Prepared p;
   if (__builtin_expect(PrepareKnown(t, address, flags, &p), 1)) return p;
   return PrepareSlow(t, address, kind, flags);
@@ -293,9 +293,9 @@ uint64_t MonotonicNs();
 
 // The thread's wait record (format::WaitRecord) around a call that may block.
 struct WaitDetail {
-  clockid_t clock = CLOCK_REALTIME;   // of `deadline`
-  const timespec* deadline = nullptr; // timed calls
-  uint64_t cond_mutex = 0;            // condition waits: see format::WaitRecord
+  clockid_t clock = CLOCK_REALTIME;    // of `deadline`
+  const timespec* deadline = nullptr;  // timed calls
+  uint64_t cond_mutex = 0;             // condition waits: see format::WaitRecord
   uint32_t cond_posts = 0;
   uint32_t cond_broadcasts = 0;
   uint32_t cond_ticket = 0;

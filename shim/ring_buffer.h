@@ -62,11 +62,10 @@ class RingWriter {
 // power of two (not a ring this code wrote) yields nothing.
 template <typename Fn>
 uint64_t ForEachRingEvent(const format::RingHeader* ring, uint64_t cap, uint64_t max, Fn&& fn) {
-  const auto* ev = reinterpret_cast<const format::Event*>(
-      reinterpret_cast<const char*>(ring) + format::kRingEventsOffset);
+  const auto* ev = reinterpret_cast<const format::Event*>(reinterpret_cast<const char*>(ring) +
+                                                          format::kRingEventsOffset);
   if (cap == 0 || (cap & (cap - 1)) != 0) return 0;
-  const uint64_t head =
-      Atomic(const_cast<uint64_t&>(ring->head)).load(std::memory_order_acquire);
+  const uint64_t head = Atomic(const_cast<uint64_t&>(ring->head)).load(std::memory_order_acquire);
   uint64_t begin = head > cap ? head - cap : 0;
   if (head - begin > max) begin = head - max;
   uint64_t skipped = begin;
@@ -100,8 +99,8 @@ uint64_t ForEachRingEvent(const format::RingHeader* ring, uint64_t cap, uint64_t
 inline uint64_t ReadRing(const format::RingHeader* ring, format::Event* out, uint64_t max,
                          uint64_t* lost) {
   uint64_t n = 0;
-  *lost = ForEachRingEvent(ring, ring->capacity, max,
-                           [&](const format::Event& e) { out[n++] = e; });
+  *lost =
+      ForEachRingEvent(ring, ring->capacity, max, [&](const format::Event& e) { out[n++] = e; });
   return n;
 }
 

@@ -25,7 +25,8 @@ int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) 
   const RealFunctions& r = Real();
   if (how == Blocking::kLock) return mode == Mode::kRead ? r.rwlock_rdlock(l) : r.rwlock_wrlock(l);
   if (how == Blocking::kTimed)
-    return mode == Mode::kRead ? r.rwlock_timedrdlock(l, abstime) : r.rwlock_timedwrlock(l, abstime);
+    return mode == Mode::kRead ? r.rwlock_timedrdlock(l, abstime)
+                               : r.rwlock_timedwrlock(l, abstime);
   auto f = mode == Mode::kRead ? r.rwlock_clockrdlock : r.rwlock_clockwrlock;
   return f ? f(l, clock, abstime) : ENOSYS;
 }

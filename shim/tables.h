@@ -58,8 +58,8 @@ class LockTable {
       uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
       if (a == 0) {
         uint64_t expected = 0;
-        if (Atomic(rec.address).compare_exchange_strong(expected, address,
-                                                        std::memory_order_acq_rel)) {
+        if (Atomic(rec.address)
+                .compare_exchange_strong(expected, address, std::memory_order_acq_rel)) {
           rec.kind = kind;
           Atomic(rec.state).store(format::kLockLive, std::memory_order_release);
           Bump(c_->locks_used);
@@ -100,9 +100,8 @@ class LockTable {
       const format::LockRecord& rec = r_[i];
       uint64_t a = Atomic(const_cast<uint64_t&>(rec.address)).load(std::memory_order_acquire);
       if (a == 0) return 0;
-      if (a == address &&
-          Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
-              format::kLockLive)
+      if (a == address && Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
+                              format::kLockLive)
         return static_cast<uint32_t>(i);
     }
     return 0;
@@ -120,8 +119,7 @@ class LockTable {
       format::LockRecord& rec = r_[i];
       uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
       if (a == 0) break;
-      if (a == address &&
-          Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
+      if (a == address && Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
         if (Atomic(rec.kind).load(std::memory_order_relaxed) & format::kLockHadEdges) {
           Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
         } else {
@@ -184,8 +182,7 @@ class ChainTable {
       format::ChainRecord& rec = r_[i];
       uint64_t k = Atomic(rec.key).load(std::memory_order_acquire);
       if (k == 0) return nullptr;
-      if (k == key &&
-          (Atomic(rec.flags).load(std::memory_order_acquire) & format::kChainReady))
+      if (k == key && (Atomic(rec.flags).load(std::memory_order_acquire) & format::kChainReady))
         return &rec;
     }
     return nullptr;
@@ -241,7 +238,8 @@ class EdgeTable {
         rec.to_stack = to_stack;
         rec.tid = tid;
         rec.held_depth = held_depth;
-        for (uint32_t g = 0; g < format::kMaxGates; ++g) rec.gates[g] = g < gate_count ? gates[g] : 0;
+        for (uint32_t g = 0; g < format::kMaxGates; ++g)
+          rec.gates[g] = g < gate_count ? gates[g] : 0;
         // fetch_or: a racing occurrence may already have set kEdgeGatesLost.
         Atomic(rec.flags).fetch_or(format::kEdgeReady | mode, std::memory_order_release);
         Bump(c_->edges_used);
@@ -361,9 +359,7 @@ class SyncTable {
     }
   }
 
-  uint32_t IndexOf(const format::SyncRecord* rec) const {
-    return static_cast<uint32_t>(rec - r_);
-  }
+  uint32_t IndexOf(const format::SyncRecord* rec) const { return static_cast<uint32_t>(rec - r_); }
   bool valid() const { return r_ != nullptr; }
 
  private:
@@ -372,8 +368,7 @@ class SyncTable {
   format::SyncRecord* Claim(format::SyncRecord* rec, uint64_t from, uint64_t address,
                             uint8_t kind) {
     uint64_t expected = from;
-    if (Atomic(rec->address).compare_exchange_strong(expected, address,
-                                                     std::memory_order_acq_rel))
+    if (Atomic(rec->address).compare_exchange_strong(expected, address, std::memory_order_acq_rel))
       return Publish(rec, kind);
     return expected == address ? rec : nullptr;
   }
@@ -424,8 +419,9 @@ class StackDepot {
       uint64_t expected = 0;
       if (Atomic(rec.hash).compare_exchange_strong(expected, h, std::memory_order_acq_rel)) {
         uint64_t off = Atomic(c_->frames_used).load(std::memory_order_relaxed);
-        while (off + n <= fcap_ && !Atomic(c_->frames_used).compare_exchange_weak(
-                                       off, off + n, std::memory_order_relaxed)) {
+        while (off + n <= fcap_ &&
+               !Atomic(c_->frames_used)
+                    .compare_exchange_weak(off, off + n, std::memory_order_relaxed)) {
         }
         uint16_t ready = format::kStackReady;
         if (off + n > fcap_) {  // frame area full: keep the hash, so it still dedups

@@ -39,7 +39,8 @@ void AddParentThread(Finding& f, const Dump& child, int32_t tid, const std::stri
 
 std::string LockList(const Finding& f) {
   std::string ids;
-  for (const FindingLock& l : f.locks) absl::StrAppend(&ids, ids.empty() ? "" : ", ", "{", l.id, "}");
+  for (const FindingLock& l : f.locks)
+    absl::StrAppend(&ids, ids.empty() ? "" : ", ", "{", l.id, "}");
   return ids;
 }
 
@@ -52,8 +53,7 @@ void AddWarningLock(Finding& f, size_t di, const Dump& d, const ForkHeldInfo& h)
   AddParentThread(f, d, h.holder_tid, h.holder_name);
   f.stacks.insert(f.stacks.end() - 1,  // the fork stack stays last
                   {absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)",
-                                   LockNoun(h.kind), id,
-                                   HolderLabel(h), d.header().parent_pid),
+                                   LockNoun(h.kind), id, HolderLabel(h), d.header().parent_pid),
                    h.holder_tid, di, d.Stack(h.stack)});
 }
 
@@ -115,21 +115,19 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
           d.header().fork_tid ? absl::StrFormat("T%d", d.header().fork_tid) : "the process",
           d.header().parent_pid);
       if (!semaphore)
-        f.stacks.push_back({absl::StrFormat("%s L1 acquired here by %s in the parent (pid %d)",
-                                            LockNoun(h->kind), HolderLabel(*h),
-                                            d.header().parent_pid),
-                            h->holder_tid, di, d.Stack(h->stack)});
+        f.stacks.push_back(
+            {absl::StrFormat("%s L1 acquired here by %s in the parent (pid %d)", LockNoun(h->kind),
+                             HolderLabel(*h), d.header().parent_pid),
+             h->holder_tid, di, d.Stack(h->stack)});
       f.stacks.push_back({absl::StrFormat("fork() called here (pid %d)", d.header().parent_pid),
                           d.header().fork_tid, di, fork_stack});
-      f.stacks.push_back({absl::StrFormat("Child (pid %d) blocked here acquiring %s", child_pid,
-                                          object),
-                          m.tid, di, d.Stack(m.stack)});
+      f.stacks.push_back(
+          {absl::StrFormat("Child (pid %d) blocked here acquiring %s", child_pid, object), m.tid,
+           di, d.Stack(m.stack)});
       // Still blocked on it (a process that ran its exit path waits for nothing).
       if (child_thread != nullptr && child_thread->state == format::kThreadLive &&
-          child_thread->wait.address == m.address &&
-          d.header().state != format::kStateExited) {
-        if (std::optional<double> s = WaitSeconds(d, *child_thread, waits))
-          f.blocked_seconds = *s;
+          child_thread->wait.address == m.address && d.header().state != format::kStateExited) {
+        if (std::optional<double> s = WaitSeconds(d, *child_thread, waits)) f.blocked_seconds = *s;
       }
       out.push_back(std::move(f));
     }
@@ -149,8 +147,10 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
           "held-across-fork: %d fork children of pid %d inherited %s locked by other threads; "
           "none tried to take them (safe if they only exec)",
           f.folded + 1, d.header().parent_pid, LockList(f));
-      f.notes = {absl::StrFormat("%d more fork child(ren) from this fork() inherited locks "
-                                 "held by other threads", f.folded)};
+      f.notes = {
+          absl::StrFormat("%d more fork child(ren) from this fork() inherited locks "
+                          "held by other threads",
+                          f.folded)};
       continue;
     }
     Finding f;

@@ -129,7 +129,8 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
     for (size_t i = 0; i < k; ++i) {
       const EdgeInfo* in = edges[(i + k - 1) % k];
       const EdgeInfo* out = edges[i];
-      const bool in_read_only = (in->modes & format::kEdgeToRead) && !(in->modes & format::kEdgeToWrite);
+      const bool in_read_only =
+          (in->modes & format::kEdgeToRead) && !(in->modes & format::kEdgeToWrite);
       const bool out_read_only =
           (out->modes & format::kEdgeFromRead) && !(out->modes & format::kEdgeFromWrite);
       const LockInfo* lock = dump.Lock(nodes[cycle[i]].lock);
@@ -195,10 +196,10 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
       const std::string held = absl::StrCat("L", i + 1);
       const std::string taken = absl::StrCat("L", (i + 1) % k + 1);
       const uint8_t held_kind = KindOf(dump, e.from), taken_kind = KindOf(dump, e.to);
-      f.stacks.push_back({absl::StrFormat("%s %s acquired here while holding %s %s",
-                                          LockNoun(taken_kind), taken,
-                                          absl::AsciiStrToLower(LockNoun(held_kind)), held),
-                          e.tid, d, dump.Stack(e.to_stack)});
+      f.stacks.push_back(
+          {absl::StrFormat("%s %s acquired here while holding %s %s", LockNoun(taken_kind), taken,
+                           absl::AsciiStrToLower(LockNoun(held_kind)), held),
+           e.tid, d, dump.Stack(e.to_stack)});
       f.stacks.push_back({absl::StrFormat("%s %s previously acquired by the same thread here "
                                           "(held when %s was acquired)",
                                           LockNoun(held_kind), held, taken),
@@ -208,7 +209,8 @@ LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
       f.notes.push_back(absl::StrFormat(
           "L%d is a writer-preferring rwlock (PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP) "
           "that threads also write: a writer queued on it blocks new readers, so reading it "
-          "here can wait", i + 1));
+          "here can wait",
+          i + 1));
     // lockdep's scenario: thread column i takes L(i) and then wants L(i+1).
     for (size_t i = 0; i < k; ++i) f.scenario.push_back({i, absl::StrCat("lock(L", i + 1, ");")});
     for (size_t i = 0; i < k; ++i)

@@ -48,38 +48,34 @@ std::vector<Finding> CheckMisuse(const std::vector<std::unique_ptr<Dump>>& dumps
       switch (m.kind) {
         case format::kMisuseUnlockNotOwner:
           f.kind = "unlock-not-owner";
-          f.summary = m.owner_tid
-                          ? absl::StrFormat("%s unlocked {L1}, which %s holds", who,
-                                            Label(d, m.owner_tid))
-                          : absl::StrFormat("%s unlocked {L1}, which was not locked", who);
-          f.stacks.push_back({std::string("Mutex L1 unlocked here"), m.tid, di,
-                              d.Stack(m.stack)});
+          f.summary = m.owner_tid ? absl::StrFormat("%s unlocked {L1}, which %s holds", who,
+                                                    Label(d, m.owner_tid))
+                                  : absl::StrFormat("%s unlocked {L1}, which was not locked", who);
+          f.stacks.push_back({std::string("Mutex L1 unlocked here"), m.tid, di, d.Stack(m.stack)});
           if (m.owner_tid && m.owner_stack)
-            f.stacks.push_back({std::string("Mutex L1 acquired here by its owner"),
-                                m.owner_tid, di, d.Stack(m.owner_stack)});
+            f.stacks.push_back({std::string("Mutex L1 acquired here by its owner"), m.owner_tid, di,
+                                d.Stack(m.owner_stack)});
           break;
         case format::kMisuseDestroyLocked:
           f.kind = "destroy-locked";
-          f.summary = absl::StrFormat("%s destroyed {L1} while it was locked%s", who,
-                                      m.owner_tid ? absl::StrCat(" by ", Label(d, m.owner_tid)) : "");
-          f.stacks.push_back({std::string("Mutex L1 destroyed here"), m.tid, di,
-                              d.Stack(m.stack)});
+          f.summary =
+              absl::StrFormat("%s destroyed {L1} while it was locked%s", who,
+                              m.owner_tid ? absl::StrCat(" by ", Label(d, m.owner_tid)) : "");
+          f.stacks.push_back({std::string("Mutex L1 destroyed here"), m.tid, di, d.Stack(m.stack)});
           if (m.owner_tid && m.owner_stack)
-            f.stacks.push_back({std::string("Mutex L1 acquired here by its owner"),
-                                m.owner_tid, di, d.Stack(m.owner_stack)});
+            f.stacks.push_back({std::string("Mutex L1 acquired here by its owner"), m.owner_tid, di,
+                                d.Stack(m.owner_stack)});
           break;
         case format::kMisuseRelockError:
           f.kind = "relock-error";
           f.summary = absl::StrFormat(
               "%s locked the error-checking mutex {L1} it already holds (EDEADLK)", who);
-          f.stacks.push_back({std::string("Mutex L1 re-locked here"), m.tid, di,
-                              d.Stack(m.stack)});
+          f.stacks.push_back({std::string("Mutex L1 re-locked here"), m.tid, di, d.Stack(m.stack)});
           if (m.owner_stack)
-            f.stacks.push_back({"Mutex L1 previously acquired here by the same thread", m.tid,
-                                di, d.Stack(m.owner_stack)});
+            f.stacks.push_back({"Mutex L1 previously acquired here by the same thread", m.tid, di,
+                                d.Stack(m.owner_stack)});
           break;
-        default:
-          continue;  // kMisuseHeldAcrossFork: checks/fork.cc tells that story
+        default: continue;  // kMisuseHeldAcrossFork: checks/fork.cc tells that story
       }
       out.push_back(std::move(f));
     }
@@ -95,15 +91,15 @@ std::vector<Finding> CheckMisuse(const std::vector<std::unique_ptr<Dump>>& dumps
         std::string id = absl::StrCat("L", i + 1);
         f.locks.push_back(MakeLock(d, di, t.held[i].address, t.held[i].lock, id));
         absl::StrAppend(&ids, i ? ", " : "", "{", id, "}");
-        f.stacks.push_back({absl::StrCat("Mutex ", id, " acquired here"),
-                            t.tid, di, d.Stack(t.held[i].stack)});
+        f.stacks.push_back(
+            {absl::StrCat("Mutex ", id, " acquired here"), t.tid, di, d.Stack(t.held[i].stack)});
       }
-      f.summary = absl::StrFormat("%s exited while holding %s: any thread that takes %s next "
-                                  "waits forever",
-                                  Label(d, t.tid), ids, t.held.size() == 1 ? "it" : "them");
+      f.summary = absl::StrFormat(
+          "%s exited while holding %s: any thread that takes %s next "
+          "waits forever",
+          Label(d, t.tid), ids, t.held.size() == 1 ? "it" : "them");
       if (t.exit_stack)
-        f.stacks.push_back({std::string("Exited here"), t.tid, di,
-                            d.Stack(t.exit_stack)});
+        f.stacks.push_back({std::string("Exited here"), t.tid, di, d.Stack(t.exit_stack)});
       out.push_back(std::move(f));
     }
   }

@@ -50,12 +50,12 @@ enum class Target { kLock, kSemaphore, kCondvar, kJoin };
 
 struct Wait {
   const ThreadInfo* thread = nullptr;
-  uint64_t address = 0;         // what it waits for (a woken condition wait: the mutex)
+  uint64_t address = 0;  // what it waits for (a woken condition wait: the mutex)
   Target target = Target::kLock;
-  bool write = true;            // a mutex, a spinlock, an rwlock write request
+  bool write = true;               // a mutex, a spinlock, an rwlock write request
   const LockInfo* lock = nullptr;  // for kLock (may be null: untracked)
-  double seconds = -1;          // how long so far; < 0 when unknown
-  uint64_t condition = 0;       // a woken condition wait: the condition it was woken from
+  double seconds = -1;             // how long so far; < 0 when unknown
+  uint64_t condition = 0;          // a woken condition wait: the condition it was woken from
 };
 
 struct Holder {
@@ -149,13 +149,12 @@ class WaitGraph {
                ((s->begins - ticket) & ~format::kCondWaitAlone) == 1) {
       woken_at = s->last_post_ns;  // a signal, and no other thread waited meanwhile
     } else if (r.deadline_ns != 0 && opt_.now_ns > r.deadline_ns + format::kWaitRetryGraceNs) {
-      woken_at = r.deadline_ns;    // a timed wait that should have returned long ago
+      woken_at = r.deadline_ns;  // a timed wait that should have returned long ago
     }
     if (woken_at == 0) return;
     auto it = holders_.find(r.cond_mutex);
-    if (it == holders_.end() ||
-        std::none_of(it->second.begin(), it->second.end(),
-                     [&](const Holder& h) { return h.thread != w.thread; }))
+    if (it == holders_.end() || std::none_of(it->second.begin(), it->second.end(),
+                                             [&](const Holder& h) { return h.thread != w.thread; }))
       return;  // the mutex is free (or ours): it is on its way back
     w.condition = w.address;
     w.address = r.cond_mutex;
@@ -225,12 +224,9 @@ class WaitGraph {
   // How `w`'s object is named in a sentence: "{L1}" for locks, "semaphore 0x..." otherwise.
   std::string ObjectName(Finding& f, const Wait& w) {
     switch (w.target) {
-      case Target::kLock:
-        return absl::StrCat("{", LockId(f, w.address, w.lock), "}");
-      case Target::kSemaphore:
-        return absl::StrFormat("semaphore 0x%x", w.address);
-      case Target::kCondvar:
-        return absl::StrFormat("condition variable 0x%x", w.address);
+      case Target::kLock: return absl::StrCat("{", LockId(f, w.address, w.lock), "}");
+      case Target::kSemaphore: return absl::StrFormat("semaphore 0x%x", w.address);
+      case Target::kCondvar: return absl::StrFormat("condition variable 0x%x", w.address);
       case Target::kJoin:
         if (const ThreadInfo* joined = d_.ThreadByHandle(w.address))
           return absl::StrCat("the exit of ", Label(joined), " (pthread_join)");
@@ -247,10 +243,9 @@ class WaitGraph {
       case Blocker::kHolds:
         return absl::StrFormat("waits%s for %s held by %s", duration, object, Label(b.thread));
       case Blocker::kQueued:
-        return absl::StrFormat("waits%s to read %s behind %s, queued to write it", duration,
-                               object, Label(b.thread));
-      case Blocker::kJoined:
-        return absl::StrFormat("waits%s for %s", duration, object);
+        return absl::StrFormat("waits%s to read %s behind %s, queued to write it", duration, object,
+                               Label(b.thread));
+      case Blocker::kJoined: return absl::StrFormat("waits%s for %s", duration, object);
     }
     return "";
   }
@@ -281,8 +276,9 @@ class WaitGraph {
     for (const format::HeldLock& h : t->held) {
       const LockInfo* lock = d_.Lock(h.lock);
       std::string id = LockId(f, h.address, lock);
-      AddStack(f, absl::StrCat(LockNoun(KindOf(lock)), " {", id, "} acquired here",
-                               (h.flags & format::kHeldRead) ? " (for read)" : ""),
+      AddStack(f,
+               absl::StrCat(LockNoun(KindOf(lock)), " {", id, "} acquired here",
+                            (h.flags & format::kHeldRead) ? " (for read)" : ""),
                t, h.stack);
     }
   }
@@ -310,9 +306,10 @@ class WaitGraph {
                                   Label(w.thread), Duration(w.seconds), id);
       AddStack(f, absl::StrCat("Blocked here re-acquiring {", id, "}", Duration(w.seconds)),
                w.thread, w.thread->wait.stack);
-      AddStack(f, absl::StrCat(LockNoun(kind), " {", id,
-                               "} previously acquired here by the same thread"),
-               w.thread, mine->held.stack);
+      AddStack(
+          f,
+          absl::StrCat(LockNoun(kind), " {", id, "} previously acquired here by the same thread"),
+          w.thread, mine->held.stack);
       f.scenario = {{0, absl::StrCat("lock(", id, ");")}, {0, absl::StrCat("lock(", id, ");")}};
       f.blocked_seconds = w.seconds;
       explained->insert(w.thread);
@@ -382,7 +379,8 @@ class WaitGraph {
       // lockdep's table: each thread takes what it holds, then asks for the next one's.
       for (size_t i = 0; plain && i < k; ++i) {
         const Wait* prev = WaitOf(nodes[cycle[(i + k - 1) % k]]);
-        f.scenario.push_back({i, absl::StrCat("lock(", LockId(f, prev->address, prev->lock), ");")});
+        f.scenario.push_back(
+            {i, absl::StrCat("lock(", LockId(f, prev->address, prev->lock), ");")});
       }
       for (size_t i = 0; plain && i < k; ++i) {
         const Wait* w = WaitOf(nodes[cycle[i]]);
@@ -407,13 +405,11 @@ class WaitGraph {
     if (w.target == Target::kSemaphore) {
       if (const SyncInfo* s = d_.SyncAt(w.address)) {
         f.details.push_back(absl::StrFormat(
-            "  %s has no owner: last taken by %s, last posted by %s (%d takes, %d posts)",
-            object, WhoDid(f, s->last_take_tid), WhoDid(f, s->last_post_tid), s->takes,
-            s->posts));
+            "  %s has no owner: last taken by %s, last posted by %s (%d takes, %d posts)", object,
+            WhoDid(f, s->last_take_tid), WhoDid(f, s->last_post_tid), s->takes, s->posts));
         if (const ThreadInfo* t = d_.ThreadByTid(s->last_take_tid)) {
           if (t->state == format::kThreadExited && t->exit_stack)
-            AddStack(f, absl::StrCat("Exited here (it took ", object, " last)"), t,
-                     t->exit_stack);
+            AddStack(f, absl::StrCat("Exited here (it took ", object, " last)"), t, t->exit_stack);
         }
       }
       return;
@@ -429,10 +425,10 @@ class WaitGraph {
     }
     std::vector<Blocker> blockers = Blockers(w);
     if (blockers.empty()) {
-      f.details.push_back(absl::StrCat(
-          "  ", object,
-          w.target == Target::kJoin ? ": that thread is not in the dump"
-                                    : " is held by no thread the dump knows"));
+      f.details.push_back(absl::StrCat("  ", object,
+                                       w.target == Target::kJoin
+                                           ? ": that thread is not in the dump"
+                                           : " is held by no thread the dump knows"));
       return;
     }
     for (const Blocker& b : blockers) {
@@ -448,15 +444,18 @@ class WaitGraph {
       }
       switch (b.how) {
         case Blocker::kHolds:
-          f.details.push_back(absl::StrFormat("  %s is held by %s, %s", object,
-                                              Label(b.thread), doing));
-          AddStack(f, absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
-                                   (b.held.flags & format::kHeldRead) ? " (for read)" : ""),
+          f.details.push_back(
+              absl::StrFormat("  %s is held by %s, %s", object, Label(b.thread), doing));
+          AddStack(f,
+                   absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
+                                (b.held.flags & format::kHeldRead) ? " (for read)" : ""),
                    b.thread, b.held.stack);
           break;
         case Blocker::kQueued:
-          f.details.push_back(absl::StrFormat("  %s has a writer queued ahead of its readers: "
-                                              "%s, %s", object, Label(b.thread), doing));
+          f.details.push_back(
+              absl::StrFormat("  %s has a writer queued ahead of its readers: "
+                              "%s, %s",
+                              object, Label(b.thread), doing));
           break;
         case Blocker::kJoined:
           f.details.push_back(absl::StrFormat("  %s has not exited, %s", Label(b.thread), doing));
@@ -506,8 +505,8 @@ class WaitGraph {
         AddThread(f, w->thread);
         absl::StrAppend(&who, who.empty() ? "" : ", ", Label(w->thread));
       }
-      f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s",
-                                  ws.size(), object, longest, who);
+      f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s", ws.size(),
+                                  object, longest, who);
       if (front.target == Target::kSemaphore) {
         // An ownerless semaphore's only trail goes into the one line people read.
         if (const SyncInfo* sync = d_.SyncAt(front.address))

@@ -43,8 +43,8 @@
 namespace lockscope {
 
 struct WaitOptions {
-  uint64_t now_ns = 0;          // CLOCK_MONOTONIC now (waits carry monotonic start times)
-  double stall_seconds = 10;    // a wait at least this long is a stall
+  uint64_t now_ns = 0;        // CLOCK_MONOTONIC now (waits carry monotonic start times)
+  double stall_seconds = 10;  // a wait at least this long is a stall
   // What the hang monitor saw of the live processes:
   //   when each wait without a start time (it looked uncontended) was first seen:
   //   (dump path, tid, address) -> CLOCK_MONOTONIC ns;

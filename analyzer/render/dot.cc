@@ -39,9 +39,9 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
     for (uint32_t l : used) {
       const LockInfo* lock = dump.Lock(l);
       std::string name = symbols.LockName(d, lock->address);
-      absl::StrAppendFormat(&out, "    n%d_%d [label=%s];\n", d, l,
-                            DotString(absl::StrFormat("%s 0x%x %s", name, lock->address,
-                                                      LockKindName(lock->kind))));
+      absl::StrAppendFormat(
+          &out, "    n%d_%d [label=%s];\n", d, l,
+          DotString(absl::StrFormat("%s 0x%x %s", name, lock->address, LockKindName(lock->kind))));
     }
     for (const EdgeInfo& e : dump.edges()) {
       bool in_cycle = hot.count({d, dump.Lock(e.from)->address, dump.Lock(e.to)->address}) > 0;

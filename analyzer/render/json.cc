@@ -26,7 +26,8 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
     absl::StrAppend(&out, "],\n      \"locks\": [");
     for (size_t l = 0; l < f.locks.size(); ++l) {
       const FindingLock& lk = f.locks[l];
-      absl::StrAppendFormat(&out, "%s{ \"id\": %s, \"address\": \"0x%x\", \"kind\": %s, \"name\": %s }",
+      absl::StrAppendFormat(&out,
+                            "%s{ \"id\": %s, \"address\": \"0x%x\", \"kind\": %s, \"name\": %s }",
                             l ? ", " : "", JsonString(lk.id), lk.address, JsonString(lk.kind),
                             lk.name.empty() ? "null" : JsonString(lk.name));
     }
@@ -42,7 +43,8 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
                               "%s\n          { \"pc\": \"0x%x\", \"module\": %s, \"function\": %s, "
                               "\"file\": %s, \"line\": %d%s }",
                               k ? "," : "", fr.pc, JsonString(fr.module), JsonString(fr.function),
-                              JsonString(fr.file), fr.line, fr.inlined ? ", \"inlined\": true" : "");
+                              JsonString(fr.file), fr.line,
+                              fr.inlined ? ", \"inlined\": true" : "");
       }
       absl::StrAppend(&out, "] }");
     }

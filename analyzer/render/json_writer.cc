@@ -24,8 +24,7 @@ std::string JsonString(std::string_view s) {
       // Pass valid UTF-8 sequences through; replace anything else.
       size_t len = (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
       bool ok = len > 0 && i + len <= s.size();
-      for (size_t k = 1; ok && k < len; ++k)
-        ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
+      for (size_t k = 1; ok && k < len; ++k) ok = (static_cast<unsigned char>(s[i + k]) >> 6) == 2;
       if (ok) {
         out.append(s.substr(i, len));
         i += len - 1;

@@ -17,8 +17,9 @@ std::string RenderSarif(const Report& report, SymbolCache& symbols) {
                         : f.severity == Severity::kWarning ? "warning"
                                                            : "note";
     absl::StrAppend(&out, i ? ",\n" : "\n", "      { \"ruleId\": ", JsonString(f.kind),
-                    ", \"level\": \"", level, "\", \"message\": { \"text\": ",
-                    JsonString(f.summary), " },\n        \"codeFlows\": [ { \"threadFlows\": [");
+                    ", \"level\": \"", level,
+                    "\", \"message\": { \"text\": ", JsonString(f.summary),
+                    " },\n        \"codeFlows\": [ { \"threadFlows\": [");
     std::string first_location;
     for (size_t s = 0; s < f.stacks.size(); ++s) {
       const FindingStack& st = f.stacks[s];
@@ -40,7 +41,8 @@ std::string RenderSarif(const Report& report, SymbolCache& symbols) {
       absl::StrAppend(&out, "] }");
     }
     absl::StrAppend(&out, "] } ]");
-    if (!first_location.empty()) absl::StrAppend(&out, ",\n        \"locations\": [", first_location, "]");
+    if (!first_location.empty())
+      absl::StrAppend(&out, ",\n        \"locations\": [", first_location, "]");
     absl::StrAppend(&out, " }");
   }
   absl::StrAppend(&out, "] } ] }\n");

@@ -98,8 +98,9 @@ std::string RenderText(const Report& report, SymbolCache& symbols) {
   if (!report.findings.empty()) absl::StrAppend(&out, kRule);
   for (const std::string& n : report.notes) absl::StrAppend(&out, "lockscope: note: ", n, "\n");
   absl::StrAppendFormat(
-      &out, "lockscope: %d finding(s): %d error(s), %d warning(s); %d dump(s), %d thread(s), "
-            "%d lock(s), %d lock-order edge(s), %d blocking event(s)%s\n",
+      &out,
+      "lockscope: %d finding(s): %d error(s), %d warning(s); %d dump(s), %d thread(s), "
+      "%d lock(s), %d lock-order edge(s), %d blocking event(s)%s\n",
       report.findings.size(), report.CountSeverity(Severity::kError),
       report.CountSeverity(Severity::kWarning), report.dump_paths.size(), report.threads,
       report.locks, report.edges, report.events,

@@ -47,17 +47,17 @@ inline constexpr uint32_t kNoIndex = 0xffffffffu;
 // Section ids. Index 0 of the locks, stacks and thread tables is never used, so that id 0
 // means "none" everywhere.
 enum SectionId : uint32_t {
-  kSectionThreads = 1,      // ThreadRecord[capacity]
-  kSectionLocks = 2,        // LockRecord[capacity], open-addressed hash on address
-  kSectionChains = 3,       // ChainRecord[capacity], open-addressed hash on chain key
-  kSectionEdges = 4,        // EdgeRecord[capacity], open-addressed hash on (from, to)
-  kSectionStacks = 5,       // StackRecord[capacity], open-addressed hash on frame hash
-  kSectionFrames = 6,       // uint64_t pcs[capacity], bump-allocated, referenced by StackRecord
-  kSectionModules = 7,      // ModuleRecord[capacity], appended
-  kSectionRings = 8,        // capacity rings, each RingHeader + Event[ring_events]
-  kSectionSyncs = 9,        // SyncRecord[capacity], open-addressed hash on address
-  kSectionMisuse = 10,      // MisuseRecord[capacity], appended
-  kSectionForkHeld = 11,    // ForkHeldRecord[capacity]: a fork child's inherited locks
+  kSectionThreads = 1,    // ThreadRecord[capacity]
+  kSectionLocks = 2,      // LockRecord[capacity], open-addressed hash on address
+  kSectionChains = 3,     // ChainRecord[capacity], open-addressed hash on chain key
+  kSectionEdges = 4,      // EdgeRecord[capacity], open-addressed hash on (from, to)
+  kSectionStacks = 5,     // StackRecord[capacity], open-addressed hash on frame hash
+  kSectionFrames = 6,     // uint64_t pcs[capacity], bump-allocated, referenced by StackRecord
+  kSectionModules = 7,    // ModuleRecord[capacity], appended
+  kSectionRings = 8,      // capacity rings, each RingHeader + Event[ring_events]
+  kSectionSyncs = 9,      // SyncRecord[capacity], open-addressed hash on address
+  kSectionMisuse = 10,    // MisuseRecord[capacity], appended
+  kSectionForkHeld = 11,  // ForkHeldRecord[capacity]: a fork child's inherited locks
 };
 
 struct Section {
@@ -79,8 +79,8 @@ struct Counters {
   uint64_t modules_used, modules_dropped;
   uint64_t threads_used, threads_dropped, threads_recycled;
   uint64_t rings_used, threads_without_ring;
-  uint64_t held_spilled;          // acquisitions deeper than ThreadRecord::held (kept off-dump)
-  uint64_t edges_depth_skipped;   // edges not added because > kMaxEdgeSources locks were held
+  uint64_t held_spilled;         // acquisitions deeper than ThreadRecord::held (kept off-dump)
+  uint64_t edges_depth_skipped;  // edges not added because > kMaxEdgeSources locks were held
   uint64_t unwind_failures;
   uint64_t syncs_used, syncs_dropped;
   uint64_t misuse_used, misuse_dropped;
@@ -97,12 +97,12 @@ enum HeaderState : uint32_t {
 struct FileHeader {
   char magic[8];
   uint16_t major, minor;
-  uint32_t header_size;      // == kHeaderSize
-  uint32_t pointer_size;     // == 8
-  uint32_t endian_check;     // == kEndianCheck
-  uint64_t file_size;        // bytes the writer ftruncate()d the file to
+  uint32_t header_size;   // == kHeaderSize
+  uint32_t pointer_size;  // == 8
+  uint32_t endian_check;  // == kEndianCheck
+  uint64_t file_size;     // bytes the writer ftruncate()d the file to
   int32_t pid, ppid;
-  uint32_t state;            // HeaderState
+  uint32_t state;  // HeaderState
   uint32_t section_count;
   uint64_t start_realtime_ns;
   uint64_t start_monotonic_ns;
@@ -115,7 +115,7 @@ struct FileHeader {
   Counters counters;
   // Fork children (parent_pid > 0): the thread that called fork() and where.
   int32_t fork_tid;
-  uint32_t fork_stack;       // in this dump's stack depot
+  uint32_t fork_stack;  // in this dump's stack depot
   uint8_t reserved[4096 - 8 - 4 - 4 - 4 - 4 - 8 - 8 - 4 - 4 - 8 - 8 - 4 - 4 - 256 - 256 - 512 -
                    kMaxSections * sizeof(Section) - sizeof(Counters) - 8];
 };
@@ -157,12 +157,12 @@ inline constexpr uint8_t kLockWritersSeen = 0x20;
 // A lock identity is its record index: (address, generation) where the generation is
 // implicit: each re-initialisation or free retires the record and a new one is inserted.
 struct LockRecord {
-  uint64_t address;     // claimed by CAS 0 -> address
-  uint8_t state;        // LockState, release-stored after kind/first_stack
-  uint8_t kind;         // LockKind (kLockKindMask) | kLockHadEdges, kLockPrefersWriters, ...
-  uint16_t first_site;  // call-site hash (HeldLock::flags >> 16) of first_stack
-  uint32_t first_stack; // stack of the acquisition that first saw this lock with nothing
-                        // else held (0 = none yet): the depth-0 fast path for that site
+  uint64_t address;      // claimed by CAS 0 -> address
+  uint8_t state;         // LockState, release-stored after kind/first_stack
+  uint8_t kind;          // LockKind (kLockKindMask) | kLockHadEdges, kLockPrefersWriters, ...
+  uint16_t first_site;   // call-site hash (HeldLock::flags >> 16) of first_stack
+  uint32_t first_stack;  // stack of the acquisition that first saw this lock with nothing
+                         // else held (0 = none yet): the depth-0 fast path for that site
 };
 static_assert(sizeof(LockRecord) == 16);
 
@@ -171,10 +171,10 @@ static_assert(sizeof(LockRecord) == 16);
 // Key = hash of the sequence of held lock ids plus the acquired lock (and the try flag). A
 // known chain costs one probe; a new one unwinds and records its edges.
 struct ChainRecord {
-  uint64_t key;          // claimed by CAS 0 -> key (key 0 is never used)
-  uint32_t stack;        // where the last lock of the chain was acquired
-  uint16_t owner_slot;   // thread slot that first saw it (low 16 bits)
-  uint16_t flags;        // kChainReady | kChainMultiThread
+  uint64_t key;         // claimed by CAS 0 -> key (key 0 is never used)
+  uint32_t stack;       // where the last lock of the chain was acquired
+  uint16_t owner_slot;  // thread slot that first saw it (low 16 bits)
+  uint16_t flags;       // kChainReady | kChainMultiThread
 };
 inline constexpr uint16_t kChainReady = 1;
 inline constexpr uint16_t kChainMultiThread = 2;
@@ -187,13 +187,13 @@ inline constexpr uint32_t kMaxEdgeSources = 32;  // edges from at most the 32 in
 
 // from -> to: `to` was acquired (blocking) while `from` was held.
 struct EdgeRecord {
-  uint64_t key;             // (uint64_t(from) << 32) | to, claimed by CAS
-  uint32_t from_stack;      // where `from` was acquired (first occurrence)
-  uint32_t to_stack;        // where `to` was acquired while holding `from`
-  int32_t tid;              // thread of the first occurrence
-  int32_t other_tid;        // some other thread that also took this edge (0 = none seen)
-  uint32_t flags;           // kEdgeReady
-  uint32_t held_depth;      // locks held at the first occurrence (including `from`)
+  uint64_t key;         // (uint64_t(from) << 32) | to, claimed by CAS
+  uint32_t from_stack;  // where `from` was acquired (first occurrence)
+  uint32_t to_stack;    // where `to` was acquired while holding `from`
+  int32_t tid;          // thread of the first occurrence
+  int32_t other_tid;    // some other thread that also took this edge (0 = none seen)
+  uint32_t flags;       // kEdgeReady
+  uint32_t held_depth;  // locks held at the first occurrence (including `from`)
   // Locks held at every occurrence besides `from` (the "gate" candidates): set at the first
   // occurrence, then only ever cleared (intersection), so concurrent updates are monotone.
   uint32_t gates[kMaxGates];
@@ -216,10 +216,10 @@ static_assert(sizeof(EdgeRecord) == 48);
 inline constexpr uint32_t kMaxFrames = 64;
 
 struct StackRecord {
-  uint64_t hash;         // claimed by CAS 0 -> hash
-  uint32_t frame_offset; // index into the frames section
+  uint64_t hash;          // claimed by CAS 0 -> hash
+  uint32_t frame_offset;  // index into the frames section
   uint16_t frame_count;
-  uint16_t ready;        // kStackReady once frames are written (release), or kStackNoFrames
+  uint16_t ready;  // kStackReady once frames are written (release), or kStackNoFrames
 };
 static_assert(sizeof(StackRecord) == 16);
 inline constexpr uint16_t kStackReady = 1;
@@ -228,12 +228,12 @@ inline constexpr uint16_t kStackNoFrames = 2;  // the frame area was full: hash 
 // ---- modules ------------------------------------------------------------------------------
 
 struct ModuleRecord {
-  uint64_t base;         // load bias (dl_iterate_phdr dlpi_addr)
-  uint64_t start, end;   // runtime address range of the PT_LOAD segments
-  uint32_t ready;        // 1 once written
+  uint64_t base;        // load bias (dl_iterate_phdr dlpi_addr)
+  uint64_t start, end;  // runtime address range of the PT_LOAD segments
+  uint32_t ready;       // 1 once written
   uint8_t build_id_size;
   uint8_t build_id[31];
-  char path[256];        // NUL-terminated; truncated paths end in "..."
+  char path[256];  // NUL-terminated; truncated paths end in "..."
 };
 static_assert(sizeof(ModuleRecord) == 320);
 
@@ -243,19 +243,19 @@ static_assert(sizeof(ModuleRecord) == 320);
 // Condition variables also count their waits, so that a waiter that was woken and is stuck
 // re-acquiring its mutex inside glibc can be told from one still asleep (checks/waits.h).
 struct SyncRecord {
-  uint64_t address;        // claimed by CAS 0 (or kSyncRetired) -> address
-  uint8_t kind;            // kLockSemaphore | kLockCondvar
-  uint8_t ready;           // 1 once kind is written
+  uint64_t address;  // claimed by CAS 0 (or kSyncRetired) -> address
+  uint8_t kind;      // kLockSemaphore | kLockCondvar
+  uint8_t ready;     // 1 once kind is written
   uint16_t reserved;
-  int32_t last_post_tid;   // sem_post / pthread_cond_signal / _broadcast
-  int32_t last_take_tid;   // successful sem_wait / sem_trywait / sem_timedwait
-  uint32_t posts;          // counts, wrapping (condition variables: signals + broadcasts)
+  int32_t last_post_tid;  // sem_post / pthread_cond_signal / _broadcast
+  int32_t last_take_tid;  // successful sem_wait / sem_trywait / sem_timedwait
+  uint32_t posts;         // counts, wrapping (condition variables: signals + broadcasts)
   uint32_t takes;
-  uint32_t broadcasts;     // condition variables: pthread_cond_broadcast calls
-  uint32_t begins;         // condition variables: waits begun (each timed slice is one)
-  uint32_t waiting;        // condition variables: threads inside a wait now
-  uint64_t last_post_ns;   // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
-                           // or broadcast
+  uint32_t broadcasts;    // condition variables: pthread_cond_broadcast calls
+  uint32_t begins;        // condition variables: waits begun (each timed slice is one)
+  uint32_t waiting;       // condition variables: threads inside a wait now
+  uint64_t last_post_ns;  // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
+                          // or broadcast
 };
 static_assert(sizeof(SyncRecord) == 48);
 // `address` of a record given back when its object was destroyed (no object lives at 1):
@@ -273,14 +273,14 @@ enum MisuseKind : uint32_t {
 };
 
 struct MisuseRecord {
-  uint32_t kind;        // MisuseKind; 0 = not yet written
-  int32_t tid;          // the thread that misused the lock
+  uint32_t kind;  // MisuseKind; 0 = not yet written
+  int32_t tid;    // the thread that misused the lock
   uint64_t address;
-  uint32_t lock;        // LockRecord index, 0 if untracked
-  uint32_t stack;       // where it happened
-  int32_t owner_tid;    // the lock's owner at that moment (0 = none / unknown)
-  uint32_t owner_stack; // where the owner (or this thread, for relock) acquired it
-  uint32_t ready;       // 1 once written
+  uint32_t lock;         // LockRecord index, 0 if untracked
+  uint32_t stack;        // where it happened
+  int32_t owner_tid;     // the lock's owner at that moment (0 = none / unknown)
+  uint32_t owner_stack;  // where the owner (or this thread, for relock) acquired it
+  uint32_t ready;        // 1 once written
   uint32_t reserved;
 };
 static_assert(sizeof(MisuseRecord) == 40);
@@ -291,12 +291,12 @@ static_assert(sizeof(MisuseRecord) == 40);
 // the child's own copy of the lock word, so a lock released just before fork is not listed).
 struct ForkHeldRecord {
   uint64_t address;
-  int32_t holder_tid;     // the parent thread that held it
-  uint32_t lock;          // LockRecord index in this (the child's) dump
-  uint32_t stack;         // where the holder acquired it (frames copied into this dump)
-  uint8_t kind;           // LockKind
-  uint8_t by_forker;      // 1: held by the thread that forked (it lives on in the child)
-  uint8_t reported;       // set once the child's attempt to take it was recorded
+  int32_t holder_tid;  // the parent thread that held it
+  uint32_t lock;       // LockRecord index in this (the child's) dump
+  uint32_t stack;      // where the holder acquired it (frames copied into this dump)
+  uint8_t kind;        // LockKind
+  uint8_t by_forker;   // 1: held by the thread that forked (it lives on in the child)
+  uint8_t reported;    // set once the child's attempt to take it was recorded
   uint8_t ready;
   char holder_name[16];
 };
@@ -311,8 +311,8 @@ enum ThreadState : uint32_t {
 };
 
 enum HeldFlags : uint32_t {
-  kHeldTry = 1,     // acquired by a successful trylock (creates no blocking edge)
-  kHeldRead = 2,    // shared (rwlock read) acquisition
+  kHeldTry = 1,   // acquired by a successful trylock (creates no blocking edge)
+  kHeldRead = 2,  // shared (rwlock read) acquisition
   // Bits 16..31: a hash of the call site (the return address into the program), part of
   // the chain key so that each acquisition site keeps its own stack.
   kHeldSiteMask = 0xffff0000u,
@@ -366,7 +366,7 @@ struct WaitRecord {
   // thread was waiting).
   uint32_t cond_posts;
   uint32_t cond_broadcasts;
-  uint32_t cond_ticket;   // low 31 bits: SyncRecord::begins before this call; kCondWaitAlone
+  uint32_t cond_ticket;  // low 31 bits: SyncRecord::begins before this call; kCondWaitAlone
 };
 static_assert(sizeof(WaitRecord) == 64);
 inline constexpr uint32_t kCondWaitAlone = 0x80000000u;
@@ -375,15 +375,15 @@ inline constexpr uint64_t kWaitRetryGraceNs = 1000000000;
 // One slot per thread. Written only by its own thread (the held stack and wait state are
 // stored before a thread blocks and after it acquires, so a hung thread's slot is current).
 struct ThreadRecord {
-  uint32_t state;            // ThreadState, release-stored last
+  uint32_t state;  // ThreadState, release-stored last
   int32_t tid;
   char name[16];
-  uint32_t ring;             // ring index or kNoIndex
-  uint32_t held_count;       // total held, may exceed kInlineHeld (the rest is off-dump)
-  uint64_t pthread_handle;   // pthread_self() of the thread, to find its slot by handle
-  uint32_t exit_stack;       // set when the thread exited while holding locks
+  uint32_t ring;            // ring index or kNoIndex
+  uint32_t held_count;      // total held, may exceed kInlineHeld (the rest is off-dump)
+  uint64_t pthread_handle;  // pthread_self() of the thread, to find its slot by handle
+  uint32_t exit_stack;      // set when the thread exited while holding locks
   uint32_t reserved0;
-  WaitRecord wait;           // in the same cache line as held_count
+  WaitRecord wait;  // in the same cache line as held_count
   // Semaphores this thread took and has not posted back: a binary semaphore used as a lock,
   // such as CPython's threading.Lock. 0 = free slot; when all are in use the oldest goes.
   // The fork snapshot reads them (a lock of that kind held across fork()).
@@ -401,9 +401,9 @@ static_assert(sizeof(ThreadRecord) == 192 + kInlineHeld * sizeof(HeldLock));
 // blocking and unusual ones. An uncontended lock/unlock writes nothing here (its state is the
 // held stack); a ring event costs a few stores, which is the whole budget of that path.
 enum EventOp : uint8_t {
-  kOpLock = 1,      // (format 1.1 only: every acquisition)
-  kOpTryLock = 2,   // (format 1.1 only)
-  kOpUnlock = 3,    // an unlock of a lock the thread did not hold (flags 1); in 1.1, every one
+  kOpLock = 1,     // (format 1.1 only: every acquisition)
+  kOpTryLock = 2,  // (format 1.1 only)
+  kOpUnlock = 3,   // an unlock of a lock the thread did not hold (flags 1); in 1.1, every one
   kOpCondWaitBegin = 4,
   kOpCondWaitEnd = 5,
   kOpLockFailed = 6,
@@ -417,20 +417,20 @@ enum EventOp : uint8_t {
 // slot never accepts a torn event: `seq` is the full write position (low 32 bits) and `lap`
 // is position / capacity (low 16 bits), which differs between consecutive overwrites.
 struct Event {
-  uint32_t seq;     // low 32 bits of the write position          } word 0
-  uint32_t lock;    // LockRecord index                           }
-  uint8_t op;       // EventOp                                     } word 1
-  uint8_t flags;    //                                             }
-  uint16_t lap;     // (position / capacity) & 0xffff              }
-  uint32_t aux;     // op-specific (stack id, error code)          }
+  uint32_t seq;   // low 32 bits of the write position          } word 0
+  uint32_t lock;  // LockRecord index                           }
+  uint8_t op;     // EventOp                                     } word 1
+  uint8_t flags;  //                                             }
+  uint16_t lap;   // (position / capacity) & 0xffff              }
+  uint32_t aux;   // op-specific (stack id, error code)          }
 };
 static_assert(sizeof(Event) == 16);
 
 struct RingHeader {
-  uint64_t head;          // events ever written
-  int32_t owner_tid;      // current owner (0 = free)
+  uint64_t head;      // events ever written
+  int32_t owner_tid;  // current owner (0 = free)
   uint32_t owner_slot;
-  uint32_t capacity;      // events (power of two)
+  uint32_t capacity;  // events (power of two)
   uint32_t reserved[9];
 };
 static_assert(sizeof(RingHeader) == 56);

@@ -24,7 +24,11 @@ int main(int argc, char** argv) {
   const uint64_t events = strtoull(argv[4], nullptr, 10);
   Config c;
   c.dir = argv[1];
-  auto pow2 = [](uint64_t v) { uint64_t p = 1; while (p < v) p <<= 1; return p; };
+  auto pow2 = [](uint64_t v) {
+    uint64_t p = 1;
+    while (p < v) p <<= 1;
+    return p;
+  };
   c.locks = pow2(locks * 2);
   c.edges = pow2(edges * 2);
   c.threads = 65;
@@ -60,7 +64,8 @@ int main(int argc, char** argv) {
     if (a == b) continue;
     if (a > b) std::swap(a, b);
     et.Add(ids[a], ids[b], stack, stack, 1000 + int(e % 64), 1, nullptr, 0, mode);
-    if (e % 1000 == 0) et.Add(ids[b], ids[a], stack, stack, 1001 + int(e % 63), 1, nullptr, 0, mode);
+    if (e % 1000 == 0)
+      et.Add(ids[b], ids[a], stack, stack, 1001 + int(e % 63), 1, nullptr, 0, mode);
   }
   for (uint32_t t = 1; t <= 64; ++t) {
     format::ThreadRecord& r = v.threads[t];

@@ -23,7 +23,7 @@ constexpr int kCapacity = 16;
 pthread_mutex_t g_queue_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t g_stats_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_cond_t g_not_full = PTHREAD_COND_INITIALIZER;  // static initialisation
-pthread_cond_t g_not_empty;                             // pthread_cond_init in main
+pthread_cond_t g_not_empty;                            // pthread_cond_init in main
 
 long g_ring[kCapacity];
 int g_head = 0;  // next slot to pop

@@ -29,7 +29,8 @@ __attribute__((noinline)) void* storm_locker(void* arg) {
 int main() {
   for (auto& m : g_storm_locks) pthread_mutex_init(&m, nullptr);
   pthread_t threads[8];
-  for (long i = 0; i < 8; ++i) pthread_create(&threads[i], nullptr, storm_locker, reinterpret_cast<void*>(i));
+  for (long i = 0; i < 8; ++i)
+    pthread_create(&threads[i], nullptr, storm_locker, reinterpret_cast<void*>(i));
   int failures = 0;
   for (int n = 0; n < 200; ++n) {
     pid_t pid = fork();

@@ -40,7 +40,7 @@ __attribute__((noinline)) long walk_hand_over_hand(Node* head) {
     visited += 1;
     Node* next = current->next;
     if (next == nullptr) break;
-    check(pthread_mutex_lock(&next->lock), "lock next");  // lock next ...
+    check(pthread_mutex_lock(&next->lock), "lock next");            // lock next ...
     check(pthread_mutex_unlock(&current->lock), "unlock current");  // ... then let go of current
     current = next;
   }

@@ -54,8 +54,12 @@ __attribute__((noinline)) void single_threaded_state() {
     timespec soon{};
     clock_gettime(CLOCK_REALTIME, &soon);
     soon.tv_nsec += 1000000;
-    if (soon.tv_nsec >= 1000000000) { soon.tv_sec++; soon.tv_nsec -= 1000000000; }
-    expect(pthread_mutex_timedlock(&g_state_mutex, &soon) == ETIMEDOUT, "timedlock of a held mutex");
+    if (soon.tv_nsec >= 1000000000) {
+      soon.tv_sec++;
+      soon.tv_nsec -= 1000000000;
+    }
+    expect(pthread_mutex_timedlock(&g_state_mutex, &soon) == ETIMEDOUT,
+           "timedlock of a held mutex");
     expect(pthread_mutex_unlock(&g_state_mutex) == 0, "unlock failed");
     expect_state(g_state_mutex, 0, 0, 0, "after unlock");
   }
@@ -106,7 +110,8 @@ int main() {
   single_threaded_state();
   held_across_first_thread();
   pthread_t t[kThreads];
-  for (auto& th : t) expect(pthread_create(&th, nullptr, count_under_mutex, nullptr) == 0, "create");
+  for (auto& th : t)
+    expect(pthread_create(&th, nullptr, count_under_mutex, nullptr) == 0, "create");
   for (auto& th : t) pthread_join(th, nullptr);
   expect(g_counter == long{kThreads} * kIncrements, "lost increments");
   expect_state(g_counter_mutex, 0, 0, 0, "after the counters");

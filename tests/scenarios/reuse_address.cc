@@ -222,8 +222,10 @@ int main(int argc, char** argv) {
   }
   for (int k = 0; k < kKinds; ++k) {
     if (g_swapped_rounds[k] == 0)
-      std::fprintf(stderr, "reuse_address: note: %s: the allocator never returned the old "
-                   "addresses, that kind was not exercised\n", kKindNames[k]);
+      std::fprintf(stderr,
+                   "reuse_address: note: %s: the allocator never returned the old "
+                   "addresses, that kind was not exercised\n",
+                   kKindNames[k]);
   }
   return g_work == 3L * kKinds * kRounds ? 0 : 1;
 }

@@ -57,8 +57,7 @@ __attribute__((noinline)) void* cycle_lock_c_then_a(void*) {
 }
 
 int main() {
-  void* (*const workers[])(void*) = {cycle_lock_a_then_b, cycle_lock_b_then_c,
-                                     cycle_lock_c_then_a};
+  void* (*const workers[])(void*) = {cycle_lock_a_then_b, cycle_lock_b_then_c, cycle_lock_c_then_a};
   for (auto* worker : workers) {  // sequential: create, then join, then the next
     pthread_t t;
     check(pthread_create(&t, nullptr, worker, nullptr), "pthread_create");

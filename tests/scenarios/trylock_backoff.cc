@@ -56,7 +56,7 @@ __attribute__((noinline)) void* backoff_lock_b_then_trylock_a(void*) {
       }
       if (rc != EBUSY) check(rc, "trylock a");
       check(pthread_mutex_unlock(&g_backoff_b), "unlock b");  // back off
-      g_backoffs += 1;  // only this thread writes it
+      g_backoffs += 1;                                        // only this thread writes it
       sched_yield();
     }
   }

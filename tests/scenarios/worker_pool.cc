@@ -19,7 +19,7 @@ __attribute__((noinline)) void use_resource(int task) {
 
 __attribute__((noinline)) void run_task(int task) {
   pthread_mutex_lock(&g_resource_lock);
-  use_resource(task);                     // throws for task 5: the unlock below is skipped
+  use_resource(task);  // throws for task 5: the unlock below is skipped
   pthread_mutex_unlock(&g_resource_lock);
 }
 

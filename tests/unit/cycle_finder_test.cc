@@ -71,7 +71,7 @@ Graph RandomGraph(std::mt19937& rng, uint32_t n) {
   for (uint32_t u = 0; u < n; ++u)
     for (uint32_t v = 0; v < n; ++v)
       if (unit(rng) < density) {
-        g[u].push_back(v);                        // self-loops included
+        g[u].push_back(v);                       // self-loops included
         if (unit(rng) < 0.2) g[u].push_back(v);  // and duplicates
       }
   for (auto& row : g) std::shuffle(row.begin(), row.end(), rng);

@@ -646,7 +646,8 @@ TEST_F(DumpReaderTest, BadEdgesAreSkippedAndCounted) {
       edge(w.l1, w.l1),        // self edge
   };
   size_t k = 0;
-  for (const auto& e : bad) Put(bytes, RecordOffset(bytes, format::kSectionEdges, free_slots[k++]), e);
+  for (const auto& e : bad)
+    Put(bytes, RecordOffset(bytes, format::kSectionEdges, free_slots[k++]), e);
   // Not published: ignored and not counted.
   Put(bytes, RecordOffset(bytes, format::kSectionEdges, free_slots[k++]), edge(w.l2, w.l1, 0));
   // A good edge with garbage gates: the gates that are not known locks are dropped.
@@ -712,12 +713,12 @@ TEST_F(DumpReaderTest, BadStacksReadAsEmpty) {
   };
   const uint32_t past_end = free_ids[0], huge_offset = free_ids[1], too_deep = free_ids[2],
                  not_ready = free_ids[3], no_hash = free_ids[4], at_end = free_ids[5];
-  put(past_end, {1, static_cast<uint32_t>(frame_cap - 2), 3, 1});      // offset+count > cap
-  put(huge_offset, {1, 0xffffffff, format::kMaxFrames, 1});           // offset far outside
-  put(too_deep, {1, 0, 0xffff, 1});                                   // count > kMaxFrames
+  put(past_end, {1, static_cast<uint32_t>(frame_cap - 2), 3, 1});  // offset+count > cap
+  put(huge_offset, {1, 0xffffffff, format::kMaxFrames, 1});        // offset far outside
+  put(too_deep, {1, 0, 0xffff, 1});                                // count > kMaxFrames
   put(not_ready, {1, 0, 3, 0});
   put(no_hash, {0, 0, 3, 1});
-  put(at_end, {1, static_cast<uint32_t>(frame_cap - 2), 2, 1});       // exactly the last two
+  put(at_end, {1, static_cast<uint32_t>(frame_cap - 2), 2, 1});  // exactly the last two
   Put(bytes, RecordOffset(bytes, format::kSectionFrames, frame_cap - 2), uint64_t{0xaa});
   Put(bytes, RecordOffset(bytes, format::kSectionFrames, frame_cap - 1), uint64_t{0xbb});
 
@@ -733,8 +734,8 @@ TEST_F(DumpReaderTest, BadStacksReadAsEmpty) {
 }
 
 TEST_F(DumpReaderTest, StackWithNoFramesIsEmpty) {
-  // Regression (fixed): analyzer/dump_reader.cc, Dump::Stack(): for a valid record with frame_count 0 (the
-  // shim publishes one when the frame area is full, or for an empty unwind) it calls
+  // Regression (fixed): analyzer/dump_reader.cc, Dump::Stack(): for a valid record with frame_count
+  // 0 (the shim publishes one when the frame area is full, or for an empty unwind) it calls
   // memcpy(pcs.data(), ..., 0) with pcs.data() == nullptr, which is undefined behaviour
   // (UBSan: "null pointer passed as argument 1"). The result is right in practice. Fix:
   // `return std::vector<uint64_t>(frames_ + r.frame_offset,
@@ -757,7 +758,7 @@ TEST_F(DumpReaderTest, BadThreadsAreClamped) {
   const uint64_t t1 = RecordOffset(bytes, format::kSectionThreads, 1);
   auto r = Get<format::ThreadRecord>(bytes, t1);
   r.held_count = 0xffffffff;
-  r.ring = 1000;  // no such ring
+  r.ring = 1000;                             // no such ring
   std::memset(r.name, 'x', sizeof(r.name));  // no terminating NUL
   Put(bytes, t1, r);
   // Another live thread with no ring and another with a garbage state.
@@ -899,8 +900,7 @@ TEST_F(DumpReaderTest, RandomHeaderCorruptionNeverCrashes) {
         case 2: off = sec_begin + rng() % (sec_end - sec_begin); break;
         default: off = rng() % format::kHeaderSize; break;
       }
-      ASSERT_NO_FATAL_FAILURE(
-          file.Set(off, Mutate(rng, static_cast<uint8_t>((*golden_)[off]))));
+      ASSERT_NO_FATAL_FAILURE(file.Set(off, Mutate(rng, static_cast<uint8_t>((*golden_)[off]))));
     }
     OpenAndWalk(file.path(), &ok);
     ASSERT_NO_FATAL_FAILURE(file.Restore());
@@ -944,8 +944,7 @@ TEST_F(DumpReaderTest, RandomRecordCorruptionNeverCrashes) {
         if (s.capacity == 0) continue;
         off = s.offset + (rng() % s.capacity) * s.record_size + rng() % s.record_size;
       }
-      ASSERT_NO_FATAL_FAILURE(
-          file.Set(off, Mutate(rng, static_cast<uint8_t>((*golden_)[off]))));
+      ASSERT_NO_FATAL_FAILURE(file.Set(off, Mutate(rng, static_cast<uint8_t>((*golden_)[off]))));
     }
     OpenAndWalk(file.path(), &ok);
     ASSERT_NO_FATAL_FAILURE(file.Restore());

@@ -28,11 +28,11 @@ class RingMemory {
   RingMemory(uint32_t events, uint32_t count = 1)
       : bytes_per_ring_(format::RingBytes(events)), count_(count) {
     const size_t total = bytes_per_ring_ * count;
-    mem_ = static_cast<char*>(::operator new(total, std::align_val_t{64}));
+    mem_ = static_cast<char*>(::operator new (total, std::align_val_t{64}));
     std::memset(mem_, 0, total);
     for (uint32_t i = 0; i < count; ++i) ring(i)->capacity = events;
   }
-  ~RingMemory() { ::operator delete(mem_, std::align_val_t{64}); }
+  ~RingMemory() { ::operator delete (mem_, std::align_val_t{64}); }
   RingMemory(const RingMemory&) = delete;
   RingMemory& operator=(const RingMemory&) = delete;
 
@@ -40,8 +40,7 @@ class RingMemory {
     return reinterpret_cast<RingHeader*>(mem_ + i * bytes_per_ring_);
   }
   const Event* events(uint32_t i = 0) {
-    return reinterpret_cast<const Event*>(mem_ + i * bytes_per_ring_ +
-                                          format::kRingEventsOffset);
+    return reinterpret_cast<const Event*>(mem_ + i * bytes_per_ring_ + format::kRingEventsOffset);
   }
   uint32_t count() const { return count_; }
 

@@ -56,6 +56,8 @@ __attribute__((noinline, noclone)) int SymTestTarget(int x) {
 }
 constexpr int kTargetLastLine = __LINE__ - 1;
 
+// The recorded line and the call must stay on one line: no reformatting here.
+// clang-format off
 __attribute__((noinline, noclone)) uintptr_t SymTestCaller(int* line) {
   *line = __LINE__; uintptr_t ra = CaptureReturnAddress();
   asm volatile("" : "+r"(ra)::"memory");
@@ -75,6 +77,7 @@ __attribute__((noinline, noclone)) uintptr_t SymTestInlineOuter(
   asm volatile("" : "+r"(ra)::"memory");
   return ra;
 }
+// clang-format on
 
 }  // namespace lockscope_symtest
 
@@ -108,8 +111,7 @@ std::string RuntimeBuildId(const dl_phdr_info* info) {
       const auto* nh = reinterpret_cast<const ElfW(Nhdr)*>(p);
       const char* name = p + sizeof(ElfW(Nhdr));
       const char* desc = name + ((nh->n_namesz + 3) & ~3u);
-      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-          std::memcmp(name, "GNU", 4) == 0) {
+      if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 && std::memcmp(name, "GNU", 4) == 0) {
         static constexpr char kHex[] = "0123456789abcdef";
         std::string out;
         for (unsigned j = 0; j < nh->n_descsz; ++j) {
@@ -154,9 +156,8 @@ Symbolizer& Self() {
 std::string DumpFrames(const std::vector<SymbolizedFrame>& frames) {
   std::string out;
   for (const SymbolizedFrame& f : frames) {
-    out += "  pc=" + std::to_string(f.pc) + " module=" + f.module +
-           " function=" + f.function + " at " + f.file + ":" +
-           std::to_string(f.line) + (f.inlined ? " (inlined)" : "") + "\n";
+    out += "  pc=" + std::to_string(f.pc) + " module=" + f.module + " function=" + f.function +
+           " at " + f.file + ":" + std::to_string(f.line) + (f.inlined ? " (inlined)" : "") + "\n";
   }
   return out;
 }
@@ -193,8 +194,7 @@ TEST(SymbolizerTest, FunctionEntryPc) {
 TEST(SymbolizerTest, PcInsideFunctionBody) {
   // A pc in the middle of the function (a few bytes past the entry is still
   // inside the prologue/body of a non-trivial function).
-  const auto entry =
-      reinterpret_cast<uintptr_t>(&lockscope_symtest::SymTestTarget);
+  const auto entry = reinterpret_cast<uintptr_t>(&lockscope_symtest::SymTestTarget);
   EXPECT_EQ(lockscope_symtest::SymTestTarget(3), ((3 * 31 + 0) * 31 + 1) * 31 + 2);
   const std::vector<SymbolizedFrame> frames = Self().Symbolize(entry + 4, false);
   SCOPED_TRACE(DumpFrames(frames));
@@ -230,16 +230,14 @@ TEST(SymbolizerTest, ReturnAddressGivesCallerAndExactCallLine) {
 TEST(SymbolizerTest, InlinedFrames) {
   int inner_line = 0;
   int call_line = 0;
-  const uintptr_t ra =
-      lockscope_symtest::SymTestInlineOuter(&inner_line, &call_line);
+  const uintptr_t ra = lockscope_symtest::SymTestInlineOuter(&inner_line, &call_line);
 
   const std::vector<SymbolizedFrame> frames = Self().Symbolize(ra, true);
   SCOPED_TRACE(DumpFrames(frames));
   ASSERT_FALSE(frames.empty());
   // Robust part: the real (outermost) function is always last.
   const SymbolizedFrame& outer = frames.back();
-  EXPECT_EQ(outer.function,
-            "lockscope_symtest::SymTestInlineOuter(int*, int*)");
+  EXPECT_EQ(outer.function, "lockscope_symtest::SymTestInlineOuter(int*, int*)");
   EXPECT_FALSE(outer.inlined);
   EXPECT_TRUE(EndsWith(outer.file, "symbolizer_test.cc")) << outer.file;
   for (const SymbolizedFrame& f : frames) EXPECT_EQ(f.pc, ra);
@@ -249,8 +247,7 @@ TEST(SymbolizerTest, InlinedFrames) {
   if (frames.size() >= 2) {
     const SymbolizedFrame& inner = frames.front();
     EXPECT_TRUE(inner.inlined);
-    EXPECT_NE(inner.function.find("SymTestInlined"), std::string::npos)
-        << inner.function;
+    EXPECT_NE(inner.function.find("SymTestInlined"), std::string::npos) << inner.function;
     EXPECT_EQ(inner.line, inner_line);
     EXPECT_TRUE(EndsWith(inner.file, "symbolizer_test.cc")) << inner.file;
     // The outer frame's location is the call site of the inlined function.
@@ -261,26 +258,23 @@ TEST(SymbolizerTest, InlinedFrames) {
 TEST(SymbolizerTest, DataSymbols) {
   EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(&g_test_registry_lock)),
             "g_test_registry_lock");
-  EXPECT_EQ(
-      Self().DataSymbol(reinterpret_cast<uintptr_t>(&g_test_registry_lock) + 3),
-      "g_test_registry_lock+3");
+  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(&g_test_registry_lock) + 3),
+            "g_test_registry_lock+3");
   const uintptr_t array = reinterpret_cast<uintptr_t>(g_test_lock_array);
   EXPECT_EQ(Self().DataSymbol(array), "g_test_lock_array");
   EXPECT_EQ(Self().DataSymbol(array + 8), "g_test_lock_array+8");
   EXPECT_EQ(Self().DataSymbol(array + 40), "g_test_lock_array+40");
   // C++ names are demangled.
-  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(
-                &lockscope_symtest::g_namespaced_counter)),
-            "lockscope_symtest::g_namespaced_counter");
+  EXPECT_EQ(
+      Self().DataSymbol(reinterpret_cast<uintptr_t>(&lockscope_symtest::g_namespaced_counter)),
+      "lockscope_symtest::g_namespaced_counter");
 }
 
 TEST(SymbolizerTest, DataSymbolOutsideModulesIsNullopt) {
   auto heap = std::make_unique<int[]>(16);
-  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(heap.get())),
-            std::nullopt);
+  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(heap.get())), std::nullopt);
   int on_stack = 0;
-  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(&on_stack)),
-            std::nullopt);
+  EXPECT_EQ(Self().DataSymbol(reinterpret_cast<uintptr_t>(&on_stack)), std::nullopt);
   EXPECT_EQ(Self().DataSymbol(0), std::nullopt);
   EXPECT_EQ(Self().DataSymbol(~uint64_t{0}), std::nullopt);
 }
@@ -294,8 +288,7 @@ TEST(SymbolizerTest, SharedLibraryFunctionWithoutLocalDebugInfo) {
   ASSERT_FALSE(frames.empty());
   // (Under ASan the interceptor in libasan.so is found instead of libc's.)
   EXPECT_NE(frames.back().module, "");
-  EXPECT_NE(frames.back().function.find("pthread_mutex_lock"),
-            std::string::npos);
+  EXPECT_NE(frames.back().function.find("pthread_mutex_lock"), std::string::npos);
 }
 
 TEST(SymbolizerTest, UnknownPcGivesSingleEmptyFrame) {
@@ -372,8 +365,7 @@ TEST(SymbolizerTest, DuplicateModuleEntriesAreHarmless) {
   EXPECT_EQ(frames.back().module, ExeBasename());
   EXPECT_EQ(frames.back().function, "lockscope_symtest::SymTestCaller(int*)");
   EXPECT_EQ(frames.back().line, call_line);
-  EXPECT_EQ(symbolizer.DataSymbol(
-                reinterpret_cast<uintptr_t>(&g_test_registry_lock)),
+  EXPECT_EQ(symbolizer.DataSymbol(reinterpret_cast<uintptr_t>(&g_test_registry_lock)),
             "g_test_registry_lock");
 }
 
@@ -384,14 +376,12 @@ TEST(SymbolizerTest, DuplicateAndOverlappingModulesDoNotCrash) {
   ASSERT_FALSE(modules.empty());
   const ModuleInfo exe = modules[0];
   modules.push_back(exe);
-  modules.push_back(
-      ModuleInfo{"/lib/x86_64-linux-gnu/libc.so.6", exe.base, "ff"});
+  modules.push_back(ModuleInfo{"/lib/x86_64-linux-gnu/libc.so.6", exe.base, "ff"});
   modules.push_back(ModuleInfo{exe.path, ~uint64_t{0} - 0x1000, ""});
   Symbolizer symbolizer(std::move(modules));
   int call_line = 0;
   const uintptr_t ra = lockscope_symtest::SymTestCaller(&call_line);
-  for (const uint64_t pc : {uint64_t{ra}, exe.base, exe.base + 0x1000,
-                            ~uint64_t{0} - 0x10}) {
+  for (const uint64_t pc : {uint64_t{ra}, exe.base, exe.base + 0x1000, ~uint64_t{0} - 0x10}) {
     EXPECT_FALSE(symbolizer.Symbolize(pc, true).empty());
     EXPECT_FALSE(symbolizer.Symbolize(pc, false).empty());
     (void)symbolizer.DataSymbol(pc);

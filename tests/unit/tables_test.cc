@@ -55,7 +55,8 @@ void RunThreads(int n, Fn fn) {
 // ---- LockTable -------------------------------------------------------------------------
 
 struct LockFixture {
-  explicit LockFixture(uint64_t capacity) : records(capacity), table(records.data(), capacity, &c) {}
+  explicit LockFixture(uint64_t capacity)
+      : records(capacity), table(records.data(), capacity, &c) {}
   Counters c{};
   std::vector<LockRecord> records;
   LockTable table;
@@ -253,12 +254,12 @@ TEST(LockTableTest, ClaimedButUnpublishedRecordYieldsATwin) {
 }
 
 TEST(LockTableTest, RetireEndsEveryLiveTwin) {
-  // Regression (fixed): shim/tables.h LockTable::Retire retires only the first live record found (via
-  // Find). When the documented insert race has produced two live twins for one address,
-  // the second twin stays live, so after destroy/free the address still resolves to the OLD
-  // identity and a new lock later initialised at that address inherits the old lock's
-  // edges (generations merge). Fix: have Retire walk the whole probe sequence (until an
-  // empty slot / kMaxProbes) and retire every live record with this address.
+  // Regression (fixed): shim/tables.h LockTable::Retire retires only the first live record found
+  // (via Find). When the documented insert race has produced two live twins for one address, the
+  // second twin stays live, so after destroy/free the address still resolves to the OLD identity
+  // and a new lock later initialised at that address inherits the old lock's edges (generations
+  // merge). Fix: have Retire walk the whole probe sequence (until an empty slot / kMaxProbes) and
+  // retire every live record with this address.
   constexpr uint64_t kCap = 64;
   LockFixture f(kCap);
   const uint64_t addr = AddressWithHome(kCap, 5);
@@ -360,7 +361,8 @@ TEST(LockTableTest, ConcurrentInsertsFromFourThreads) {
 // ---- ChainTable ------------------------------------------------------------------------
 
 struct ChainFixture {
-  explicit ChainFixture(uint64_t capacity) : records(capacity), table(records.data(), capacity, &c) {}
+  explicit ChainFixture(uint64_t capacity)
+      : records(capacity), table(records.data(), capacity, &c) {}
   Counters c{};
   std::vector<ChainRecord> records;
   ChainTable table;
@@ -420,7 +422,8 @@ TEST(ChainTableTest, OverflowDropsAndCounts) {
 // ---- EdgeTable -------------------------------------------------------------------------
 
 struct EdgeFixture {
-  explicit EdgeFixture(uint64_t capacity) : records(capacity), table(records.data(), capacity, &c) {}
+  explicit EdgeFixture(uint64_t capacity)
+      : records(capacity), table(records.data(), capacity, &c) {}
   Counters c{};
   std::vector<EdgeRecord> records;
   EdgeTable table;
@@ -542,19 +545,17 @@ TEST(EdgeTableTest, ConcurrentAddsIntersectGates) {
 }
 
 TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
-  // Regression (fixed): shim/tables.h EdgeTable::Add, the `expected == key` branch. When the record is
-  // claimed but not yet published, the second occurrence spins only 1000 iterations and
-  // then intersects anyway: it reads the still-zero gates (nothing to clear) and returns.
-  // The creator then stores its full gate set and publishes, so the second occurrence's
-  // intersection is lost: the edge claims gates that were NOT held at every occurrence,
-  // which can make a real lock-order cycle look "gated" (a false negative). A creator
-  // preempted between its CAS and its release store is enough. Suggested fix: when the
-  // spin times out, record the lost intersection in the record itself, e.g.
-  // fetch_or a kEdgeGatesUnknown bit into `flags`, and have the creator publish with
-  // fetch_or(kEdgeReady) and clear its gates when that bit was already set (conservative);
-  // or have the creator initialise gates before claiming the key (not possible with CAS on
-  // key) / the reader treat edges with other_tid set but no ready-time intersection as
-  // ungated.
+  // Regression (fixed): shim/tables.h EdgeTable::Add, the `expected == key` branch. When the record
+  // is claimed but not yet published, the second occurrence spins only 1000 iterations and then
+  // intersects anyway: it reads the still-zero gates (nothing to clear) and returns. The creator
+  // then stores its full gate set and publishes, so the second occurrence's intersection is lost:
+  // the edge claims gates that were NOT held at every occurrence, which can make a real lock-order
+  // cycle look "gated" (a false negative). A creator preempted between its CAS and its release
+  // store is enough. Suggested fix: when the spin times out, record the lost intersection in the
+  // record itself, e.g. fetch_or a kEdgeGatesUnknown bit into `flags`, and have the creator publish
+  // with fetch_or(kEdgeReady) and clear its gates when that bit was already set (conservative); or
+  // have the creator initialise gates before claiming the key (not possible with CAS on key) / the
+  // reader treat edges with other_tid set but no ready-time intersection as ungated.
   constexpr uint64_t kCap = 64;
   EdgeFixture f(kCap);
   const uint64_t key = EdgeTable::Key(1, 2);
@@ -579,7 +580,8 @@ TEST(EdgeTableTest, IntersectionIsNotLostWhenTheCreatorIsSlowToPublish) {
 // ---- SyncTable --------------------------------------------------------------------------
 
 struct SyncFixture {
-  explicit SyncFixture(uint64_t capacity) : records(capacity), table(records.data(), capacity, &c) {}
+  explicit SyncFixture(uint64_t capacity)
+      : records(capacity), table(records.data(), capacity, &c) {}
   Counters c{};
   std::vector<format::SyncRecord> records;
   SyncTable table;
@@ -654,7 +656,8 @@ TEST(SyncTableTest, ConcurrentInsertsOfOneAddressShareARecord) {
 
 struct StackFixture {
   StackFixture(uint64_t capacity, uint64_t frame_capacity)
-      : records(capacity), frames(frame_capacity),
+      : records(capacity),
+        frames(frame_capacity),
         depot(records.data(), capacity, frames.data(), frame_capacity, &c) {}
   Counters c{};
   std::vector<StackRecord> records;
@@ -676,7 +679,7 @@ using Pcs = std::vector<uint64_t>;
 TEST(StackDepotTest, DedupesAndStoresFrames) {
   StackFixture f(64, 1024);
   const Pcs a = {0x401000, 0x402000, 0x403000};
-  const Pcs b = {0x401000, 0x402000};           // a prefix of a
+  const Pcs b = {0x401000, 0x402000};            // a prefix of a
   const Pcs c = {0x403000, 0x402000, 0x401000};  // same frames, other order
   const uint32_t ia = f.Put(a);
   ASSERT_NE(ia, 0u);
@@ -802,16 +805,15 @@ TEST(StackDepotTest, FrameOverflowDropsAndCounts) {
 }
 
 TEST(StackDepotTest, StackWhoseFramesWereDroppedStillDedupes) {
-  // Regression (fixed): shim/tables.h StackDepot::Put. A stack whose frames did not fit is published with
-  // frame_count 0; the next Put of the same stack finds its record (same hash, ready) but
-  // Same() compares frame_count 0 with n and fails, so it claims ANOTHER record, fails the
-  // frame allocation again and bumps frames_dropped again: once the frame area is full,
-  // every Put of a not-yet-known stack burns a fresh stack record, quickly exhausting the
-  // stack table too (stacks_dropped), and frames_used keeps growing past the frame capacity
-  // (fetch_add is not undone). Suggested fix: mark such records (e.g. ready = 2 meaning
-  // "frames dropped") and treat a ready==2 record with the same hash as a match in the
-  // probe loop; and only advance frames_used when the frames fit (CAS loop), or undo the
-  // fetch_add on failure.
+  // Regression (fixed): shim/tables.h StackDepot::Put. A stack whose frames did not fit is
+  // published with frame_count 0; the next Put of the same stack finds its record (same hash,
+  // ready) but Same() compares frame_count 0 with n and fails, so it claims ANOTHER record, fails
+  // the frame allocation again and bumps frames_dropped again: once the frame area is full, every
+  // Put of a not-yet-known stack burns a fresh stack record, quickly exhausting the stack table too
+  // (stacks_dropped), and frames_used keeps growing past the frame capacity (fetch_add is not
+  // undone). Suggested fix: mark such records (e.g. ready = 2 meaning "frames dropped") and treat a
+  // ready==2 record with the same hash as a match in the probe loop; and only advance frames_used
+  // when the frames fit (CAS loop), or undo the fetch_add on failure.
   StackFixture f(64, 8);
   ASSERT_NE(f.Put({1, 2, 3}), 0u);
   ASSERT_NE(f.Put({4, 5, 6}), 0u);
