@@ -96,17 +96,17 @@ format::ThreadRecord LoadThread(const char* slot) {
 }  // namespace
 
 template <typename F>
-void Dump::ForEachRecord(const char* section, uint64_t record_size, uint64_t first, uint64_t count,
-                         F&& f) const {
-  const uint64_t base = static_cast<uint64_t>(section - map_);
+void Dump::ForEachRecord(const SectionView& s, uint64_t first, F&& f) const {
+  if (s.base == nullptr) return;
+  const uint64_t base = static_cast<uint64_t>(s.base - map_);
   uint64_t next = first;
   for (auto [lo, hi] : data_) {
     if (hi <= base) continue;
-    uint64_t a = lo > base ? (lo - base) / record_size : 0;
-    uint64_t b = (hi - base + record_size - 1) / record_size;
-    for (uint64_t i = std::max(a, next); i < std::min(b, count); ++i) f(i);
-    next = std::max(next, std::min(b, count));
-    if (next >= count) break;
+    uint64_t a = lo > base ? (lo - base) / s.record_size : 0;
+    uint64_t b = (hi - base + s.record_size - 1) / s.record_size;
+    for (uint64_t i = std::max(a, next); i < std::min(b, s.capacity); ++i) f(i);
+    next = std::max(next, std::min(b, s.capacity));
+    if (next >= s.capacity) break;
   }
 }
 
@@ -144,11 +144,28 @@ absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
 }
 
 absl::Status Dump::Load() {
+  if (absl::Status st = LoadHeader(); !st.ok()) return st;
+  SectionViews views;
+  if (absl::Status st = MapSections(&views); !st.ok()) return st;
+  stacks_ = views[format::kSectionStacks];
+  frames_ = views[format::kSectionFrames];
+  LoadModules(views[format::kSectionModules]);
+  LoadLocks(views[format::kSectionLocks]);  // first: the others name locks
+  LoadEdges(views[format::kSectionEdges]);
+  LoadSyncs(views[format::kSectionSyncs]);
+  LoadMisuse(views[format::kSectionMisuse]);
+  LoadForkHeld(views[format::kSectionForkHeld]);
+  LoadThreads(views[format::kSectionThreads]);
+  LoadRings(views[format::kSectionRings]);
+  return absl::OkStatus();
+}
+
+absl::Status Dump::LoadHeader() {
+  header_ = ::lockscope::Load<format::FileHeader>(map_, 0);
+  const format::FileHeader& h = header_;
   auto bad = [&](const std::string& why) {
     return absl::InvalidArgumentError(absl::StrCat(path_, ": ", why));
   };
-  header_ = ::lockscope::Load<format::FileHeader>(map_, 0);
-  const format::FileHeader& h = header_;
   if (memcmp(h.magic, format::kMagic, sizeof(h.magic)) != 0)
     return bad("not a lockscope dump (bad magic)");
   if (h.major != format::kMajorVersion)
@@ -161,112 +178,51 @@ absl::Status Dump::Load() {
     return bad(absl::StrFormat("truncated or altered: %d bytes on disk, header says %d", size_,
                                h.file_size));
   if (h.section_count > format::kMaxSections) return bad("corrupt header (section count)");
+  return absl::OkStatus();
+}
 
-  const char* threads = nullptr;
-  uint64_t nthreads = 0, thread_rs = 0;
-  const char* locks = nullptr;
-  uint64_t nlocks = 0, lock_rs = 0;
-  const char* edges = nullptr;
-  uint64_t nedges = 0, edge_rs = 0;
-  const char* modules = nullptr;
-  uint64_t nmodules = 0, module_rs = 0;
-  const char* rings = nullptr;
-  uint64_t nrings = 0, ring_rs = 0;
-  const char* syncs = nullptr;
-  uint64_t nsyncs = 0, sync_rs = 0;
-  const char* misuse = nullptr;
-  uint64_t nmisuse = 0, misuse_rs = 0;
-  const char* fork_held = nullptr;
-  uint64_t nfork = 0, fork_rs = 0;
-  uint64_t stack_rs = 0;
-  for (uint32_t i = 0; i < h.section_count; ++i) {
-    const Section& s = h.sections[i];
-    if (s.record_size == 0 || s.offset < format::kHeaderSize || s.offset % 8 != 0 ||
-        s.offset > size_ || s.capacity > (size_ - s.offset) / s.record_size)
-      return bad(absl::StrFormat("corrupt section table (section %d lies outside the file)", i));
-    auto need = [&](size_t record) -> absl::Status {
-      if (s.record_size < record)
-        return bad(absl::StrFormat("corrupt section %d (record size %d < %d)", s.id, s.record_size,
-                                   record));
-      return absl::OkStatus();
-    };
-    const char* p = map_ + s.offset;
-    absl::Status st;
-    switch (s.id) {
-      case format::kSectionThreads:
-        st = need(sizeof(format::ThreadRecord));
-        threads = p;
-        nthreads = s.capacity;
-        thread_rs = s.record_size;
-        break;
-      case format::kSectionLocks:
-        st = need(sizeof(format::LockRecord));
-        locks = p;
-        nlocks = s.capacity;
-        lock_rs = s.record_size;
-        break;
-      case format::kSectionEdges:
-        st = need(sizeof(format::EdgeRecord));
-        edges = p;
-        nedges = s.capacity;
-        edge_rs = s.record_size;
-        break;
-      case format::kSectionStacks:
-        st = need(sizeof(format::StackRecord));
-        if (s.record_size != sizeof(format::StackRecord)) st = bad("unsupported stack record size");
-        stacks_ = reinterpret_cast<const format::StackRecord*>(p);
-        stack_capacity_ = s.capacity;
-        stack_rs = s.record_size;
-        break;
-      case format::kSectionFrames:
-        if (s.record_size != sizeof(uint64_t)) st = bad("corrupt frames section");
-        frames_ = reinterpret_cast<const uint64_t*>(p);
-        frame_capacity_ = s.capacity;
-        break;
-      case format::kSectionModules:
-        st = need(sizeof(format::ModuleRecord));
-        modules = p;
-        nmodules = s.capacity;
-        module_rs = s.record_size;
-        break;
-      case format::kSectionRings:
-        st = need(format::RingBytes(16));
-        rings = p;
-        nrings = s.capacity;
-        ring_rs = s.record_size;
-        break;
-      case format::kSectionSyncs:
-        st = need(sizeof(format::SyncRecord));
-        syncs = p;
-        nsyncs = s.capacity;
-        sync_rs = s.record_size;
-        break;
-      case format::kSectionForkHeld:
-        st = need(sizeof(format::ForkHeldRecord));
-        fork_held = p;
-        nfork = s.capacity;
-        fork_rs = s.record_size;
-        break;
-      case format::kSectionMisuse:
-        st = need(sizeof(format::MisuseRecord));
-        misuse = p;
-        nmisuse = s.capacity;
-        misuse_rs = s.record_size;
-        break;
-      default: break;  // a newer minor version's section: skip
-    }
-    if (!st.ok()) return st;
+// The section table, checked against the file and against the format's table of sections:
+// every section inside the file, each known one's records at least as large as this reader
+// knows them, the required ones present, hash tables a power of two. Unknown ids (a newer
+// minor version's sections) are skipped.
+absl::Status Dump::MapSections(SectionViews* views) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(absl::StrCat(path_, ": corrupt section table (", why, ")"));
+  };
+  uint32_t max_id = 0;
+#define LOCKSCOPE_MAX_ID(Name, member, id, ...) max_id = std::max<uint32_t>(max_id, id);
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_MAX_ID)
+#undef LOCKSCOPE_MAX_ID
+  views->assign(max_id + 1, SectionView{});
+  for (uint32_t i = 0; i < header_.section_count; ++i) {
+    const Section& s = header_.sections[i];
+    if (s.record_size == 0 || s.offset < format::kHeaderSize ||
+        s.offset % format::kSectionAlign != 0 || s.offset > size_ ||
+        s.capacity > (size_ - s.offset) / s.record_size)
+      return bad(absl::StrFormat("section %d lies outside the file", i));
+    if (s.id <= max_id) (*views)[s.id] = {map_ + s.offset, s.capacity, s.record_size};
   }
-  if (!threads || !locks || !edges || !stacks_ || !frames_ || !modules)
-    return bad("corrupt section table (a required section is missing)");
-  if (!IsPow2(nlocks) || !IsPow2(nedges) || !IsPow2(stack_capacity_))
-    return bad("corrupt section table (hash table capacity)");
-  (void)stack_rs;
+  const SectionViews& v = *views;
+#define LOCKSCOPE_CHECK_SECTION(Name, member, id, Record, required, variable, fallback, lo, hi, \
+                                pow2, ...)                                                     \
+  if (v[id].base == nullptr && required)                                                       \
+    return bad("no " #member " section");                                                     \
+  if (v[id].base != nullptr && v[id].record_size < format::kMinRecordSize<format::Record>)     \
+    return bad(absl::StrFormat("%s records of %d bytes", #member, v[id].record_size));         \
+  if (v[id].base != nullptr && pow2 && !IsPow2(v[id].capacity))                                \
+    return bad(absl::StrFormat("%s capacity %d", #member, v[id].capacity));
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_CHECK_SECTION)
+#undef LOCKSCOPE_CHECK_SECTION
+  // Stacks point into the frames as into one array of pcs.
+  if (v[format::kSectionFrames].record_size != sizeof(format::Frame))
+    return bad("frames are not an array of pcs");
+  return absl::OkStatus();
+}
 
-  // Modules.
-  uint64_t nmod = std::min<uint64_t>(h.counters.modules_used, nmodules);
-  for (uint64_t i = 0; i < nmod; ++i) {
-    auto m = ::lockscope::Load<format::ModuleRecord>(modules, i * module_rs);
+void Dump::LoadModules(const SectionView& s) {
+  const uint64_t n = std::min<uint64_t>(header_.counters.modules_used, s.capacity);
+  for (uint64_t i = 0; i < n; ++i) {
+    auto m = ::lockscope::Load<format::ModuleRecord>(s.at(i), 0);
     if (!m.ready) continue;
     ModuleInfo mi;
     mi.path = FixedString(m.path, sizeof(m.path));
@@ -274,10 +230,12 @@ absl::Status Dump::Load() {
     mi.build_id = Hex(m.build_id, std::min<size_t>(m.build_id_size, sizeof(m.build_id)));
     modules_.push_back(std::move(mi));
   }
+}
 
-  // Locks: every claimed, published slot (live or retired).
-  ForEachRecord(locks, lock_rs, 1, nlocks, [&](uint64_t i) {
-    auto r = ::lockscope::Load<format::LockRecord>(locks, i * lock_rs);
+// Every claimed, published slot (live or retired).
+void Dump::LoadLocks(const SectionView& s) {
+  ForEachRecord(s, 1, [&](uint64_t i) {
+    auto r = ::lockscope::Load<format::LockRecord>(s.at(i), 0);
     if (r.address == 0 || r.state == format::kLockEmpty) return;
     const uint8_t kind = r.kind & format::kLockKindMask;
     if (r.state > format::kLockRetired || kind > format::kLockCondvar) {
@@ -287,12 +245,16 @@ absl::Status Dump::Load() {
     locks_.push_back({static_cast<uint32_t>(i), r.address, kind,
                       static_cast<uint8_t>(r.kind & ~format::kLockKindMask), r.state,
                       r.first_stack});
-    lock_pos_[static_cast<uint32_t>(i)] = static_cast<uint32_t>(locks_.size() - 1);
+    const uint32_t pos = static_cast<uint32_t>(locks_.size() - 1);
+    lock_pos_[static_cast<uint32_t>(i)] = pos;
+    if (r.state == format::kLockLive) live_lock_[r.address] = pos;
   });
+}
 
-  // Edges whose endpoints are known locks.
-  ForEachRecord(edges, edge_rs, 0, nedges, [&](uint64_t i) {
-    auto r = ::lockscope::Load<format::EdgeRecord>(edges, i * edge_rs);
+// Edges whose endpoints are known locks.
+void Dump::LoadEdges(const SectionView& s) {
+  ForEachRecord(s, 0, [&](uint64_t i) {
+    auto r = ::lockscope::Load<format::EdgeRecord>(s.at(i), 0);
     if (r.key == 0 || !(r.flags & format::kEdgeReady)) return;
     EdgeInfo e;
     e.from = static_cast<uint32_t>(r.key >> 32);
@@ -313,19 +275,23 @@ absl::Status Dump::Load() {
         if (g != 0 && Lock(g)) e.gates.push_back(g);
     edges_.push_back(std::move(e));
   });
+}
 
-  // Semaphores and condition variables (optional sections: minor version 1).
-  if (syncs)
-    ForEachRecord(syncs, sync_rs, 0, nsyncs, [&](uint64_t i) {
-      auto r = ::lockscope::Load<format::SyncRecord>(syncs, i * sync_rs);
-      if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
-      syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
-                        r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins, r.waiting,
-                        r.last_post_ns});
-    });
-  uint64_t nmis = misuse ? std::min<uint64_t>(h.counters.misuse_used, nmisuse) : 0;
-  for (uint64_t i = 0; i < nmis; ++i) {
-    auto r = ::lockscope::Load<format::MisuseRecord>(misuse, i * misuse_rs);
+void Dump::LoadSyncs(const SectionView& s) {
+  ForEachRecord(s, 0, [&](uint64_t i) {
+    auto r = ::lockscope::Load<format::SyncRecord>(s.at(i), 0);
+    if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
+    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
+                      r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins, r.waiting,
+                      r.last_post_ns});
+    sync_pos_.try_emplace(r.address, static_cast<uint32_t>(syncs_.size() - 1));
+  });
+}
+
+void Dump::LoadMisuse(const SectionView& s) {
+  const uint64_t n = std::min<uint64_t>(header_.counters.misuse_used, s.capacity);
+  for (uint64_t i = 0; i < n; ++i) {
+    auto r = ::lockscope::Load<format::MisuseRecord>(s.at(i), 0);
     if (!r.ready || r.kind < format::kMisuseUnlockNotOwner ||
         r.kind > format::kMisuseHeldAcrossFork) {
       if (r.ready) ++skipped_;
@@ -334,20 +300,22 @@ absl::Status Dump::Load() {
     misuses_.push_back(
         {r.kind, r.tid, r.address, Lock(r.lock) ? r.lock : 0, r.stack, r.owner_tid, r.owner_stack});
   }
+}
 
-  uint64_t nheld = fork_held ? std::min<uint64_t>(h.counters.fork_held_used, nfork) : 0;
-  for (uint64_t i = 0; i < nheld; ++i) {
-    auto r = ::lockscope::Load<format::ForkHeldRecord>(fork_held, i * fork_rs);
+void Dump::LoadForkHeld(const SectionView& s) {
+  const uint64_t n = std::min<uint64_t>(header_.counters.fork_held_used, s.capacity);
+  for (uint64_t i = 0; i < n; ++i) {
+    auto r = ::lockscope::Load<format::ForkHeldRecord>(s.at(i), 0);
     if (!r.ready) continue;
     fork_held_.push_back({r.address, r.holder_tid,
                           FixedString(r.holder_name, sizeof(r.holder_name)),
                           Lock(r.lock) ? r.lock : 0, r.stack, r.kind, r.by_forker != 0});
   }
+}
 
-  // Threads, then the rings.
-  absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
-  for (uint64_t i = 1; i < nthreads; ++i) {
-    const format::ThreadRecord r = LoadThread(threads + i * thread_rs);
+void Dump::LoadThreads(const SectionView& s) {
+  for (uint64_t i = 1; i < s.capacity; ++i) {
+    const format::ThreadRecord r = LoadThread(s.at(i));
     if (r.state != format::kThreadLive && r.state != format::kThreadExited) continue;
     ThreadInfo t;
     t.slot = static_cast<uint32_t>(i);
@@ -362,14 +330,17 @@ absl::Status Dump::Load() {
     t.pthread_handle = r.pthread_handle;
     threads_.push_back(std::move(t));
   }
-  // A ring passes from an exited thread to a new one: each is read once, whoever has it.
-  for (uint64_t i = 0; rings != nullptr && i < nrings; ++i)
-    ReadRingRecord(rings + i * ring_rs, ring_rs, &ring_events_, &ring_lost_, &waits);
+}
+
+// A ring passes from an exited thread to a new one: each is read once, whoever has it.
+void Dump::LoadRings(const SectionView& s) {
+  absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
+  for (uint64_t i = 0; s.base != nullptr && i < s.capacity; ++i)
+    ReadRingRecord(s.at(i), s.record_size, &ring_events_, &ring_lost_, &waits);
   for (LockInfo& l : locks_) {
     auto it = waits.find(l.index);
     if (it != waits.end()) l.waits = it->second;
   }
-  return absl::OkStatus();
 }
 
 const LockInfo* Dump::Lock(uint32_t index) const {
@@ -378,16 +349,13 @@ const LockInfo* Dump::Lock(uint32_t index) const {
 }
 
 const LockInfo* Dump::LockAt(uint64_t address) const {
-  const LockInfo* found = nullptr;
-  for (const LockInfo& l : locks_)
-    if (l.address == address && l.state == format::kLockLive) found = &l;
-  return found;
+  auto it = live_lock_.find(address);
+  return it == live_lock_.end() ? nullptr : &locks_[it->second];
 }
 
 const SyncInfo* Dump::SyncAt(uint64_t address) const {
-  for (const SyncInfo& s : syncs_)
-    if (s.address == address) return &s;
-  return nullptr;
+  auto it = sync_pos_.find(address);
+  return it == sync_pos_.end() ? nullptr : &syncs_[it->second];
 }
 
 absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
@@ -443,13 +411,13 @@ const ThreadInfo* Dump::ThreadByTid(int32_t tid) const {
 }
 
 std::vector<uint64_t> Dump::Stack(uint32_t id) const {
-  if (id == 0 || id >= stack_capacity_) return {};
-  format::StackRecord r;
-  memcpy(&r, &stacks_[id], sizeof(r));
+  if (id == 0 || id >= stacks_.capacity) return {};
+  const auto r = ::lockscope::Load<format::StackRecord>(stacks_.at(id), 0);
   if (r.hash == 0 || !r.ready || r.frame_count > format::kMaxFrames ||
-      uint64_t{r.frame_offset} + r.frame_count > frame_capacity_)
+      uint64_t{r.frame_offset} + r.frame_count > frames_.capacity)
     return {};
-  return std::vector<uint64_t>(frames_ + r.frame_offset, frames_ + r.frame_offset + r.frame_count);
+  const auto* pcs = reinterpret_cast<const format::Frame*>(frames_.base) + r.frame_offset;
+  return std::vector<uint64_t>(pcs, pcs + r.frame_count);
 }
 
 }  // namespace lockscope

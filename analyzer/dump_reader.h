@@ -133,33 +133,49 @@ class Dump {
   std::vector<uint64_t> Stack(uint32_t id) const;
 
  private:
+  // Where one section of the section table lies in the mapping (base null: absent).
+  struct SectionView {
+    const char* base = nullptr;
+    uint64_t capacity = 0, record_size = 0;
+    const char* at(uint64_t i) const { return base + i * record_size; }
+  };
+  // Indexed by format::SectionId.
+  using SectionViews = std::vector<SectionView>;
+
   Dump() = default;
   absl::Status Load();
+  absl::Status LoadHeader();
+  absl::Status MapSections(SectionViews* views);
+  void LoadModules(const SectionView& s);
+  void LoadLocks(const SectionView& s);
+  void LoadEdges(const SectionView& s);
+  void LoadSyncs(const SectionView& s);
+  void LoadMisuse(const SectionView& s);
+  void LoadForkHeld(const SectionView& s);
+  void LoadThreads(const SectionView& s);
+  void LoadRings(const SectionView& s);
+  // Calls f(i) for the records i in [first, s.capacity) of a section that may hold data.
+  template <typename F>
+  void ForEachRecord(const SectionView& s, uint64_t first, F&& f) const;
 
   std::string path_;
-  uint64_t ring_events_ = 0, ring_lost_ = 0;
   const char* map_ = nullptr;
   size_t size_ = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> data_;  // file ranges that hold data
   format::FileHeader header_{};
-  const format::StackRecord* stacks_ = nullptr;
-  uint64_t stack_capacity_ = 0;
-  const uint64_t* frames_ = nullptr;
-  uint64_t frame_capacity_ = 0;
+  SectionView stacks_, frames_;  // read on demand (Stack)
   std::vector<ModuleInfo> modules_;
   std::vector<LockInfo> locks_;
-  absl::flat_hash_map<uint32_t, uint32_t> lock_pos_;  // record index -> position in locks_
-  std::vector<std::pair<uint64_t, uint64_t>> data_;   // file ranges that hold data
-
-  // Calls f(i) for the records i in [first, count) of a section that may hold data.
-  template <typename F>
-  void ForEachRecord(const char* section, uint64_t record_size, uint64_t first, uint64_t count,
-                     F&& f) const;
+  absl::flat_hash_map<uint32_t, uint32_t> lock_pos_;   // record index -> position in locks_
+  absl::flat_hash_map<uint64_t, uint32_t> live_lock_;  // address -> position of the live one
   std::vector<EdgeInfo> edges_;
   std::vector<ThreadInfo> threads_;
   std::vector<SyncInfo> syncs_;
+  absl::flat_hash_map<uint64_t, uint32_t> sync_pos_;   // address -> position in syncs_
   std::vector<MisuseInfo> misuses_;
   std::vector<ForkHeldInfo> fork_held_;
   uint64_t skipped_ = 0;
+  uint64_t ring_events_ = 0, ring_lost_ = 0;
 };
 
 }  // namespace lockscope

@@ -57,23 +57,11 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   auto note = [&](uint64_t n, const char* what, const char* var) {
     if (n > 0) notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
   };
-  note(c.locks_dropped, "locks were not tracked: the lock table was full", "LOCKSCOPE_LOCKS");
-  note(c.edges_dropped, "lock-order edges were lost: the edge table was full", "LOCKSCOPE_EDGES");
-  note(c.chains_dropped, "lock chains were not cached: the chain table was full",
-       "LOCKSCOPE_CHAINS");
-  note(c.stacks_dropped, "stacks were not stored: the stack table was full", "LOCKSCOPE_STACKS");
-  note(c.frames_dropped, "stacks lost their frames: the frame area was full", "LOCKSCOPE_FRAMES");
-  note(c.modules_dropped, "modules were not recorded: the module table was full",
-       "LOCKSCOPE_MODULES");
-  note(c.threads_dropped, "threads were not tracked: the thread table was full",
-       "LOCKSCOPE_THREADS");
-  note(c.threads_without_ring, "threads had no event ring", "LOCKSCOPE_RINGS");
-  note(c.syncs_dropped, "semaphores/condition variables were not tracked: the table was full",
-       "LOCKSCOPE_SYNCS");
-  note(c.misuse_dropped, "misuse records were lost: the misuse table was full", "LOCKSCOPE_MISUSE");
-  if (c.fork_held_dropped > 0)
-    notes->push_back(absl::StrFormat("%s: %d locks held at fork() were not listed (table full)",
-                                     d.path(), c.fork_held_dropped));
+#define LOCKSCOPE_SECTION_NOTE(Name, member, id, Record, required, variable, fallback, lo, hi, \
+                               pow2, dropped, lost)                                          \
+  note(c.dropped, lost, variable);
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_SECTION_NOTE)
+#undef LOCKSCOPE_SECTION_NOTE
   if (c.edges_depth_skipped > 0)
     notes->push_back(absl::StrFormat(
         "%s: %d order edges from deeply nested locks were implied rather than recorded (more "

@@ -29,17 +29,12 @@ Config ReadConfig() {
   Config c;
   c.dir = getenv("LOCKSCOPE_DIR");
   if (c.dir == nullptr || *c.dir == '\0') c.dir = ".";
-  ReadSize("LOCKSCOPE_LOCKS", &c.locks, 64, 1ull << 28, true);
-  ReadSize("LOCKSCOPE_CHAINS", &c.chains, 64, 1ull << 26, true);
-  ReadSize("LOCKSCOPE_EDGES", &c.edges, 64, 1ull << 26, true);
-  ReadSize("LOCKSCOPE_STACKS", &c.stacks, 64, 1ull << 26, true);
-  ReadSize("LOCKSCOPE_FRAMES", &c.frames, 1024, 1ull << 30, false);
-  ReadSize("LOCKSCOPE_THREADS", &c.threads, 4, 1ull << 16, false);
-  ReadSize("LOCKSCOPE_RINGS", &c.rings, 0, 1ull << 16, false);
+#define LOCKSCOPE_READ_CAPACITY(Name, member, id, Record, required, variable, fallback, lo, hi, \
+                                pow2, ...)                                                     \
+  ReadSize(variable, &c.member, lo, hi, pow2);
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_READ_CAPACITY)
+#undef LOCKSCOPE_READ_CAPACITY
   ReadSize("LOCKSCOPE_RING_EVENTS", &c.ring_events, 16, 1ull << 24, true);
-  ReadSize("LOCKSCOPE_MODULES", &c.modules, 16, 1ull << 16, false);
-  ReadSize("LOCKSCOPE_SYNCS", &c.syncs, 64, 1ull << 24, true);
-  ReadSize("LOCKSCOPE_MISUSE", &c.misuse, 16, 1ull << 20, false);
   uint64_t depth = c.stack_depth;
   ReadSize("LOCKSCOPE_STACK_DEPTH", &depth, 1, format::kMaxFrames, false);
   c.stack_depth = static_cast<uint32_t>(depth);

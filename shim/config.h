@@ -1,26 +1,23 @@
 // LOCKSCOPE_* environment variables, read once at shim start-up (getenv only: no malloc).
-// Documented for users in README.md ("Configuration").
+// Documented for users in README.md ("Configuration"). The table capacities, their variables,
+// defaults and bounds come from the section table (format::LOCKSCOPE_DUMP_SECTIONS).
 #ifndef LOCKSCOPE_SHIM_CONFIG_H_
 #define LOCKSCOPE_SHIM_CONFIG_H_
 
 #include <cstdint>
 
+#include "shim/format/dump_format.h"
+
 namespace lockscope {
 
 struct Config {
-  const char* dir = nullptr;    // LOCKSCOPE_DIR (default ".")
-  uint64_t locks = 1u << 21;    // LOCKSCOPE_LOCKS: lock table slots (1M locks at half load)
-  uint64_t chains = 1u << 18;   // LOCKSCOPE_CHAINS: (held locks, lock, call site) chains
-  uint64_t edges = 1u << 18;    // LOCKSCOPE_EDGES
-  uint64_t stacks = 1u << 16;   // LOCKSCOPE_STACKS
-  uint64_t frames = 1u << 20;   // LOCKSCOPE_FRAMES: pcs shared by all stacks
-  uint64_t threads = 512;       // LOCKSCOPE_THREADS: thread slots (exited slots are recycled)
-  uint64_t rings = 64;          // LOCKSCOPE_RINGS: rings of blocking events (one per live thread)
+  const char* dir = nullptr;  // LOCKSCOPE_DIR (default ".")
+  // Records per section: `threads`, `locks`, ... (`rings`: rings).
+#define LOCKSCOPE_CONFIG_CAPACITY(Name, member, id, Record, required, variable, fallback, ...) \
+  uint64_t member = fallback;
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_CONFIG_CAPACITY)
+#undef LOCKSCOPE_CONFIG_CAPACITY
   uint64_t ring_events = 4096;  // LOCKSCOPE_RING_EVENTS: events per ring
-  uint64_t modules = 512;       // LOCKSCOPE_MODULES
-  uint64_t syncs = 1u << 15;    // LOCKSCOPE_SYNCS: semaphores and condition variables
-  uint64_t misuse = 1024;       // LOCKSCOPE_MISUSE: misuse records kept
-  uint64_t fork_held = 1024;    // locks held at fork() that a child's dump lists
   uint32_t stack_depth = 32;    // LOCKSCOPE_STACK_DEPTH (max 64)
   bool disabled = false;        // LOCKSCOPE_DISABLE=1: pass everything through
 };

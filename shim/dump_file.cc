@@ -13,32 +13,39 @@
 namespace lockscope {
 namespace {
 
+uint64_t AlignUp(uint64_t v) {
+  return (v + format::kSectionAlign - 1) & ~(format::kSectionAlign - 1);
+}
+
 struct Plan {
   format::Section sections[format::kMaxSections];
   uint32_t count = 0;
   uint64_t size = format::kHeaderSize;
 
   void Add(uint32_t id, uint64_t record_size, uint64_t capacity) {
-    size = (size + 4095) & ~uint64_t{4095};  // page-align sections: sparse, and easy to read
+    size = AlignUp(size);
     sections[count++] = {id, static_cast<uint32_t>(record_size), size, capacity};
     size += record_size * capacity;
   }
 };
 
+// Bytes per record: the record's size, but for a ring (its header and events).
+template <typename Record>
+uint64_t RecordSize(const Config&) {
+  return sizeof(Record);
+}
+template <>
+uint64_t RecordSize<format::Ring>(const Config& c) {
+  return format::RingBytes(static_cast<uint32_t>(c.ring_events));
+}
+
 Plan MakePlan(const Config& c) {
   Plan p;
-  p.Add(format::kSectionThreads, sizeof(format::ThreadRecord), c.threads);
-  p.Add(format::kSectionLocks, sizeof(format::LockRecord), c.locks);
-  p.Add(format::kSectionChains, sizeof(format::ChainRecord), c.chains);
-  p.Add(format::kSectionEdges, sizeof(format::EdgeRecord), c.edges);
-  p.Add(format::kSectionStacks, sizeof(format::StackRecord), c.stacks);
-  p.Add(format::kSectionFrames, sizeof(uint64_t), c.frames);
-  p.Add(format::kSectionModules, sizeof(format::ModuleRecord), c.modules);
-  p.Add(format::kSectionRings, format::RingBytes(static_cast<uint32_t>(c.ring_events)), c.rings);
-  p.Add(format::kSectionSyncs, sizeof(format::SyncRecord), c.syncs);
-  p.Add(format::kSectionMisuse, sizeof(format::MisuseRecord), c.misuse);
-  p.Add(format::kSectionForkHeld, sizeof(format::ForkHeldRecord), c.fork_held);
-  p.size = (p.size + 4095) & ~uint64_t{4095};
+#define LOCKSCOPE_PLAN_SECTION(Name, member, id, Record, ...) \
+  p.Add(format::kSection##Name, RecordSize<format::Record>(c), c.member);
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_PLAN_SECTION)
+#undef LOCKSCOPE_PLAN_SECTION
+  p.size = AlignUp(p.size);
   return p;
 }
 
@@ -126,56 +133,18 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
   char* b = static_cast<char*>(base);
   for (uint32_t i = 0; i < plan.count; ++i) {
     const format::Section& s = plan.sections[i];
-    char* p = b + s.offset;
     switch (s.id) {
-      case format::kSectionThreads:
-        v.threads = reinterpret_cast<format::ThreadRecord*>(p);
-        v.thread_capacity = s.capacity;
-        break;
-      case format::kSectionLocks:
-        v.locks = reinterpret_cast<format::LockRecord*>(p);
-        v.lock_capacity = s.capacity;
-        break;
-      case format::kSectionChains:
-        v.chains = reinterpret_cast<format::ChainRecord*>(p);
-        v.chain_capacity = s.capacity;
-        break;
-      case format::kSectionEdges:
-        v.edges = reinterpret_cast<format::EdgeRecord*>(p);
-        v.edge_capacity = s.capacity;
-        break;
-      case format::kSectionStacks:
-        v.stacks = reinterpret_cast<format::StackRecord*>(p);
-        v.stack_capacity = s.capacity;
-        break;
-      case format::kSectionFrames:
-        v.frames = reinterpret_cast<uint64_t*>(p);
-        v.frame_capacity = s.capacity;
-        break;
-      case format::kSectionModules:
-        v.modules = reinterpret_cast<format::ModuleRecord*>(p);
-        v.module_capacity = s.capacity;
-        break;
-      case format::kSectionSyncs:
-        v.syncs = reinterpret_cast<format::SyncRecord*>(p);
-        v.sync_capacity = s.capacity;
-        break;
-      case format::kSectionMisuse:
-        v.misuse = reinterpret_cast<format::MisuseRecord*>(p);
-        v.misuse_capacity = s.capacity;
-        break;
-      case format::kSectionForkHeld:
-        v.fork_held = reinterpret_cast<format::ForkHeldRecord*>(p);
-        v.fork_held_capacity = s.capacity;
-        break;
-      case format::kSectionRings:
-        v.rings = p;
-        v.ring_count = s.capacity;
-        v.ring_bytes = s.record_size;
-        v.ring_events = static_cast<uint32_t>(config.ring_events);
-        break;
+#define LOCKSCOPE_VIEW_SECTION(Name, member, id, Record, ...)     \
+  case format::kSection##Name:                                     \
+    v.member = reinterpret_cast<format::Record*>(b + s.offset);    \
+    v.member##_capacity = s.capacity;                              \
+    break;
+      LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_VIEW_SECTION)
+#undef LOCKSCOPE_VIEW_SECTION
     }
   }
+  v.ring_bytes = RecordSize<format::Ring>(config);
+  v.ring_events = static_cast<uint32_t>(config.ring_events);
   // Ring headers are written when a thread takes the ring (AttachRing): touching all of them
   // here would dirty a page per ring in every process, even one that never locks.
   // Magic last: until now the file does not claim to be a dump.

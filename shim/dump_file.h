@@ -10,37 +10,22 @@
 
 namespace lockscope {
 
-// Pointers into a mapped dump, derived from its section table.
+// Pointers into a mapped dump, one pair per section of the section table: `threads` and
+// `threads_capacity`, `locks` and `locks_capacity`, ... The rings section is `rings` (ring
+// i at rings + i * ring_bytes, ring_events events each).
 struct DumpView {
   format::FileHeader* header = nullptr;
-  format::ThreadRecord* threads = nullptr;
-  uint64_t thread_capacity = 0;
-  format::LockRecord* locks = nullptr;
-  uint64_t lock_capacity = 0;
-  format::ChainRecord* chains = nullptr;
-  uint64_t chain_capacity = 0;
-  format::EdgeRecord* edges = nullptr;
-  uint64_t edge_capacity = 0;
-  format::StackRecord* stacks = nullptr;
-  uint64_t stack_capacity = 0;
-  uint64_t* frames = nullptr;
-  uint64_t frame_capacity = 0;
-  format::ModuleRecord* modules = nullptr;
-  uint64_t module_capacity = 0;
-  format::SyncRecord* syncs = nullptr;
-  uint64_t sync_capacity = 0;
-  format::MisuseRecord* misuse = nullptr;
-  uint64_t misuse_capacity = 0;
-  format::ForkHeldRecord* fork_held = nullptr;
-  uint64_t fork_held_capacity = 0;
-  char* rings = nullptr;
-  uint64_t ring_count = 0;
+#define LOCKSCOPE_VIEW_MEMBERS(Name, member, id, Record, ...) \
+  format::Record* member = nullptr;                          \
+  uint64_t member##_capacity = 0;
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_VIEW_MEMBERS)
+#undef LOCKSCOPE_VIEW_MEMBERS
   uint64_t ring_bytes = 0;
   uint32_t ring_events = 0;
   size_t size = 0;
 
   format::RingHeader* ring(uint64_t i) const {
-    return reinterpret_cast<format::RingHeader*>(rings + i * ring_bytes);
+    return reinterpret_cast<format::RingHeader*>(reinterpret_cast<char*>(rings) + i * ring_bytes);
   }
 };
 

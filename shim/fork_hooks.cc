@@ -68,10 +68,10 @@ std::atomic<bool> g_fork_busy{false};
 
 void CopyFrames(uint32_t stack, Frames* out) {
   out->count = 0;
-  if (stack == 0 || stack >= g.dump.stack_capacity) return;
+  if (stack == 0 || stack >= g.dump.stacks_capacity) return;
   const format::StackRecord& sr = g.dump.stacks[stack];
   uint32_t n = sr.frame_count < kSnapshotFrames ? sr.frame_count : kSnapshotFrames;
-  if (sr.frame_offset + uint64_t{n} > g.dump.frame_capacity) return;
+  if (sr.frame_offset + uint64_t{n} > g.dump.frames_capacity) return;
   memcpy(out->pcs, &g.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
   out->count = n;
 }
@@ -99,7 +99,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   DropLibcFrames(&s->fork_stack);
   // Other threads keep running while we read their slots: a snapshot of a moving target,
   // which the child then checks against its frozen copy of each lock word.
-  for (uint32_t slot = 1; slot < g.dump.thread_capacity; ++slot) {
+  for (uint32_t slot = 1; slot < g.dump.threads_capacity; ++slot) {
     const format::ThreadRecord& r = g.dump.threads[slot];
     if (Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
         format::kThreadLive)

@@ -78,11 +78,11 @@ int AddModule(dl_phdr_info* info, size_t, void* arg) {
     name = resolved;
   }
   uint64_t used = Atomic(c.modules_used).load(std::memory_order_acquire);
-  for (uint64_t i = 0; i < used && i < d.module_capacity; ++i) {
+  for (uint64_t i = 0; i < used && i < d.modules_capacity; ++i) {
     const format::ModuleRecord& m = d.modules[i];
     if (m.base == info->dlpi_addr && strncmp(m.path, name, sizeof(m.path) - 1) == 0) return 0;
   }
-  if (used >= d.module_capacity) {
+  if (used >= d.modules_capacity) {
     Bump(c.modules_dropped);
     return 0;
   }

@@ -427,7 +427,7 @@ int SetThreadName(pthread_t thread, const char* name) {
   int rc = Real().setname_np(thread, name);
   if (rc != 0 || !Ready()) return rc;
   // Find the slot by pthread handle (usually our own).
-  for (uint32_t i = 1; i < g.dump.thread_capacity; ++i) {
+  for (uint32_t i = 1; i < g.dump.threads_capacity; ++i) {
     format::ThreadRecord& r = g.dump.threads[i];
     if (Atomic(r.state).load(std::memory_order_acquire) == format::kThreadLive &&
         r.pthread_handle == static_cast<uint64_t>(thread)) {

@@ -109,7 +109,7 @@ bool ClaimSlot(uint32_t i, uint32_t from) {
 void AttachRing(ThreadCtx& t) {
   t.ring = RingWriter();
   t.rec->ring = format::kNoIndex;
-  for (uint64_t r = 0; r < g.dump.ring_count; ++r) {
+  for (uint64_t r = 0; r < g.dump.rings_capacity; ++r) {
     format::RingHeader* ring = g.dump.ring(r);
     int32_t expected = 0;
     if (Atomic(ring->owner_tid)
@@ -139,12 +139,12 @@ bool RegisterThread(ThreadCtx& t) {
   ErrnoSaver keep_errno;
   format::Counters& c = g.dump.header->counters;
   uint32_t slot = 0;
-  for (uint32_t i = 1; i < g.dump.thread_capacity && slot == 0; ++i)
+  for (uint32_t i = 1; i < g.dump.threads_capacity && slot == 0; ++i)
     if (Atomic(g.dump.threads[i].state).load(std::memory_order_relaxed) == format::kThreadFree &&
         ClaimSlot(i, format::kThreadFree))
       slot = i;
   if (slot == 0) {
-    for (uint32_t i = 1; i < g.dump.thread_capacity && slot == 0; ++i) {
+    for (uint32_t i = 1; i < g.dump.threads_capacity && slot == 0; ++i) {
       format::ThreadRecord& r = g.dump.threads[i];
       if (Atomic(r.state).load(std::memory_order_relaxed) == format::kThreadExited &&
           r.held_count == 0 && ClaimSlot(i, format::kThreadExited)) {
@@ -449,7 +449,7 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   m.owner_tid = owner_tid;
   m.owner_stack = owner_stack;
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
-  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.thread_capacity; ++s) {
+  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.threads_capacity; ++s) {
     const format::ThreadRecord& r = g.dump.threads[s];
     if (r.tid != owner_tid ||
         Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
@@ -468,11 +468,11 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
 void InitTables() {
   DumpView& d = g.dump;
   format::Counters* c = &d.header->counters;
-  g.locks = LockTable(d.locks, d.lock_capacity, c);
-  g.chains = ChainTable(d.chains, d.chain_capacity, c);
-  g.edges = EdgeTable(d.edges, d.edge_capacity, c);
-  g.stacks = StackDepot(d.stacks, d.stack_capacity, d.frames, d.frame_capacity, c);
-  g.syncs = SyncTable(d.syncs, d.sync_capacity, c);
+  g.locks = LockTable(d.locks, d.locks_capacity, c);
+  g.chains = ChainTable(d.chains, d.chains_capacity, c);
+  g.edges = EdgeTable(d.edges, d.edges_capacity, c);
+  g.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);
+  g.syncs = SyncTable(d.syncs, d.syncs_capacity, c);
 }
 
 void Initialize() {

@@ -44,26 +44,12 @@ inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
 inline constexpr uint32_t kNoIndex = 0xffffffffu;
 
-// Section ids. Index 0 of the locks, stacks and thread tables is never used, so that id 0
-// means "none" everywhere.
-enum SectionId : uint32_t {
-  kSectionThreads = 1,    // ThreadRecord[capacity]
-  kSectionLocks = 2,      // LockRecord[capacity], open-addressed hash on address
-  kSectionChains = 3,     // ChainRecord[capacity], open-addressed hash on chain key
-  kSectionEdges = 4,      // EdgeRecord[capacity], open-addressed hash on (from, to)
-  kSectionStacks = 5,     // StackRecord[capacity], open-addressed hash on frame hash
-  kSectionFrames = 6,     // uint64_t pcs[capacity], bump-allocated, referenced by StackRecord
-  kSectionModules = 7,    // ModuleRecord[capacity], appended
-  kSectionRings = 8,      // capacity rings, each RingHeader + Event[ring_events]
-  kSectionSyncs = 9,      // SyncRecord[capacity], open-addressed hash on address
-  kSectionMisuse = 10,    // MisuseRecord[capacity], appended
-  kSectionForkHeld = 11,  // ForkHeldRecord[capacity]: a fork child's inherited locks
-};
+// Sections are listed, with their ids, in the section table at the end of this file.
 
 struct Section {
-  uint32_t id;           // SectionId; 0 = unused slot
+  uint32_t id;           // SectionId (the section table below); 0 = unused slot
   uint32_t record_size;  // bytes per record (rings: bytes per whole ring)
-  uint64_t offset;       // from the start of the file, 64-byte aligned
+  uint64_t offset;       // from the start of the file, a multiple of kSectionAlign
   uint64_t capacity;     // number of records
 };
 static_assert(sizeof(Section) == 24);
@@ -449,6 +435,74 @@ inline constexpr uint64_t Mix64(uint64_t x) {
   x ^= x >> 33;
   return x;
 }
+
+// ---- the section table ------------------------------------------------------------------
+
+// One record of the frames section: a program counter. StackRecord::frame_offset indexes
+// them; the section is one array, so its record size is exactly this.
+using Frame = uint64_t;
+
+// One ring of the rings section: a RingHeader, then Event[capacity] from kRingEventsOffset
+// (RingBytes(capacity) bytes in all).
+struct Ring {
+  RingHeader header;
+};
+
+// What the reader needs of a record at least (a newer minor version may make it larger).
+template <typename Record>
+inline constexpr uint64_t kMinRecordSize = sizeof(Record);
+template <>
+inline constexpr uint64_t kMinRecordSize<Ring> = RingBytes(16);
+
+// Every section of a dump, one line each. From this list come the section ids, the shim's
+// configuration (shim/config.h), its plan and view of a new dump (shim/dump_file.h), the
+// reader's checks and views (analyzer/dump_reader.cc), and the report's note when a table
+// fills: a new section is a record type above and one line here.
+//
+//   X(Name, member, id, Record, required, variable, default, min, max, pow2, dropped, lost)
+//     Name      kSection<Name>
+//     member    the field that names it in views and in the configuration (its capacity)
+//     id        its id in the file (never reused)
+//     Record    one record; Ring: one whole ring, RingBytes(ring_events) bytes
+//     required  a reader refuses a dump without it
+//     variable  the LOCKSCOPE_* variable for its capacity (in records), with its default,
+//               bounds, and whether it is rounded up to a power of two (hash tables)
+//     dropped   the Counters field counting inserts that did not fit, and what they lose
+// Index 0 of the threads, locks and stacks tables is never used: id 0 means "none".
+// clang-format off
+#define LOCKSCOPE_DUMP_SECTIONS(X)                                                              \
+  X(Threads, threads, 1, ThreadRecord, true, "LOCKSCOPE_THREADS", 512, 4, 1u << 16, false,      \
+    threads_dropped, "threads were not tracked: the thread table was full")                   \
+  X(Locks, locks, 2, LockRecord, true, "LOCKSCOPE_LOCKS", 1u << 21, 64, 1u << 28, true,         \
+    locks_dropped, "locks were not tracked: the lock table was full")                         \
+  X(Chains, chains, 3, ChainRecord, false, "LOCKSCOPE_CHAINS", 1u << 18, 64, 1u << 26, true,    \
+    chains_dropped, "lock chains were not cached: the chain table was full")                  \
+  X(Edges, edges, 4, EdgeRecord, true, "LOCKSCOPE_EDGES", 1u << 18, 64, 1u << 26, true,         \
+    edges_dropped, "lock-order edges were lost: the edge table was full")                     \
+  X(Stacks, stacks, 5, StackRecord, true, "LOCKSCOPE_STACKS", 1u << 16, 64, 1u << 26, true,     \
+    stacks_dropped, "stacks were not stored: the stack table was full")                       \
+  X(Frames, frames, 6, Frame, true, "LOCKSCOPE_FRAMES", 1u << 20, 1024, 1u << 30, false,     \
+    frames_dropped, "stacks lost their frames: the frame area was full")                      \
+  X(Modules, modules, 7, ModuleRecord, true, "LOCKSCOPE_MODULES", 512, 16, 1u << 16, false,     \
+    modules_dropped, "modules were not recorded: the module table was full")                  \
+  X(Rings, rings, 8, Ring, false, "LOCKSCOPE_RINGS", 64, 0, 1u << 16, false,                    \
+    threads_without_ring, "threads had no event ring")                                        \
+  X(Syncs, syncs, 9, SyncRecord, false, "LOCKSCOPE_SYNCS", 1u << 15, 64, 1u << 24, true,        \
+    syncs_dropped, "semaphores/condition variables were not tracked: the table was full")     \
+  X(Misuse, misuse, 10, MisuseRecord, false, "LOCKSCOPE_MISUSE", 1024, 16, 1u << 20, false,     \
+    misuse_dropped, "misuse records were lost: the misuse table was full")                    \
+  X(ForkHeld, fork_held, 11, ForkHeldRecord, false, "LOCKSCOPE_FORK_HELD", 1024, 16, 1u << 20,  \
+    false, fork_held_dropped, "locks held at fork() were not listed: the table was full")
+// clang-format on
+
+enum SectionId : uint32_t {
+#define LOCKSCOPE_SECTION_ID(Name, member, id, ...) kSection##Name = id,
+  LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_SECTION_ID)
+#undef LOCKSCOPE_SECTION_ID
+};
+
+// Sections are page-aligned in the file (sparse, and easy to read).
+inline constexpr uint64_t kSectionAlign = 4096;
 
 }  // namespace lockscope::format
 

@@ -41,9 +41,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   format::Counters* counters = &v.header->counters;
-  LockTable lt(v.locks, v.lock_capacity, counters);
-  EdgeTable et(v.edges, v.edge_capacity, counters);
-  StackDepot depot(v.stacks, v.stack_capacity, v.frames, v.frame_capacity, counters);
+  LockTable lt(v.locks, v.locks_capacity, counters);
+  EdgeTable et(v.edges, v.edges_capacity, counters);
+  StackDepot depot(v.stacks, v.stacks_capacity, v.frames, v.frames_capacity, counters);
   std::mt19937_64 rng(42);
   uint64_t pcs[8] = {0x401000, 0x401100, 0x401200, 0x401300, 0x401400, 0x401500, 0x401600, 0};
   std::vector<uint32_t> ids(locks);

@@ -66,8 +66,8 @@ class WaitsTest : public ::testing::Test {
     char path[PATH_MAX];
     ASSERT_TRUE(CreateDump(SmallConfig(dir_.c_str()), nullptr, &v_, path));
     path_ = path;
-    locks_ = LockTable(v_.locks, v_.lock_capacity, &v_.header->counters);
-    syncs_ = SyncTable(v_.syncs, v_.sync_capacity, &v_.header->counters);
+    locks_ = LockTable(v_.locks, v_.locks_capacity, &v_.header->counters);
+    syncs_ = SyncTable(v_.syncs, v_.syncs_capacity, &v_.header->counters);
     now_ = MonotonicNowNs();
   }
   void TearDown() override {
