@@ -1,6 +1,7 @@
 #include "analyzer/report.h"
 
 #include <fnmatch.h>
+#include <string.h>
 
 #include <algorithm>
 
@@ -51,9 +52,14 @@ std::string SymbolCache::LockName(size_t dump, uint64_t address) {
 
 namespace {
 
+std::string FixedString(const char* p, size_t cap) { return std::string(p, strnlen(p, cap)); }
+
 // What a dump could not hold: every overflow is reported, never silent.
 void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   const format::Counters& c = d.counters();
+  const std::string why = FixedString(d.header().shim_note, sizeof(d.header().shim_note));
+  if (!why.empty())
+    notes->push_back(absl::StrFormat("%s: the shim recorded nothing: %s", d.path(), why));
   auto note = [&](uint64_t n, const char* what, const char* var) {
     if (n > 0) notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
   };

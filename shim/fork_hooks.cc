@@ -21,6 +21,7 @@
 
 #include <atomic>
 
+#include "shim/glibc_layout.h"
 #include "shim/raw_log.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
@@ -154,23 +155,26 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
 
 // Is the inherited lock still locked in the child's memory (by its parent-side holder)?
 bool StillLocked(const ForkSnapshot::Entry& e) {
-  if (e.kind == format::kLockRwlock) {
-    pthread_rwlock_t l;
-    if (!SafeRead(e.address, &l, sizeof(l))) return false;
-    return RwlockLocked(l);
+  switch (e.kind) {
+    case format::kLockRwlock: {
+      pthread_rwlock_t l;
+      return SafeRead(e.address, &l, sizeof(l)) && glibc::RwlockLocked(l);
+    }
+    case format::kLockSemaphore: {  // taken: its value is 0
+      sem_t s;
+      return SafeRead(e.address, &s, sizeof(s)) && glibc::SemValue(&s) == 0;
+    }
+    case format::kLockSpinlock: {
+      int word;
+      return SafeRead(e.address, &word, sizeof(word)) && glibc::SpinlockLocked(word);
+    }
+    case format::kLockCondvar: return false;
+    default: {
+      pthread_mutex_t m;
+      return SafeRead(e.address, &m, sizeof(m)) && glibc::MutexLocked(&m) &&
+             glibc::MutexOwner(&m) == e.holder_tid;
+    }
   }
-  if (e.kind == format::kLockSemaphore) {  // taken: its value (first word's low half) is 0
-    uint32_t value;
-    return SafeRead(e.address, &value, sizeof(value)) && value == 0;
-  }
-  if (e.kind == format::kLockSpinlock) {
-    int word;
-    return SafeRead(e.address, &word, sizeof(word)) && SpinlockLocked(word);
-  }
-  if (e.kind == format::kLockCondvar) return false;
-  pthread_mutex_t m;
-  if (!SafeRead(e.address, &m, sizeof(m))) return false;
-  return m.__data.__lock != 0 && m.__data.__owner == e.holder_tid;
 }
 
 // Never write into the parent's file: replace the mapping with private memory and stop. The

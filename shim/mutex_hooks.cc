@@ -1,11 +1,9 @@
 // pthread mutexes and condition variables: acquisition order, waits and misuse.
 #include <errno.h>
-#include <linux/futex.h>
 #include <string.h>
-#include <sys/single_threaded.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "shim/glibc_layout.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
 
@@ -15,7 +13,7 @@ namespace {
 using namespace core;
 
 uint8_t KindOf(const pthread_mutex_t* m) {
-  switch (m->__data.__kind & 3) {
+  switch (glibc::MutexType(m)) {
     case PTHREAD_MUTEX_RECURSIVE_NP: return format::kLockRecursiveMutex;
     case PTHREAD_MUTEX_ERRORCHECK_NP: return format::kLockErrorcheckMutex;
     case PTHREAD_MUTEX_ADAPTIVE_NP: return format::kLockAdaptiveMutex;
@@ -36,47 +34,6 @@ inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abs
   return EINVAL;
 }
 
-// glibc's own uncontended acquisition of a PTHREAD_MUTEX_TIMED_NP mutex (__kind == 0: the
-// default type, process-private, not robust, no priority protocol, no elision), done here
-// instead of in a call to glibc: the same stores in the same order as pthread_mutex_lock
-// (lock word 0 -> 1, then __owner and __nusers). Why: the shim must record the acquisition
-// after it happens, and a call into glibc that returns here (rather than a tail call) costs
-// as much as the whole lock, whereas this costs what glibc's own code does. The lock word is
-// taken with a CAS, or with a plain store while the process has a single thread, which is
-// glibc's single-thread path too. A lock word that is not free returns false: the caller
-// then waits in the real function, with its wait published.
-inline bool AcquireFreeNormalMutex(pthread_mutex_t* m, int tid) {
-  if (__libc_single_threaded) {
-    if (m->__data.__lock != 0) return false;
-    m->__data.__lock = 1;
-  } else {
-    int expected = 0;
-    if (!__atomic_compare_exchange_n(&m->__data.__lock, &expected, 1, false, __ATOMIC_ACQUIRE,
-                                     __ATOMIC_RELAXED))
-      return false;
-  }
-  m->__data.__owner = tid;
-  ++m->__data.__nusers;
-  return true;
-}
-
-// glibc's pthread_mutex_unlock of a PTHREAD_MUTEX_TIMED_NP mutex (__kind == 0), the
-// counterpart of AcquireFreeNormalMutex: __owner and __nusers, then the lock word back to 0
-// (a plain store when single-threaded, else an exchange that wakes one waiter if the word
-// said there were waiters, as glibc's lll_unlock does).
-inline int ReleaseNormalMutex(pthread_mutex_t* m) {
-  m->__data.__owner = 0;
-  --m->__data.__nusers;
-  if (__libc_single_threaded) {
-    m->__data.__lock = 0;
-  } else if (__atomic_exchange_n(&m->__data.__lock, 0, __ATOMIC_RELEASE) > 1) {
-    const int saved_errno = errno;  // as glibc's internal syscall: errno untouched
-    syscall(SYS_futex, &m->__data.__lock, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
-    errno = saved_errno;
-  }
-  return 0;
-}
-
 // The acquisitions that go to glibc: other mutex kinds, timed and clock waits on a taken
 // default mutex, and a default mutex re-locked by its owner (a self-deadlock). Out of line
 // so that AcquireMutex keeps few registers.
@@ -91,12 +48,12 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
   // rather than trylock-then-lock keeps glibc's single-thread fast path.)
   int rc;
   bool waited = false;
-  if (Atomic(m->__data.__lock).load(std::memory_order_relaxed) == 0) {
+  if (glibc::MutexWordFree(m)) {
     BeginQuickWait(*t, address, format::kWaitMutex);
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
   } else {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, m->__data.__owner);
+    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, glibc::MutexOwner(m));
     BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack,
               {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
     rc = CallBlocking<how>(m, clock, abstime);
@@ -132,19 +89,6 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
                                Prepare(*t, address, KindOf(m), SiteFlags(caller)));
 }
 
-// glibc's wait for a default mutex whose lock word is taken (__lll_lock_wait_private): mark
-// the word "locked, with waiters" (2) and sleep on the futex until it reads free when swapped.
-// errno is kept: glibc's own wait never changes it (its futex calls are internal syscalls).
-inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
-  const int saved_errno = errno;
-  int* word = &m->__data.__lock;
-  if (__atomic_load_n(word, __ATOMIC_RELAXED) == 2)
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
-  while (__atomic_exchange_n(word, 2, __ATOMIC_ACQUIRE) != 0)
-    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, 2, nullptr, nullptr, 0);
-  errno = saved_errno;
-}
-
 // pthread_mutex_lock of a default mutex whose lock word another thread holds (prepared
 // already, by MutexLock's fast path or by AcquireMutex): the published wait around glibc's
 // own waiting protocol, done here like the uncontended case, so no CAS is repeated on the
@@ -153,11 +97,9 @@ inline void WaitForNormalMutexWord(pthread_mutex_t* m) {
 __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
                                            uint32_t lock, uint32_t stack, uint32_t flags) {
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, m->__data.__owner);
+  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, glibc::MutexOwner(m));
   BeginWait(*t, address, format::kWaitMutex, lock, stack);
-  WaitForNormalMutexWord(m);
-  m->__data.__owner = t->tid;
-  ++m->__data.__nusers;
+  glibc::LockDefaultContended(m, t->tid);
   ClearWait(*t);
   return FinishAcquire(t, Prepared{address, chain, lock, stack, flags}, 0, true, true);
 }
@@ -171,13 +113,13 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
                                                        const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
-  if (__builtin_expect(m->__data.__owner == t->tid, 0))
+  if (__builtin_expect(glibc::MutexOwner(m) == t->tid, 0))
     return ReacquireOwnMutex<how>(t, m, clock, abstime, caller);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
   const Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
-  if (how != Blocking::kClock && __builtin_expect(m->__data.__kind == 0, 1)) {
-    if (__builtin_expect(AcquireFreeNormalMutex(m, t->tid), 1)) {
+  if (how != Blocking::kClock && __builtin_expect(glibc::IsDefaultMutex(m), 1)) {
+    if (__builtin_expect(glibc::TryLockDefault(m, t->tid), 1)) {
       Commit(*t, p);
       Leave(t);
       return 0;
@@ -222,7 +164,7 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
   // The mutex and the condition's signal counts let the analyzer tell a thread that was woken
   // and is stuck re-acquiring the mutex (inside glibc, out of our sight) from one still asleep.
   WaitDetail detail;
-  detail.clock = how == CondHow::kClock ? clock : CondClock(*c);
+  detail.clock = how == CondHow::kClock ? clock : glibc::CondClock(*c);
   detail.deadline = abstime;
   detail.cond_mutex = address;
   if (sync != nullptr) {
@@ -274,7 +216,7 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
 // with where the linker happened to place them).
 __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx& t = t_ctx;
-  if (__builtin_expect(t.guard == kGuardFree && t.rec != nullptr && m->__data.__kind == 0 &&
+  if (__builtin_expect(t.guard == kGuardFree && t.rec != nullptr && glibc::IsDefaultMutex(m) &&
                            t.depth < format::kInlineHeld,
                        1)) {
     // No guard: this makes no call, and Push is safe against a signal handler that locks
@@ -282,14 +224,14 @@ __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* calle
     Prepared p;
     if (__builtin_expect(PrepareKnown(t, reinterpret_cast<uint64_t>(m), SiteFlags(caller), &p),
                          1)) {
-      if (__builtin_expect(AcquireFreeNormalMutex(m, t.tid), 1)) {
+      if (__builtin_expect(glibc::TryLockDefault(m, t.tid), 1)) {
         Push(t, t.rec->held[t.depth], p);
         return 0;
       }
       // Taken: by this thread (a self-relock) or another (wait for it, published). Straight
       // to the waiting code, without a second attempt on a contended cache line.
       t.guard = kGuardInside;
-      if (m->__data.__owner == t.tid)
+      if (glibc::MutexOwner(m) == t.tid)
         return ReacquireOwnMutex<Blocking::kLock>(&t, m, 0, nullptr, caller);
       return WaitForMutex(&t, m, p.chain, p.lock, p.stack, p.flags);
     }
@@ -312,7 +254,7 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_trylock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  const bool mine = m->__data.__owner == t->tid;
+  const bool mine = glibc::MutexOwner(m) == t->tid;
   int rc = Real().mutex_trylock(m);
   if (rc == 0 || rc == EOWNERDEAD) {
     int i = mine ? FindHeld(*t, address) : -1;
@@ -335,8 +277,8 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
   if (Release(*t, address) == 0) {
     // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
     // another thread's, or nobody's, is a misuse.
-    const int owner = m->__data.__owner;
-    if (owner != t->tid && (owner != 0 || m->__data.__lock == 0))
+    const int owner = glibc::MutexOwner(m);
+    if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
       RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g.locks.Find(address), owner);
     if (t->ring.valid()) t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
   }
@@ -356,7 +298,7 @@ __attribute__((aligned(64))) int MutexUnlock(pthread_mutex_t* m) {
     HeldLock& top = ctx.rec->held[ctx.depth - 1];
     if (__builtin_expect(top.address == reinterpret_cast<uint64_t>(m) && top.recursion == 0, 1)) {
       SetDepth(ctx, ctx.depth - 1);
-      if (__builtin_expect(m->__data.__kind == 0, 1)) return ReleaseNormalMutex(m);
+      if (__builtin_expect(glibc::IsDefaultMutex(m), 1)) return glibc::UnlockDefault(m);
       return g_real.mutex_unlock(m);
     }
   }
@@ -373,9 +315,9 @@ int MutexDestroy(pthread_mutex_t* m) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_destroy(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (m->__data.__lock != 0)
+  if (glibc::MutexLocked(m))
     RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
-                 m->__data.__owner);
+                 glibc::MutexOwner(m));
   uint32_t lock = RetireLock(address);
   if (lock != 0 && t->ring.valid()) t->ring.Write(format::kOpDestroy, lock, 0);
   Leave(t);

@@ -15,6 +15,7 @@
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
+#include "shim/glibc_layout.h"
 #include "shim/module_map.h"
 #include "shim/raw_log.h"
 #include "shim/recorder_core.h"
@@ -191,7 +192,7 @@ void ReconcileHeld(ThreadCtx& t) {
                                 : uint8_t{format::kLockMutex};
     if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner
     pthread_mutex_t m;
-    if (!SafeRead(h.address, &m, sizeof(m)) || m.__data.__owner != t.tid)
+    if (!SafeRead(h.address, &m, sizeof(m)) || glibc::MutexOwner(&m) != t.tid)
       RemoveHeld(t, static_cast<uint32_t>(i));
   }
 }
@@ -493,6 +494,14 @@ void Initialize() {
   }
   if (!CreateDump(g.config, nullptr, &g.dump, g.dump_path)) {
     RawLog("cannot create the dump in ", g.config.dir, ": ", strerror(errno));
+    g.state.store(kDisabled, std::memory_order_release);
+    t.guard = kGuardFree;
+    return;
+  }
+  // A glibc the shim does not know: record nothing (never misread its locks), and say why in
+  // the dump rather than on the program's stderr.
+  if (const char* why = glibc::CheckGlibc()) {
+    strncpy(g.dump.header->shim_note, why, sizeof(g.dump.header->shim_note) - 1);
     g.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;

@@ -100,34 +100,6 @@ inline void Leave(ThreadCtx* t) { t->guard = t->retry_pending ? kGuardRetryPendi
 
 inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; }
 
-// An rwlock held by anyone: readers (glibc counts them from bit 3 of __readers) or a writer
-// (bit 1, WRLOCKED). Bit 0 (WRPHASE) alone stays set after the last writer leaves: unlocked.
-inline bool RwlockLocked(const pthread_rwlock_t& l) {
-  const unsigned r = l.__data.__readers;
-  return (r >> 3) != 0 || (r & 2) != 0 || l.__data.__cur_writer != 0;
-}
-
-// glibc (2.25+) makes a waiting writer block new readers only for this kind;
-// PTHREAD_RWLOCK_PREFER_WRITER_NP is treated as reader-preferring (pthread_rwlock_common.c).
-inline bool RwlockPrefersWriters(const pthread_rwlock_t& l) {
-  return l.__data.__flags == PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP;
-}
-
-// A pthread spinlock's word when free: glibc's x86_64 spinlock counts down from 1 (lock;
-// decl), its generic one takes 0 -> 1.
-#if defined(__x86_64__) || defined(__i386__)
-inline constexpr int kSpinlockFree = 1;
-#else
-inline constexpr int kSpinlockFree = 0;
-#endif
-inline bool SpinlockLocked(int word) { return word != kSpinlockFree; }
-
-// The clock of a condition variable's timed waits: bit 1 of __wrefs (glibc 2.25+,
-// __PTHREAD_COND_CLOCK_MONOTONIC_MASK), set by pthread_condattr_setclock(CLOCK_MONOTONIC).
-inline clockid_t CondClock(const pthread_cond_t& c) {
-  return (c.__data.__wrefs & 2) ? CLOCK_MONOTONIC : CLOCK_REALTIME;
-}
-
 // ---- the held stack -------------------------------------------------------------------------
 
 // Chain key: hash of the held sequence plus the acquired lock, its mode (try, read) and its

@@ -4,6 +4,7 @@
 // (the analyzer reads the holders from the threads' held stacks).
 #include <errno.h>
 
+#include "shim/glibc_layout.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
 
@@ -36,7 +37,7 @@ int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) 
 template <Mode mode>
 void NoteUse(uint32_t lock, const pthread_rwlock_t* l) {
   if (lock == 0) return;
-  if (RwlockPrefersWriters(*l)) g.locks.SetFlag(lock, format::kLockPrefersWriters);
+  if (glibc::RwlockPrefersWriters(*l)) g.locks.SetFlag(lock, format::kLockPrefersWriters);
   if (mode == Mode::kWrite) g.locks.SetFlag(lock, format::kLockWritersSeen);
 }
 
@@ -158,9 +159,9 @@ int RwlockDestroy(pthread_rwlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().rwlock_destroy(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
-  if (RwlockLocked(*l))
+  if (glibc::RwlockLocked(*l))
     RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
-                 l->__data.__cur_writer);
+                 glibc::RwlockWriter(*l));
   RetireLock(address);
   Leave(t);
   return Real().rwlock_destroy(l);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <semaphore.h>
 
+#include "shim/glibc_layout.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
 
@@ -11,13 +12,6 @@ namespace lockscope {
 namespace {
 
 using namespace core;
-
-// glibc's sem_t on 64-bit: the first word's low 32 bits are the value.
-uint32_t SemValue(const sem_t* s) {
-  uint64_t data;
-  __builtin_memcpy(&data, s, sizeof(data));
-  return static_cast<uint32_t>(data);
-}
 
 // The thread's list of semaphores taken and not posted back (ThreadRecord::taken_sems).
 void AddTaken(ThreadCtx& t, uint64_t address) {
@@ -65,7 +59,7 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   format::SyncRecord* rec = g.syncs.FindOrInsert(address, format::kLockSemaphore);
   int rc;
-  if (SemValue(s) > 0) {
+  if (glibc::SemValue(s) > 0) {
     // Available: the call should not block; publish only what, as for mutexes.
     BeginQuickWait(*t, address, format::kWaitSemaphore);
     rc = call();

@@ -4,6 +4,7 @@
 // long by another thread a stall, while the waiter spins.
 #include <errno.h>
 
+#include "shim/glibc_layout.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
 
@@ -57,7 +58,7 @@ int SpinDestroy(pthread_spinlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().spin_destroy(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
-  if (SpinlockLocked(*l))
+  if (glibc::SpinlockLocked(*l))
     RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address), 0);
   RetireLock(address);
   Leave(t);

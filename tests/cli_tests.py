@@ -287,6 +287,19 @@ class Tests:
         expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],
                            "bad suppressions file")
 
+    def test_unknown_glibc_records_nothing_and_says_why(self):
+        # Under a glibc the shim does not know it never reads its locks: the program runs as
+        # it would, and the report says why there is nothing to report.
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        fake = os.path.join(self.bin, "libfake_glibc_version.so")
+        rc, out, err = run([self.prog("abba")],
+                           env={"LD_PRELOAD": "%s:%s" % (fake, self.shim), "LOCKSCOPE_DIR": d})
+        if rc != 0 or err:
+            raise Failure("the program changed: exit %d, stderr %r" % (rc, err[:200]))
+        rc, out, err = run([self.ls, "report", d])
+        if rc != 0 or "the shim recorded nothing: glibc 2.99 is not a version" not in err:
+            raise Failure("want exit 0 and the note, got %d: %s" % (rc, err[-400:]))
+
     # ---- run --hang-timeout: the kill and the report agree ---------------------------
 
     def test_hang_timeout_kills_only_for_a_printed_finding(self):

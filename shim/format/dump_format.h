@@ -102,8 +102,11 @@ struct FileHeader {
   // Fork children (parent_pid > 0): the thread that called fork() and where.
   int32_t fork_tid;
   uint32_t fork_stack;  // in this dump's stack depot
+  // Why the shim recorded nothing, when it did not (an unknown glibc, say): one line, for the
+  // report; empty otherwise.
+  char shim_note[128];
   uint8_t reserved[4096 - 8 - 4 - 4 - 4 - 4 - 8 - 8 - 4 - 4 - 8 - 8 - 4 - 4 - 256 - 256 - 512 -
-                   kMaxSections * sizeof(Section) - sizeof(Counters) - 8];
+                   kMaxSections * sizeof(Section) - sizeof(Counters) - 8 - 128];
 };
 static_assert(sizeof(FileHeader) == kHeaderSize);
 static_assert(offsetof(FileHeader, sections) % 8 == 0);
