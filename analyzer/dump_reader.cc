@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "shim/ring_buffer.h"
+#include "shim/format/ring_events.h"
 
 namespace lockscope {
 namespace {
@@ -67,7 +67,7 @@ void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint
   const uint64_t cap = header.capacity;
   if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
     return;  // never attached, or not a ring this code wrote
-  *lost += ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
+  *lost += format::ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
                             [&](const format::Event& e) {
                               ++*events;
                               if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];

@@ -18,6 +18,8 @@
 namespace lockscope {
 namespace {
 
+using format::ReadRing;
+
 using format::Event;
 using format::RingHeader;
 
