@@ -68,10 +68,10 @@ void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint
   if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
     return;  // never attached, or not a ring this code wrote
   *lost += format::ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
-                            [&](const format::Event& e) {
-                              ++*events;
-                              if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
-                            });
+                                    [&](const format::Event& e) {
+                                      ++*events;
+                                      if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
+                                    });
 }
 
 // A thread slot as one consistent state. Its thread writes it while we read (a live
@@ -204,12 +204,11 @@ absl::Status Dump::MapSections(SectionViews* views) {
   }
   const SectionViews& v = *views;
 #define LOCKSCOPE_CHECK_SECTION(Name, member, id, Record, required, variable, fallback, lo, hi, \
-                                pow2, ...)                                                     \
-  if (v[id].base == nullptr && required)                                                       \
-    return bad("no " #member " section");                                                     \
-  if (v[id].base != nullptr && v[id].record_size < format::kMinRecordSize<format::Record>)     \
-    return bad(absl::StrFormat("%s records of %d bytes", #member, v[id].record_size));         \
-  if (v[id].base != nullptr && pow2 && !IsPow2(v[id].capacity))                                \
+                                pow2, ...)                                                      \
+  if (v[id].base == nullptr && required) return bad("no " #member " section");                  \
+  if (v[id].base != nullptr && v[id].record_size < format::kMinRecordSize<format::Record>)      \
+    return bad(absl::StrFormat("%s records of %d bytes", #member, v[id].record_size));          \
+  if (v[id].base != nullptr && pow2 && !IsPow2(v[id].capacity))                                 \
     return bad(absl::StrFormat("%s capacity %d", #member, v[id].capacity));
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_CHECK_SECTION)
 #undef LOCKSCOPE_CHECK_SECTION
@@ -281,9 +280,8 @@ void Dump::LoadSyncs(const SectionView& s) {
   ForEachRecord(s, 0, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::SyncRecord>(s.at(i), 0);
     if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
-    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid,
-                      r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins, r.waiting,
-                      r.last_post_ns});
+    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid, r.last_take_tid,
+                      r.posts, r.takes, r.broadcasts, r.begins, r.waiting, r.last_post_ns});
     sync_pos_.try_emplace(r.address, static_cast<uint32_t>(syncs_.size() - 1));
   });
 }

@@ -15,72 +15,11 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "analyzer/model.h"
 #include "analyzer/symbolizer.h"
 #include "shim/format/dump_format.h"
 
 namespace lockscope {
-
-struct LockInfo {
-  uint32_t index = 0;  // record index: the lock's identity within its dump
-  uint64_t address = 0;
-  uint8_t kind = 0;   // format::LockKind
-  uint8_t flags = 0;  // format::kLockPrefersWriters, kLockWritersSeen, kLockHadEdges
-  uint8_t state = 0;  // format::LockState
-  uint32_t first_stack = 0;
-  uint64_t waits = 0;  // acquisitions that had to wait, in the rings' readable history
-};
-
-struct EdgeInfo {
-  uint32_t from = 0, to = 0;  // lock record indices
-  uint32_t modes = 0;         // format::kEdgeFrom*/kEdgeTo* bits (rwlock read/write)
-  uint32_t from_stack = 0, to_stack = 0;
-  int32_t tid = 0, other_tid = 0;
-  uint32_t held_depth = 0;
-  std::vector<uint32_t> gates;  // locks held at every occurrence besides `from`
-};
-
-struct ThreadInfo {
-  uint32_t slot = 0;
-  int32_t tid = 0;
-  std::string name;
-  uint32_t state = 0;                  // format::ThreadState
-  std::vector<format::HeldLock> held;  // the in-dump part of the held stack
-  uint32_t held_count = 0;             // may exceed held.size()
-  format::WaitRecord wait{};           // what it is blocked on (wait.address 0: nothing)
-  uint32_t exit_stack = 0;
-  uint64_t pthread_handle = 0;
-};
-
-struct SyncInfo {
-  uint32_t index = 0;
-  uint64_t address = 0;
-  uint8_t kind = 0;  // format::kLockSemaphore | kLockCondvar
-  int32_t last_post_tid = 0, last_take_tid = 0;
-  uint32_t posts = 0, takes = 0;
-  // Condition variables (format::SyncRecord): broadcasts among the posts, waits begun,
-  // threads waiting, and when the last signal or broadcast was sent.
-  uint32_t broadcasts = 0, begins = 0, waiting = 0;
-  uint64_t last_post_ns = 0;
-};
-
-struct MisuseInfo {
-  uint32_t kind = 0;  // format::MisuseKind
-  int32_t tid = 0;
-  uint64_t address = 0;
-  uint32_t lock = 0, stack = 0;
-  int32_t owner_tid = 0;
-  uint32_t owner_stack = 0;
-};
-
-// A lock held at the moment of fork() (in a fork child's dump).
-struct ForkHeldInfo {
-  uint64_t address = 0;
-  int32_t holder_tid = 0;
-  std::string holder_name;
-  uint32_t lock = 0, stack = 0;
-  uint8_t kind = 0;
-  bool by_forker = false;
-};
 
 // What a thread of a (possibly live) process waits for right now: the cheap read the hang
 // monitor polls with (header and thread table only).
@@ -171,7 +110,7 @@ class Dump {
   std::vector<EdgeInfo> edges_;
   std::vector<ThreadInfo> threads_;
   std::vector<SyncInfo> syncs_;
-  absl::flat_hash_map<uint64_t, uint32_t> sync_pos_;   // address -> position in syncs_
+  absl::flat_hash_map<uint64_t, uint32_t> sync_pos_;  // address -> position in syncs_
   std::vector<MisuseInfo> misuses_;
   std::vector<ForkHeldInfo> fork_held_;
   uint64_t skipped_ = 0;

@@ -31,7 +31,10 @@
 #include "absl/strings/strip.h"
 #include "analyzer/checks/waits.h"
 #include "analyzer/dump_reader.h"
+#include "analyzer/lock_names.h"
+#include "analyzer/render/render.h"
 #include "analyzer/report.h"
+#include "analyzer/suppressions.h"
 #include "shim/format/dump_format.h"
 
 extern char** environ;
@@ -118,23 +121,11 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
   return o;
 }
 
-std::vector<std::pair<std::string, std::string>> ReadSuppressions(const std::string& path) {
-  std::vector<std::pair<std::string, std::string>> rules;
-  if (path.empty()) return rules;
-  std::ifstream in(path);
-  if (!in) Fail(absl::StrCat("cannot read suppressions file ", path, ": ", strerror(errno)));
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    absl::string_view s = absl::StripAsciiWhitespace(line);
-    if (s.empty() || s[0] == '#') continue;
-    size_t colon = s.find(':');
-    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
-      Fail(absl::StrCat(path, ":", n, ": expected KIND:PATTERN"));
-    rules.push_back({std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))});
-  }
-  return rules;
+// The suppression rules of --suppressions, or a one-line failure.
+std::vector<Suppression> SuppressionsOrFail(const std::string& path) {
+  auto rules = ReadSuppressions(path);
+  if (!rules.ok()) Fail(std::string(rules.status().message()));
+  return *std::move(rules);
 }
 
 bool IsDir(const std::string& p) {
@@ -241,7 +232,7 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
 // Names the findings' locks and drops the suppressed ones (symbolizes what they name).
 void NameAndSuppress(Analysis& a, const Options& o) {
   NameLocks(a.report, *a.symbols);
-  ApplySuppressions(a.report, *a.symbols, ReadSuppressions(o.suppressions));
+  ApplySuppressions(a.report, *a.symbols, SuppressionsOrFail(o.suppressions));
 }
 
 // Prints the report; returns the exit status: N when it has an error finding, else
@@ -457,7 +448,7 @@ int Run(const Options& o) {
   const std::string shim = ShimPath();
   const std::string dir = MakeDumpDir(o.dump_dir);
   // Validate --suppressions and --output before the program runs, not after.
-  ReadSuppressions(o.suppressions);
+  SuppressionsOrFail(o.suppressions);
   if (!o.output.empty()) {
     std::ofstream probe(o.output, std::ios::app);
     if (!probe) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));

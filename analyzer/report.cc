@@ -1,14 +1,11 @@
 #include "analyzer/report.h"
 
-#include <fnmatch.h>
 #include <string.h>
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "analyzer/checks/fork.h"
 #include "analyzer/checks/lock_order.h"
 #include "analyzer/checks/misuse.h"
@@ -19,35 +16,6 @@ size_t Report::CountSeverity(Severity s) const {
   size_t n = 0;
   for (const Finding& f : findings) n += f.severity == s;
   return n;
-}
-
-// Dumps with the same loaded modules at the same addresses (a parent and its fork children,
-// runs of the same program without ASLR) share one symbolizer: DWARF is read once.
-Symbolizer& SymbolCache::For(size_t dump) {
-  auto& by_dump = by_dump_[dump];
-  if (by_dump != nullptr) return *by_dump;
-  std::string key;
-  for (const ModuleInfo& m : dumps_[dump]->modules())
-    absl::StrAppend(&key, m.path, "@", m.base, "#", m.build_id, ";");
-  auto& s = symbolizers_[key];
-  if (!s) s = std::make_unique<Symbolizer>(dumps_[dump]->modules());
-  by_dump = s.get();
-  return *s;
-}
-
-std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<uint64_t>& pcs) {
-  std::vector<SymbolizedFrame> out;
-  Symbolizer& s = For(dump);
-  for (uint64_t pc : pcs) {
-    std::vector<SymbolizedFrame> f = s.Symbolize(pc, /*is_return_address=*/true);
-    out.insert(out.end(), f.begin(), f.end());
-  }
-  return out;
-}
-
-std::string SymbolCache::LockName(size_t dump, uint64_t address) {
-  std::optional<std::string> name = For(dump).DataSymbol(address);
-  return name ? *name : "";
 }
 
 namespace {
@@ -64,7 +32,7 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
     if (n > 0) notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
   };
 #define LOCKSCOPE_SECTION_NOTE(Name, member, id, Record, required, variable, fallback, lo, hi, \
-                               pow2, dropped, lost)                                          \
+                               pow2, dropped, lost)                                            \
   note(c.dropped, lost, variable);
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_SECTION_NOTE)
 #undef LOCKSCOPE_SECTION_NOTE
@@ -121,69 +89,6 @@ Report Analyze(const std::vector<std::unique_ptr<Dump>>& dumps, const AnalyzeOpt
         "the lock-order graph is dense: the cycle search stopped at its limits "
         "(the shortest cycles are reported)");
   return r;
-}
-
-void NameLocks(Report& report, SymbolCache& symbols) {
-  for (Finding& f : report.findings) {
-    std::vector<std::pair<std::string, std::string>> repl;
-    for (FindingLock& l : f.locks) {
-      l.name = symbols.LockName(l.dump, l.address);
-      repl.push_back({absl::StrCat("{", l.id, "}"),
-                      l.name.empty() ? l.id : absl::StrCat(l.id, " (", l.name, ")")});
-    }
-    f.summary = absl::StrReplaceAll(f.summary, repl);
-    for (std::string& d : f.details) d = absl::StrReplaceAll(d, repl);
-    for (FindingStack& s : f.stacks) s.role = absl::StrReplaceAll(s.role, repl);
-  }
-  if (!report.most_waited.empty()) {
-    std::vector<std::string> parts;
-    for (const Report::WaitedLock& w : report.most_waited) {
-      const std::string name = symbols.LockName(w.dump, w.address);
-      parts.push_back(absl::StrFormat("%s (%s) %d",
-                                      name.empty() ? absl::StrFormat("%#x", w.address) : name,
-                                      LockKindName(w.kind), w.waits));
-    }
-    report.notes.push_back(absl::StrCat(
-        "most waited-for locks (acquisitions that blocked): ", absl::StrJoin(parts, ", "),
-        report.events_lost == 0
-            ? ""
-            : absl::StrFormat(" (counted over what the rings still hold: %d older events were "
-                              "overwritten; LOCKSCOPE_RING_EVENTS keeps more)",
-                              report.events_lost)));
-  }
-}
-
-size_t ApplySuppressions(Report& report, SymbolCache& symbols,
-                         const std::vector<std::pair<std::string, std::string>>& rules) {
-  if (rules.empty()) return 0;
-  size_t dropped = 0;
-  std::vector<Finding> kept;
-  for (Finding& f : report.findings) {
-    bool suppressed = false;
-    for (const auto& [kind, pattern] : rules) {
-      if (kind != "*" && kind != f.kind) continue;
-      for (const FindingStack& s : f.stacks) {
-        for (const SymbolizedFrame& fr : symbols.Frames(s.dump, s.pcs)) {
-          for (const std::string* field : {&fr.function, &fr.file, &fr.module})
-            if (!field->empty() && fnmatch(pattern.c_str(), field->c_str(), 0) == 0)
-              suppressed = true;
-          if (suppressed) break;
-        }
-        if (suppressed) break;
-      }
-      for (const FindingLock& l : f.locks)
-        if (!suppressed && !l.name.empty() && fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0)
-          suppressed = true;
-      if (suppressed) break;
-    }
-    if (suppressed)
-      ++dropped;
-    else
-      kept.push_back(std::move(f));
-  }
-  report.findings = std::move(kept);
-  if (dropped > 0) report.notes.push_back(absl::StrFormat("%d finding(s) suppressed", dropped));
-  return dropped;
 }
 
 }  // namespace lockscope

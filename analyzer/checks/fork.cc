@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/checks/lock_order.h"
 
 namespace lockscope {
 namespace {

@@ -32,11 +32,6 @@ struct LockOrderResult {
 LockOrderResult CheckLockOrder(const std::vector<std::unique_ptr<Dump>>& dumps,
                                const CycleLimits& limits = {});
 
-// "mutex", "recursive-mutex", ... for a format::LockKind.
-const char* LockKindName(uint8_t kind);
-// How a report's stack roles name a lock of that kind: "Mutex", "Rwlock", "Spinlock", ...
-const char* LockNoun(uint8_t kind);
-
 }  // namespace lockscope
 
 #endif  // LOCKSCOPE_ANALYZER_CHECKS_LOCK_ORDER_H_

@@ -9,7 +9,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/checks/fork.h"
-#include "analyzer/checks/lock_order.h"
 #include "analyzer/cycle_finder.h"
 
 namespace lockscope {

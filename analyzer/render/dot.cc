@@ -3,8 +3,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/checks/lock_order.h"
-#include "analyzer/report.h"
+#include "analyzer/render/render.h"
 
 namespace lockscope {
 namespace {

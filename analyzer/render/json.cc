@@ -3,7 +3,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "analyzer/render/json_writer.h"
-#include "analyzer/report.h"
+#include "analyzer/render/render.h"
 
 namespace lockscope {
 

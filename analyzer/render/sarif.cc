@@ -2,7 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "analyzer/render/json_writer.h"
-#include "analyzer/report.h"
+#include "analyzer/render/render.h"
 
 namespace lockscope {
 

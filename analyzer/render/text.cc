@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "analyzer/report.h"
+#include "analyzer/render/render.h"
 
 namespace lockscope {
 namespace {

@@ -1,0 +1,31 @@
+#include "analyzer/model.h"
+
+namespace lockscope {
+
+const char* LockKindName(uint8_t kind) {
+  switch (kind) {
+    case format::kLockMutex: return "mutex";
+    case format::kLockRecursiveMutex: return "recursive-mutex";
+    case format::kLockErrorcheckMutex: return "errorcheck-mutex";
+    case format::kLockAdaptiveMutex: return "mutex";
+    case format::kLockRwlock: return "rwlock";
+    case format::kLockSpinlock: return "spinlock";
+    case format::kLockGil: return "gil";
+    case format::kLockSemaphore: return "semaphore";
+    case format::kLockCondvar: return "condvar";
+  }
+  return "mutex";
+}
+
+const char* LockNoun(uint8_t kind) {
+  switch (kind) {
+    case format::kLockRwlock: return "Rwlock";
+    case format::kLockSpinlock: return "Spinlock";
+    case format::kLockGil: return "GIL";
+    case format::kLockSemaphore: return "Semaphore";
+    case format::kLockCondvar: return "Condition variable";
+  }
+  return "Mutex";
+}
+
+}  // namespace lockscope

@@ -1,0 +1,26 @@
+// The report's renderers. Text (the default, on stderr): ThreadSanitizer's layout plus
+// lockdep's scenario table. JSON: CONTRACT's shape, plus details and notes. SARIF 2.1.0: one
+// result per finding, stacks as thread flows. DOT: the lock-order graph, cycle edges red.
+// Each symbolizes only the stacks findings name.
+#ifndef LOCKSCOPE_ANALYZER_RENDER_RENDER_H_
+#define LOCKSCOPE_ANALYZER_RENDER_RENDER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyzer/dump_reader.h"
+#include "analyzer/report.h"
+#include "analyzer/symbol_cache.h"
+
+namespace lockscope {
+
+std::string RenderText(const Report& report, SymbolCache& symbols);
+std::string RenderJson(const Report& report, SymbolCache& symbols);
+std::string RenderSarif(const Report& report, SymbolCache& symbols);
+std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
+                      SymbolCache& symbols);
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_RENDER_RENDER_H_

@@ -1,0 +1,34 @@
+#include "analyzer/symbol_cache.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace lockscope {
+
+Symbolizer& SymbolCache::For(size_t dump) {
+  auto& by_dump = by_dump_[dump];
+  if (by_dump != nullptr) return *by_dump;
+  std::string key;
+  for (const ModuleInfo& m : dumps_[dump]->modules())
+    absl::StrAppend(&key, m.path, "@", m.base, "#", m.build_id, ";");
+  auto& s = symbolizers_[key];
+  if (!s) s = std::make_unique<Symbolizer>(dumps_[dump]->modules());
+  by_dump = s.get();
+  return *s;
+}
+
+std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<uint64_t>& pcs) {
+  std::vector<SymbolizedFrame> out;
+  Symbolizer& s = For(dump);
+  for (uint64_t pc : pcs) {
+    std::vector<SymbolizedFrame> f = s.Symbolize(pc, /*is_return_address=*/true);
+    out.insert(out.end(), f.begin(), f.end());
+  }
+  return out;
+}
+
+std::string SymbolCache::LockName(size_t dump, uint64_t address) {
+  std::optional<std::string> name = For(dump).DataSymbol(address);
+  return name ? *name : "";
+}
+
+}  // namespace lockscope

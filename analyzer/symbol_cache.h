@@ -1,0 +1,35 @@
+// Symbolizers for the dumps of a report, built on first use and shared by dumps with the
+// same loaded modules at the same addresses (a parent and its fork children, runs of the
+// same program without ASLR): each module's DWARF is read once. Not thread-safe.
+#ifndef LOCKSCOPE_ANALYZER_SYMBOL_CACHE_H_
+#define LOCKSCOPE_ANALYZER_SYMBOL_CACHE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "analyzer/dump_reader.h"
+#include "analyzer/symbolizer.h"
+
+namespace lockscope {
+
+class SymbolCache {
+ public:
+  // `dumps` must outlive the cache.
+  explicit SymbolCache(const std::vector<std::unique_ptr<Dump>>& dumps) : dumps_(dumps) {}
+  // All frames (inlined ones included) for a stack; every pc is a return address.
+  std::vector<SymbolizedFrame> Frames(size_t dump, const std::vector<uint64_t>& pcs);
+  // Symbol naming a lock's address (a global), or "".
+  std::string LockName(size_t dump, uint64_t address);
+
+ private:
+  Symbolizer& For(size_t dump);
+  const std::vector<std::unique_ptr<Dump>>& dumps_;
+  std::map<std::string, std::unique_ptr<Symbolizer>> symbolizers_;  // by module set
+  std::map<size_t, Symbolizer*> by_dump_;
+};
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_SYMBOL_CACHE_H_
