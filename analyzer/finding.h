@@ -9,8 +9,11 @@
 
 namespace lockscope {
 
-enum class Severity { kError, kWarning, kInfo };
+enum class Severity { kError, kWarning };
 const char* SeverityName(Severity s);
+
+// How a report names a thread: "T123" or "T123 (name)".
+std::string ThreadLabel(int32_t tid, const std::string& name);
 
 struct FindingThread {
   int32_t tid = 0;
@@ -33,10 +36,11 @@ struct FindingStack {
   std::vector<uint64_t> pcs;  // pcs[0] is the innermost frame (the lock call site)
 };
 
-// One step of lockdep's "possible unsafe locking scenario": thread `column` does `action`.
+// One step of lockdep's "possible unsafe locking scenario": thread `tid` does `action`. The
+// table has a column per thread, in the order they first appear.
 struct ScenarioStep {
-  size_t column = 0;
-  std::string action;  // e.g. "lock(L1)"
+  int32_t tid = 0;
+  std::string action;  // e.g. "lock({L1});"
 };
 
 struct Finding {
@@ -50,7 +54,7 @@ struct Finding {
   std::vector<std::string> details;    // lines printed under the summary (the story)
   std::vector<std::string> notes;      // extra lines for the text report
   size_t folded = 0;                   // identical findings folded into this one
-  std::vector<ScenarioStep> scenario;  // optional two-column table
+  std::vector<ScenarioStep> scenario;  // optional: lockdep's table
   // Lock-order graph view for DOT: pairs of indices into `locks`.
   std::vector<std::pair<size_t, size_t>> cycle_edges;
   // The longest current wait among the threads this finding says are blocked, in seconds

@@ -4,63 +4,104 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "analyzer/finding_builder.h"
 
 namespace lockscope {
 namespace {
-
-std::string HolderLabel(const ForkHeldInfo& h) {
-  return h.holder_name.empty() ? absl::StrFormat("T%d", h.holder_tid)
-                               : absl::StrFormat("T%d (%s)", h.holder_tid, h.holder_name);
-}
-
-std::string ThreadLabel(const Dump& d, int32_t tid) {
-  const ThreadInfo* t = d.ThreadByTid(tid);
-  if (t == nullptr || t->name.empty()) return absl::StrFormat("T%d", tid);
-  return absl::StrFormat("T%d (%s)", tid, t->name);
-}
-
-void AddLock(Finding& f, size_t di, const Dump& d, const ForkHeldInfo& h) {
-  FindingLock l;
-  l.id = absl::StrCat("L", f.locks.size() + 1);
-  l.dump = di;
-  l.address = h.address;
-  l.kind = LockKindName(h.kind);
-  f.locks.push_back(l);
-  (void)d;
-}
-
-// The parent's threads: in the parent process, not the child's.
-void AddParentThread(Finding& f, const Dump& child, int32_t tid, const std::string& name) {
-  for (const FindingThread& t : f.threads)
-    if (t.tid == tid) return;
-  f.threads.push_back({tid, name, child.header().parent_pid});
-}
-
-std::string LockList(const Finding& f) {
-  std::string ids;
-  for (const FindingLock& l : f.locks)
-    absl::StrAppend(&ids, ids.empty() ? "" : ", ", "{", l.id, "}");
-  return ids;
-}
-
-// Adds an inherited lock (and its holder and acquisition stack) to a warning, once.
-void AddWarningLock(Finding& f, size_t di, const Dump& d, const ForkHeldInfo& h) {
-  for (const FindingLock& l : f.locks)
-    if (l.address == h.address) return;
-  AddLock(f, di, d, h);
-  const std::string& id = f.locks.back().id;
-  AddParentThread(f, d, h.holder_tid, h.holder_name);
-  f.stacks.insert(f.stacks.end() - 1,  // the fork stack stays last
-                  {absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)",
-                                   LockNoun(h.kind), id, HolderLabel(h), d.header().parent_pid),
-                   h.holder_tid, di, d.Stack(h.stack)});
-}
 
 // The forking thread lives on in the child (first slot), under the same name.
 std::string ForkerName(const Dump& child) {
   for (const ThreadInfo& t : child.threads())
     if (t.slot == 1) return t.name;
   return "";
+}
+
+std::string Forker(FindingBuilder& b) {
+  const format::FileHeader& h = b.dump().header();
+  if (h.fork_tid == 0) return "the process";
+  b.ForeignThread(h.fork_tid, ForkerName(b.dump()), h.parent_pid);
+  return absl::StrFormat("T%d", h.fork_tid);
+}
+
+// The error: the child asked for a lock that a thread of the parent held at fork().
+Finding ChildBlocked(const Dump& d, size_t di, const MisuseInfo& m, const ForkHeldInfo& h,
+                     const WaitOptions& waits) {
+  const format::FileHeader& hdr = d.header();
+  FindingBuilder b(d, di, "held-across-fork", Severity::kError);
+  // A semaphore taken and not posted back (CPython's threading.Lock is one) is named by its
+  // address: it is no lock-table lock, and its take was not unwound.
+  const bool semaphore = h.kind == format::kLockSemaphore;
+  const std::string object =
+      semaphore ? absl::StrFormat("semaphore 0x%x", h.address) : b.Lock(h.address, h.kind);
+  const std::string child = b.Thread(m.tid);
+  const std::string holder = b.ForeignThread(h.holder_tid, h.holder_name, hdr.parent_pid);
+  const std::string forker = Forker(b);
+  b.finding().summary = absl::StrFormat(
+      "held-across-fork: child %d %s blocks forever on %s, which %s %s when %s forked (pid %d); "
+      "that thread does not exist in the child",
+      hdr.pid, child, object, holder, semaphore ? "had taken and not posted back" : "held",
+      forker, hdr.parent_pid);
+  if (!semaphore)
+    b.Stack(absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)", LockNoun(h.kind),
+                            object, holder, hdr.parent_pid),
+            h.holder_tid, h.stack);
+  b.Stack(absl::StrFormat("fork() called here (pid %d)", hdr.parent_pid), hdr.fork_tid,
+          hdr.fork_stack);
+  b.Stack(absl::StrFormat("Child (pid %d) blocked here acquiring %s", hdr.pid, object), m.tid,
+          m.stack);
+  // Still blocked on it (a process that ran its exit path waits for nothing).
+  const ThreadInfo* t = d.ThreadByTid(m.tid);
+  if (t != nullptr && t->state == format::kThreadLive && t->wait.address == m.address &&
+      hdr.state != format::kStateExited)
+    if (std::optional<double> s = WaitSeconds(d, *t, waits)) b.finding().blocked_seconds = *s;
+  return b.Take();
+}
+
+// The warning of one fork() call site: the locks other threads held, over every child that
+// did not try them (a fork storm's children are folded into one).
+struct Warning {
+  FindingBuilder builder;
+  int32_t parent_pid, first_child, fork_tid;
+  uint32_t fork_stack;  // in the first child's dump
+  std::vector<std::string> ids;
+  size_t children = 0;
+};
+
+void AddInherited(Warning& w, const Dump& child, const ForkHeldInfo& h) {
+  const size_t before = w.builder.finding().locks.size();
+  const std::string id = w.builder.Lock(h.address, h.kind);
+  if (w.builder.finding().locks.size() == before) return;  // already told
+  w.ids.push_back(id);
+  const std::string holder = w.builder.ForeignThread(h.holder_tid, h.holder_name, w.parent_pid);
+  w.builder.Stack(absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)",
+                                  LockNoun(h.kind), id, holder, w.parent_pid),
+                  h.holder_tid, child.Stack(h.stack));  // this child's stack ids
+}
+
+Finding FinishWarning(Warning& w) {
+  FindingBuilder& b = w.builder;
+  Forker(b);
+  const std::string ids = absl::StrJoin(w.ids, ", ");
+  Finding& f = b.finding();
+  if (w.children == 1) {
+    f.summary = absl::StrFormat(
+        "held-across-fork: when pid %d forked child %d, other threads held %s; the child "
+        "would block forever on %s (it did not try: safe if it only execs)",
+        w.parent_pid, w.first_child, ids, w.ids.size() == 1 ? "it" : "them");
+  } else {
+    f.folded = w.children - 1;
+    f.summary = absl::StrFormat(
+        "held-across-fork: %d fork children of pid %d inherited %s locked by other threads; "
+        "none tried to take them (safe if they only exec)",
+        w.children, w.parent_pid, ids);
+    f.notes = {absl::StrFormat("%d more fork child(ren) from this fork() inherited locks "
+                               "held by other threads",
+                               f.folded)};
+  }
+  b.Stack(absl::StrFormat("fork() called here (pid %d)", w.parent_pid), w.fork_tid,
+          w.fork_stack);  // last
+  return b.Take();
 }
 
 }  // namespace
@@ -74,13 +115,11 @@ bool InheritedLocked(const Dump& dump, uint64_t address, uint32_t lock) {
 std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
                                const WaitOptions& waits) {
   std::vector<Finding> out;
-  // Warnings folded by what they say: (fork stack, held locks and their stacks).
-  std::map<std::vector<uint64_t>, size_t> warning_of;  // fork stack -> finding
+  std::vector<Warning> warnings;
+  std::map<std::vector<uint64_t>, size_t> warning_of;  // fork stack -> warnings[]
   for (size_t di = 0; di < dumps.size(); ++di) {
     const Dump& d = *dumps[di];
     if (d.header().parent_pid <= 0) continue;
-    const int32_t child_pid = d.header().pid;
-    const std::vector<uint64_t> fork_stack = d.Stack(d.header().fork_stack);
     std::vector<const ForkHeldInfo*> orphans;
     for (const ForkHeldInfo& h : d.fork_held())
       if (!h.by_forker) orphans.push_back(&h);
@@ -89,83 +128,29 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
     bool attempted = false;
     for (const MisuseInfo& m : d.misuses()) {
       if (m.kind != format::kMisuseHeldAcrossFork) continue;
-      const ForkHeldInfo* h = nullptr;
-      for (const ForkHeldInfo* o : orphans)
-        if (o->address == m.address) h = o;
-      if (h == nullptr) continue;
-      attempted = true;
-      // A semaphore taken and not posted back (CPython's threading.Lock is one) is named by
-      // its address: it is no lock-table lock, and its take was not unwound.
-      const bool semaphore = h->kind == format::kLockSemaphore;
-      const std::string object = semaphore ? absl::StrFormat("semaphore 0x%x", h->address) : "L1";
-      Finding f;
-      f.kind = "held-across-fork";
-      f.severity = Severity::kError;
-      if (!semaphore) AddLock(f, di, d, *h);
-      const ThreadInfo* child_thread = d.ThreadByTid(m.tid);
-      f.threads.push_back({m.tid, child_thread ? child_thread->name : "", child_pid});
-      AddParentThread(f, d, h->holder_tid, h->holder_name);
-      if (d.header().fork_tid) AddParentThread(f, d, d.header().fork_tid, ForkerName(d));
-      f.summary = absl::StrFormat(
-          "held-across-fork: child %d %s blocks forever on %s, which %s %s when %s forked "
-          "(pid %d); that thread does not exist in the child",
-          child_pid, ThreadLabel(d, m.tid), semaphore ? object : "{L1}", HolderLabel(*h),
-          semaphore ? "had taken and not posted back" : "held",
-          d.header().fork_tid ? absl::StrFormat("T%d", d.header().fork_tid) : "the process",
-          d.header().parent_pid);
-      if (!semaphore)
-        f.stacks.push_back(
-            {absl::StrFormat("%s L1 acquired here by %s in the parent (pid %d)", LockNoun(h->kind),
-                             HolderLabel(*h), d.header().parent_pid),
-             h->holder_tid, di, d.Stack(h->stack)});
-      f.stacks.push_back({absl::StrFormat("fork() called here (pid %d)", d.header().parent_pid),
-                          d.header().fork_tid, di, fork_stack});
-      f.stacks.push_back(
-          {absl::StrFormat("Child (pid %d) blocked here acquiring %s", child_pid, object), m.tid,
-           di, d.Stack(m.stack)});
-      // Still blocked on it (a process that ran its exit path waits for nothing).
-      if (child_thread != nullptr && child_thread->state == format::kThreadLive &&
-          child_thread->wait.address == m.address && d.header().state != format::kStateExited) {
-        if (std::optional<double> s = WaitSeconds(d, *child_thread, waits)) f.blocked_seconds = *s;
-      }
-      out.push_back(std::move(f));
+      for (const ForkHeldInfo* h : orphans)
+        if (h->address == m.address) {
+          out.push_back(ChildBlocked(d, di, m, *h, waits));
+          attempted = true;
+          break;
+        }
     }
     if (attempted) continue;
     // Inherited semaphores the child never tried are not warned about: it cannot be told
     // whether one was a lock or a counter that simply stood at zero.
     std::erase_if(orphans, [](const ForkHeldInfo* h) { return h->kind == format::kLockSemaphore; });
     if (orphans.empty()) continue;
-
-    // One warning per fork() call site: many children from the same fork (a fork storm)
-    // inherit overlapping sets of locks; they are merged into one finding.
-    if (auto it = warning_of.find(fork_stack); it != warning_of.end()) {
-      Finding& f = out[it->second];
-      ++f.folded;
-      for (const ForkHeldInfo* h : orphans) AddWarningLock(f, di, d, *h);
-      f.summary = absl::StrFormat(
-          "held-across-fork: %d fork children of pid %d inherited %s locked by other threads; "
-          "none tried to take them (safe if they only exec)",
-          f.folded + 1, d.header().parent_pid, LockList(f));
-      f.notes = {
-          absl::StrFormat("%d more fork child(ren) from this fork() inherited locks "
-                          "held by other threads",
-                          f.folded)};
-      continue;
-    }
-    Finding f;
-    f.kind = "held-across-fork";
-    f.severity = Severity::kWarning;
-    f.stacks.push_back({absl::StrFormat("fork() called here (pid %d)", d.header().parent_pid),
-                        d.header().fork_tid, di, fork_stack});
-    for (const ForkHeldInfo* h : orphans) AddWarningLock(f, di, d, *h);
-    if (d.header().fork_tid) AddParentThread(f, d, d.header().fork_tid, ForkerName(d));
-    f.summary = absl::StrFormat(
-        "held-across-fork: when pid %d forked child %d, other threads held %s; the child "
-        "would block forever on %s (it did not try: safe if it only execs)",
-        d.header().parent_pid, child_pid, LockList(f), f.locks.size() == 1 ? "it" : "them");
-    warning_of[fork_stack] = out.size();
-    out.push_back(std::move(f));
+    const std::vector<uint64_t> fork_stack = d.Stack(d.header().fork_stack);
+    auto [it, fresh] = warning_of.try_emplace(fork_stack, warnings.size());
+    if (fresh)
+      warnings.push_back({FindingBuilder(d, di, "held-across-fork", Severity::kWarning),
+                          d.header().parent_pid, d.header().pid, d.header().fork_tid,
+                          d.header().fork_stack});
+    Warning& w = warnings[it->second];
+    ++w.children;
+    for (const ForkHeldInfo* h : orphans) AddInherited(w, d, *h);
   }
+  for (Warning& w : warnings) out.push_back(FinishWarning(w));
   return out;
 }
 

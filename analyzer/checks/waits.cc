@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "analyzer/checks/fork.h"
 #include "analyzer/cycle_finder.h"
+#include "analyzer/finding_builder.h"
 
 namespace lockscope {
 
@@ -44,6 +45,10 @@ bool IsHang(const Finding& f, double timeout_seconds) {
 }
 
 namespace {
+
+// A chain of holders is told this many steps deep; at most this many deadlocks per dump.
+constexpr int kMaxChainDepth = 6;
+constexpr size_t kMaxDeadlocks = 100;
 
 enum class Target { kLock, kSemaphore, kCondvar, kJoin };
 
@@ -192,13 +197,6 @@ class WaitGraph {
     return nullptr;
   }
 
-  static std::string Label(const ThreadInfo* t) {
-    std::string s = t->name.empty() ? absl::StrFormat("T%d", t->tid)
-                                    : absl::StrFormat("T%d (%s)", t->tid, t->name);
-    if (t->state == format::kThreadExited) absl::StrAppend(&s, " [exited]");
-    return s;
-  }
-
   static std::string Duration(double seconds) {
     return seconds < 0 ? "" : absl::StrFormat(" for %.1f s", seconds);
   }
@@ -207,78 +205,57 @@ class WaitGraph {
     return lock ? lock->kind : uint8_t{format::kLockMutex};
   }
 
-  // Id of the lock at `address` in finding `f`, adding it if new.
-  std::string LockId(Finding& f, uint64_t address, const LockInfo* lock) {
-    for (const FindingLock& l : f.locks)
-      if (l.address == address) return l.id;
-    FindingLock l;
-    l.id = absl::StrCat("L", f.locks.size() + 1);
-    l.dump = di_;
-    l.address = address;
-    l.kind = LockKindName(KindOf(lock));
-    f.locks.push_back(l);
-    return l.id;
+  FindingBuilder Builder(const char* kind) const {
+    return FindingBuilder(d_, di_, kind, Severity::kError);
   }
 
   // How `w`'s object is named in a sentence: "{L1}" for locks, "semaphore 0x..." otherwise.
-  std::string ObjectName(Finding& f, const Wait& w) {
+  std::string ObjectName(FindingBuilder& fb, const Wait& w) {
     switch (w.target) {
-      case Target::kLock: return absl::StrCat("{", LockId(f, w.address, w.lock), "}");
+      case Target::kLock: return fb.Lock(w.address, w.lock);
       case Target::kSemaphore: return absl::StrFormat("semaphore 0x%x", w.address);
       case Target::kCondvar: return absl::StrFormat("condition variable 0x%x", w.address);
       case Target::kJoin:
         if (const ThreadInfo* joined = d_.ThreadByHandle(w.address))
-          return absl::StrCat("the exit of ", Label(joined), " (pthread_join)");
+          return absl::StrCat("the exit of ", fb.Thread(joined, true), " (pthread_join)");
         return "another thread's exit (pthread_join)";
     }
     return "";
   }
 
   // "waits 2.0 s for {L1} held by T2 (b)": how `w` waits for `b`.
-  std::string WaitsFor(Finding& f, const Wait& w, const Blocker& b, bool with_duration) {
+  std::string WaitsFor(FindingBuilder& fb, const Wait& w, const Blocker& b, bool with_duration) {
     const std::string duration = with_duration ? Duration(w.seconds) : "";
-    const std::string object = ObjectName(f, w);
+    const std::string object = ObjectName(fb, w);
     switch (b.how) {
       case Blocker::kHolds:
-        return absl::StrFormat("waits%s for %s held by %s", duration, object, Label(b.thread));
+        return absl::StrFormat("waits%s for %s held by %s", duration, object,
+                               fb.Thread(b.thread, true));
       case Blocker::kQueued:
         return absl::StrFormat("waits%s to read %s behind %s, queued to write it", duration, object,
-                               Label(b.thread));
+                               fb.Thread(b.thread, true));
       case Blocker::kJoined: return absl::StrFormat("waits%s for %s", duration, object);
     }
     return "";
   }
 
-  void AddThread(Finding& f, const ThreadInfo* t) {
-    for (const FindingThread& ft : f.threads)
-      if (ft.tid == t->tid) return;
-    f.threads.push_back({t->tid, t->name, d_.header().pid});
-  }
-
-  void AddStack(Finding& f, const std::string& role, const ThreadInfo* t, uint32_t stack) {
-    f.stacks.push_back({role, t->tid, di_, d_.Stack(stack)});
-  }
-
-  void AddWaitStack(Finding& f, const Wait& w) {
-    const std::string object = ObjectName(f, w);
-    AddStack(f,
-             w.condition != 0
+  void AddWaitStack(FindingBuilder& fb, const Wait& w) {
+    const std::string object = ObjectName(fb, w);
+    fb.Stack(w.condition != 0
                  ? absl::StrFormat("Blocked here re-acquiring %s%s, woken from condition "
                                    "variable 0x%x",
                                    object, Duration(w.seconds), w.condition)
                  : absl::StrCat("Blocked here waiting for ", object, Duration(w.seconds)),
-             w.thread, w.thread->wait.stack);
+             w.thread->tid, w.thread->wait.stack);
   }
 
   // The acquisition stacks of everything `t` holds (up to the in-dump part).
-  void AddHeldStacks(Finding& f, const ThreadInfo* t) {
+  void AddHeldStacks(FindingBuilder& fb, const ThreadInfo* t) {
     for (const format::HeldLock& h : t->held) {
       const LockInfo* lock = d_.Lock(h.lock);
-      std::string id = LockId(f, h.address, lock);
-      AddStack(f,
-               absl::StrCat(LockNoun(KindOf(lock)), " {", id, "} acquired here",
+      fb.Stack(absl::StrCat(LockNoun(KindOf(lock)), " ", fb.Lock(h.address, lock), " acquired here",
                             (h.flags & format::kHeldRead) ? " (for read)" : ""),
-               t, h.stack);
+               t->tid, h.stack);
     }
   }
 
@@ -296,23 +273,21 @@ class WaitGraph {
       if (kind == format::kLockRecursiveMutex || kind == format::kLockErrorcheckMutex) continue;
       if (kind == format::kLockRwlock && !w.write && (mine->held.flags & format::kHeldRead))
         continue;  // a second read lock
-      Finding f;
-      f.kind = "self-deadlock";
-      f.severity = Severity::kError;
-      AddThread(f, w.thread);
-      std::string id = LockId(f, w.address, w.lock);
-      f.summary = absl::StrFormat("self-deadlock: %s waits%s for {%s}, which it already holds",
-                                  Label(w.thread), Duration(w.seconds), id);
-      AddStack(f, absl::StrCat("Blocked here re-acquiring {", id, "}", Duration(w.seconds)),
-               w.thread, w.thread->wait.stack);
-      AddStack(
-          f,
-          absl::StrCat(LockNoun(kind), " {", id, "} previously acquired here by the same thread"),
-          w.thread, mine->held.stack);
-      f.scenario = {{0, absl::StrCat("lock(", id, ");")}, {0, absl::StrCat("lock(", id, ");")}};
-      f.blocked_seconds = w.seconds;
+      FindingBuilder fb = Builder("self-deadlock");
+      const std::string who = fb.Thread(w.thread, true);
+      const std::string id = fb.Lock(w.address, w.lock);
+      fb.finding().summary = absl::StrFormat(
+          "self-deadlock: %s waits%s for %s, which it already holds", who, Duration(w.seconds), id);
+      fb.Stack(absl::StrCat("Blocked here re-acquiring ", id, Duration(w.seconds)), w.thread->tid,
+               w.thread->wait.stack);
+      fb.Stack(
+          absl::StrCat(LockNoun(kind), " ", id, " previously acquired here by the same thread"),
+          w.thread->tid, mine->held.stack);
+      fb.Step(w.thread->tid, absl::StrCat("lock(", id, ");"));
+      fb.Step(w.thread->tid, absl::StrCat("lock(", id, ");"));
+      fb.finding().blocked_seconds = w.seconds;
       explained->insert(w.thread);
-      out->push_back(std::move(f));
+      out->push_back(fb.Take());
     }
   }
 
@@ -338,77 +313,85 @@ class WaitGraph {
     }
     adj.resize(nodes.size());
     CycleLimits limits;
-    limits.max_cycles = 100;
+    limits.max_cycles = kMaxDeadlocks;
     for (std::vector<uint32_t> cycle : FindCycles(adj, limits).cycles) {
       // Start the story with the thread that registered first.
       auto first = std::min_element(cycle.begin(), cycle.end(), [&](uint32_t a, uint32_t b) {
         return nodes[a]->slot < nodes[b]->slot;
       });
       std::rotate(cycle.begin(), first, cycle.end());
-      Finding f;
-      f.kind = "deadlock";
-      f.severity = Severity::kError;
-      const size_t k = cycle.size();
-      std::string story;
-      bool plain = true;  // every thread holds what the previous one waits for
-      f.details.push_back(absl::StrFormat("Found one deadlock (%d threads):", k));
-      for (size_t i = 0; i < k; ++i) {
-        const ThreadInfo* t = nodes[cycle[i]];
-        const ThreadInfo* next = nodes[cycle[(i + 1) % k]];
-        const Wait* w = WaitOf(t);
-        Blocker b{next, Blocker::kHolds, {}};
-        for (const Blocker& candidate : Blockers(*w))
-          if (candidate.thread == next) {
-            b = candidate;
-            break;
-          }
-        plain &= b.how == Blocker::kHolds;
-        AddThread(f, t);
-        f.details.push_back(absl::StrCat("  ", Label(t), " ", WaitsFor(f, *w, b, true)));
-        absl::StrAppend(&story, i == 0 ? Label(t) + " " : ", which ", WaitsFor(f, *w, b, false));
-        f.blocked_seconds = std::max(f.blocked_seconds, w->seconds);
-        explained->insert(t);
-      }
-      f.summary = absl::StrCat("deadlock: ", story);
-      for (size_t i = 0; i < k; ++i) {
-        const ThreadInfo* t = nodes[cycle[i]];
-        AddWaitStack(f, *WaitOf(t));
-        AddHeldStacks(f, t);
-      }
-      // lockdep's table: each thread takes what it holds, then asks for the next one's.
-      for (size_t i = 0; plain && i < k; ++i) {
-        const Wait* prev = WaitOf(nodes[cycle[(i + k - 1) % k]]);
-        f.scenario.push_back(
-            {i, absl::StrCat("lock(", LockId(f, prev->address, prev->lock), ");")});
-      }
-      for (size_t i = 0; plain && i < k; ++i) {
-        const Wait* w = WaitOf(nodes[cycle[i]]);
-        f.scenario.push_back({i, absl::StrCat("lock(", LockId(f, w->address, w->lock), ");")});
-      }
-      out->push_back(std::move(f));
+      out->push_back(Deadlock(cycle, nodes, explained));
     }
   }
 
-  std::string WhoDid(Finding& f, int32_t tid) {
-    if (tid == 0) return "nobody";
-    const ThreadInfo* t = d_.ThreadByTid(tid);
-    if (t) AddThread(f, t);
-    return t ? Label(t) : absl::StrFormat("T%d", tid);
+  // The finding of one wait-for cycle: jstack's "Found one deadlock", each thread's blocked
+  // stack and the stacks where it took what it holds, and lockdep's table when every thread
+  // holds what the previous one waits for.
+  Finding Deadlock(const std::vector<uint32_t>& cycle, const std::vector<const ThreadInfo*>& nodes,
+                   std::set<const ThreadInfo*>* explained) {
+    FindingBuilder fb = Builder("deadlock");
+    Finding& f = fb.finding();
+    const size_t k = cycle.size();
+    std::string story;
+    bool plain = true;
+    f.details.push_back(absl::StrFormat("Found one deadlock (%d threads):", k));
+    for (size_t i = 0; i < k; ++i) {
+      const ThreadInfo* t = nodes[cycle[i]];
+      const ThreadInfo* next = nodes[cycle[(i + 1) % k]];
+      const Wait* w = WaitOf(t);
+      Blocker b{next, Blocker::kHolds, {}};
+      for (const Blocker& candidate : Blockers(*w))
+        if (candidate.thread == next) {
+          b = candidate;
+          break;
+        }
+      plain &= b.how == Blocker::kHolds;
+      const std::string who = fb.Thread(t, true);
+      f.details.push_back(absl::StrCat("  ", who, " ", WaitsFor(fb, *w, b, true)));
+      absl::StrAppend(&story, i == 0 ? who + " " : ", which ", WaitsFor(fb, *w, b, false));
+      f.blocked_seconds = std::max(f.blocked_seconds, w->seconds);
+      explained->insert(t);
+    }
+    f.summary = absl::StrCat("deadlock: ", story);
+    for (size_t i = 0; i < k; ++i) {
+      const ThreadInfo* t = nodes[cycle[i]];
+      AddWaitStack(fb, *WaitOf(t));
+      AddHeldStacks(fb, t);
+    }
+    // lockdep's table: each thread takes what it holds, then asks for the next one's.
+    for (size_t i = 0; plain && i < k; ++i) {
+      const Wait* prev = WaitOf(nodes[cycle[(i + k - 1) % k]]);
+      fb.Step(nodes[cycle[i]]->tid,
+              absl::StrCat("lock(", fb.Lock(prev->address, prev->lock), ");"));
+    }
+    for (size_t i = 0; plain && i < k; ++i) {
+      const Wait* w = WaitOf(nodes[cycle[i]]);
+      fb.Step(nodes[cycle[i]]->tid, absl::StrCat("lock(", fb.Lock(w->address, w->lock), ");"));
+    }
+    return fb.Take();
+  }
+
+  std::string WhoDid(FindingBuilder& fb, int32_t tid) {
+    return tid == 0 ? "nobody" : fb.Thread(tid, true);
   }
 
   // Follows what blocks `w` (holders, and what they wait for) into the finding, a few
   // steps deep, never around a loop. Threads it tells about are `chained_`.
-  void Chain(Finding& f, const Wait& w, std::set<const ThreadInfo*>* seen, int depth) {
-    if (depth > 6) return;
-    const std::string object = ObjectName(f, w);
+  void Chain(FindingBuilder& fb, const Wait& w, std::set<const ThreadInfo*>* seen, int depth) {
+    if (depth > kMaxChainDepth) return;
+    Finding& f = fb.finding();
+    const std::string object = ObjectName(fb, w);
     if (w.target == Target::kSemaphore) {
       if (const SyncInfo* s = d_.SyncAt(w.address)) {
-        f.details.push_back(absl::StrFormat(
-            "  %s has no owner: last taken by %s, last posted by %s (%d takes, %d posts)", object,
-            WhoDid(f, s->last_take_tid), WhoDid(f, s->last_post_tid), s->takes, s->posts));
+        f.details.push_back(
+            absl::StrFormat("  %s has no owner: last taken by %s, last posted by %s (%d takes, "
+                            "%d posts)",
+                            object, WhoDid(fb, s->last_take_tid), WhoDid(fb, s->last_post_tid),
+                            s->takes, s->posts));
         if (const ThreadInfo* t = d_.ThreadByTid(s->last_take_tid)) {
           if (t->state == format::kThreadExited && t->exit_stack)
-            AddStack(f, absl::StrCat("Exited here (it took ", object, " last)"), t, t->exit_stack);
+            fb.Stack(absl::StrCat("Exited here (it took ", object, " last)"), t->tid,
+                     t->exit_stack);
         }
       }
       return;
@@ -417,7 +400,7 @@ class WaitGraph {
       const SyncInfo* s = d_.SyncAt(w.address);
       if (s != nullptr && s->posts > 0)
         f.details.push_back(absl::StrFormat("  %s was signalled %d time(s), last by %s", object,
-                                            s->posts, WhoDid(f, s->last_post_tid)));
+                                            s->posts, WhoDid(fb, s->last_post_tid)));
       else
         f.details.push_back(absl::StrCat("  ", object, " was never signalled"));
       return;
@@ -431,42 +414,39 @@ class WaitGraph {
       return;
     }
     for (const Blocker& b : blockers) {
-      AddThread(f, b.thread);
+      const std::string who = fb.Thread(b.thread, true);
       const Wait* next = WaitOf(b.thread);
       std::string doing;
       if (b.thread->state == format::kThreadExited) {
         doing = "which has exited";
       } else if (next != nullptr) {
-        doing = absl::StrCat("which waits", Duration(next->seconds), " for ", ObjectName(f, *next));
+        doing =
+            absl::StrCat("which waits", Duration(next->seconds), " for ", ObjectName(fb, *next));
       } else {
         doing = "which is not blocked on a lock";
       }
       switch (b.how) {
         case Blocker::kHolds:
-          f.details.push_back(
-              absl::StrFormat("  %s is held by %s, %s", object, Label(b.thread), doing));
-          AddStack(f,
-                   absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
+          f.details.push_back(absl::StrFormat("  %s is held by %s, %s", object, who, doing));
+          fb.Stack(absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
                                 (b.held.flags & format::kHeldRead) ? " (for read)" : ""),
-                   b.thread, b.held.stack);
+                   b.thread->tid, b.held.stack);
           break;
         case Blocker::kQueued:
-          f.details.push_back(
-              absl::StrFormat("  %s has a writer queued ahead of its readers: "
-                              "%s, %s",
-                              object, Label(b.thread), doing));
+          f.details.push_back(absl::StrFormat(
+              "  %s has a writer queued ahead of its readers: %s, %s", object, who, doing));
           break;
         case Blocker::kJoined:
-          f.details.push_back(absl::StrFormat("  %s has not exited, %s", Label(b.thread), doing));
+          f.details.push_back(absl::StrFormat("  %s has not exited, %s", who, doing));
           break;
       }
       if (b.thread->state == format::kThreadExited && b.thread->exit_stack)
-        AddStack(f, absl::StrCat("Exited here, still holding ", object), b.thread,
+        fb.Stack(absl::StrCat("Exited here, still holding ", object), b.thread->tid,
                  b.thread->exit_stack);
       if (next && seen->insert(b.thread).second) {
         chained_.insert(b.thread);
-        AddWaitStack(f, *next);
-        Chain(f, *next, seen, depth + 1);
+        AddWaitStack(fb, *next);
+        Chain(fb, *next, seen, depth + 1);
       }
     }
   }
@@ -493,41 +473,43 @@ class WaitGraph {
       double longest = -1;
       for (const Wait* w : ws) longest = std::max(longest, w->seconds);
       if (longest < opt_.stall_seconds) continue;  // unknown (-1) never counts
-      Finding f;
-      f.kind = "stall";
-      f.severity = Severity::kError;
-      f.blocked_seconds = longest;
-      const Wait& front = *ws.front();
-      std::string object = ObjectName(f, front);
-      std::string who;
-      for (const Wait* w : ws) {
-        AddThread(f, w->thread);
-        absl::StrAppend(&who, who.empty() ? "" : ", ", Label(w->thread));
-      }
-      f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s", ws.size(),
-                                  object, longest, who);
-      if (front.target == Target::kSemaphore) {
-        // An ownerless semaphore's only trail goes into the one line people read.
-        if (const SyncInfo* sync = d_.SyncAt(front.address))
-          absl::StrAppend(&f.summary, "; last taken by ", WhoDid(f, sync->last_take_tid),
-                          ", last posted by ", WhoDid(f, sync->last_post_tid));
-      } else if (front.target == Target::kCondvar) {
-        absl::StrAppend(&f.summary, "; every thread of the process is blocked");
-      }
-      for (const Wait* w : ws)
-        if (w->condition != 0)
-          f.details.push_back(absl::StrFormat(
-              "  %s was woken from condition variable 0x%x and waits to re-acquire %s "
-              "(inside pthread_cond_wait)",
-              Label(w->thread), w->condition, object));
-      std::set<const ThreadInfo*> seen;
-      for (const Wait* w : ws) {
-        AddWaitStack(f, *w);
-        seen.insert(w->thread);
-      }
-      Chain(f, front, &seen, 0);
-      out->push_back(std::move(f));
+      out->push_back(Stall(ws, longest));
     }
+  }
+
+  // The finding of one crowd: who waits, then the chain of what blocks them.
+  Finding Stall(const std::vector<const Wait*>& ws, double longest) {
+    FindingBuilder fb = Builder("stall");
+    Finding& f = fb.finding();
+    f.blocked_seconds = longest;
+    const Wait& front = *ws.front();
+    const std::string object = ObjectName(fb, front);
+    std::string who;
+    for (const Wait* w : ws)
+      absl::StrAppend(&who, who.empty() ? "" : ", ", fb.Thread(w->thread, true));
+    f.summary = absl::StrFormat("stall: %d thread(s) wait for %s for up to %.1f s: %s", ws.size(),
+                                object, longest, who);
+    if (front.target == Target::kSemaphore) {
+      // An ownerless semaphore's only trail goes into the one line people read.
+      if (const SyncInfo* sync = d_.SyncAt(front.address))
+        absl::StrAppend(&f.summary, "; last taken by ", WhoDid(fb, sync->last_take_tid),
+                        ", last posted by ", WhoDid(fb, sync->last_post_tid));
+    } else if (front.target == Target::kCondvar) {
+      absl::StrAppend(&f.summary, "; every thread of the process is blocked");
+    }
+    for (const Wait* w : ws)
+      if (w->condition != 0)
+        f.details.push_back(absl::StrFormat(
+            "  %s was woken from condition variable 0x%x and waits to re-acquire %s "
+            "(inside pthread_cond_wait)",
+            fb.Thread(w->thread, true), w->condition, object));
+    std::set<const ThreadInfo*> seen;
+    for (const Wait* w : ws) {
+      AddWaitStack(fb, *w);
+      seen.insert(w->thread);
+    }
+    Chain(fb, front, &seen, 0);
+    return fb.Take();
   }
 
   const Dump& d_;

@@ -13,10 +13,8 @@ constexpr const char* kRule = "==================\n";
 
 std::string ThreadLabel(const Finding& f, int32_t tid) {
   for (const FindingThread& t : f.threads)
-    if (t.tid == tid)
-      return t.name.empty() ? absl::StrFormat("T%d", tid)
-                            : absl::StrFormat("T%d (%s)", tid, t.name);
-  return absl::StrFormat("T%d", tid);
+    if (t.tid == tid) return lockscope::ThreadLabel(tid, t.name);
+  return lockscope::ThreadLabel(tid, "");
 }
 
 void AppendFrames(std::string* out, const std::vector<SymbolizedFrame>& frames) {
@@ -36,42 +34,43 @@ void AppendFrames(std::string* out, const std::vector<SymbolizedFrame>& frames) 
   }
 }
 
+// "lock({L1});" as the table prints it: "lock(L1 g_name);".
+std::string StepText(const Finding& f, std::string text) {
+  for (const FindingLock& l : f.locks) {
+    const std::string placeholder = absl::StrCat("{", l.id, "}");
+    for (size_t at; (at = text.find(placeholder)) != std::string::npos;)
+      text.replace(at, placeholder.size(), l.name.empty() ? l.id : l.id + " " + l.name);
+  }
+  return text;
+}
+
+// lockdep's table: a column per thread, in the order they first appear.
 void AppendScenario(std::string* out, const Finding& f) {
   if (f.scenario.empty()) return;
-  size_t columns = 0;
-  for (const ScenarioStep& s : f.scenario) columns = std::max(columns, s.column + 1);
-  // One column per edge of the cycle, labelled with the thread that took that edge.
-  std::vector<std::string> heads(columns);
-  for (size_t c = 0; c < columns; ++c) {
-    const FindingStack* s = 2 * c < f.stacks.size() ? &f.stacks[2 * c] : nullptr;
-    heads[c] = s ? ThreadLabel(f, s->tid) : absl::StrCat("CPU", c);
-  }
+  std::vector<int32_t> columns;
+  for (const ScenarioStep& s : f.scenario)
+    if (std::find(columns.begin(), columns.end(), s.tid) == columns.end())
+      columns.push_back(s.tid);
+  std::vector<std::string> heads;
   size_t width = 24;
-  for (const std::string& h : heads) width = std::max(width, h.size() + 4);
+  for (int32_t tid : columns) {
+    heads.push_back(ThreadLabel(f, tid));
+    width = std::max(width, heads.back().size() + 4);
+  }
   absl::StrAppend(out, "\n  Possible unsafe locking scenario:\n\n");
-  auto row = [&](size_t col, const std::string& text) {
-    absl::StrAppend(out, "        ", std::string(col * width, ' '), text, "\n");
-  };
-  std::string line;
-  for (size_t c = 0; c < columns; ++c) {
-    std::string h = heads[c];
+  std::string head_line, rule_line;
+  for (size_t c = 0; c < columns.size(); ++c) {
+    std::string h = heads[c], r = "----";
     h.resize(width, ' ');
-    line += h;
+    r.resize(width, ' ');
+    head_line += h;
+    rule_line += r;
   }
-  absl::StrAppend(out, "        ", line, "\n");
-  line.clear();
-  for (size_t c = 0; c < columns; ++c) {
-    std::string h = "----";
-    h.resize(width, ' ');
-    line += h;
-  }
-  absl::StrAppend(out, "        ", line, "\n");
+  absl::StrAppend(out, "        ", head_line, "\n        ", rule_line, "\n");
   for (const ScenarioStep& s : f.scenario) {
-    std::string text = s.action;
-    for (const FindingLock& l : f.locks)
-      if (!l.name.empty() && text.find(l.id + ")") != std::string::npos)
-        text.replace(text.find(l.id + ")"), l.id.size() + 1, l.id + " " + l.name + ")");
-    row(s.column, text);
+    const size_t column = std::find(columns.begin(), columns.end(), s.tid) - columns.begin();
+    absl::StrAppend(out, "        ", std::string(column * width, ' '), StepText(f, s.action),
+                    "\n");
   }
   absl::StrAppend(out, "\n   *** DEADLOCK ***\n");
 }
