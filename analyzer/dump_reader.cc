@@ -364,12 +364,12 @@ absl::StatusOr<ThreadWaits> ReadWaits(const std::string& path) {
     close(fd);
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a lockscope dump"));
   }
-  format::FileHeader h;
+  format::FileHeader h{};
   bool ok = pread(fd, &h, sizeof(h), 0) == static_cast<ssize_t>(sizeof(h)) &&
             memcmp(h.magic, format::kMagic, sizeof(h.magic)) == 0 &&
             h.major == format::kMajorVersion && h.section_count <= format::kMaxSections;
   ThreadWaits out;
-  out.exited = h.state == format::kStateExited;
+  out.exited = ok && h.state == format::kStateExited;
   for (uint32_t i = 0; ok && i < h.section_count; ++i) {
     const format::Section& s = h.sections[i];
     if (s.id != format::kSectionThreads) continue;

@@ -36,6 +36,11 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   note(c.dropped, lost, variable);
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_SECTION_NOTE)
 #undef LOCKSCOPE_SECTION_NOTE
+  if (c.held_dropped > 0)
+    notes->push_back(absl::StrFormat(
+        "%s: %d acquisitions nested deeper than %d locks could not be recorded (no memory for "
+        "them)",
+        d.path(), c.held_dropped, format::kInlineHeld));
   if (c.edges_depth_skipped > 0)
     notes->push_back(absl::StrFormat(
         "%s: %d order edges from deeply nested locks were implied rather than recorded (more "

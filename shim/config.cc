@@ -30,7 +30,7 @@ Config ReadConfig() {
   c.dir = getenv("LOCKSCOPE_DIR");
   if (c.dir == nullptr || *c.dir == '\0') c.dir = ".";
 #define LOCKSCOPE_READ_CAPACITY(Name, member, id, Record, required, variable, fallback, lo, hi, \
-                                pow2, ...)                                                     \
+                                pow2, ...)                                                      \
   ReadSize(variable, &c.member, lo, hi, pow2);
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_READ_CAPACITY)
 #undef LOCKSCOPE_READ_CAPACITY

@@ -134,10 +134,10 @@ bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path
   for (uint32_t i = 0; i < plan.count; ++i) {
     const format::Section& s = plan.sections[i];
     switch (s.id) {
-#define LOCKSCOPE_VIEW_SECTION(Name, member, id, Record, ...)     \
-  case format::kSection##Name:                                     \
-    v.member = reinterpret_cast<format::Record*>(b + s.offset);    \
-    v.member##_capacity = s.capacity;                              \
+#define LOCKSCOPE_VIEW_SECTION(Name, member, id, Record, ...)   \
+  case format::kSection##Name:                                  \
+    v.member = reinterpret_cast<format::Record*>(b + s.offset); \
+    v.member##_capacity = s.capacity;                           \
     break;
       LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_VIEW_SECTION)
 #undef LOCKSCOPE_VIEW_SECTION

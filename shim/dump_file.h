@@ -16,7 +16,7 @@ namespace lockscope {
 struct DumpView {
   format::FileHeader* header = nullptr;
 #define LOCKSCOPE_VIEW_MEMBERS(Name, member, id, Record, ...) \
-  format::Record* member = nullptr;                          \
+  format::Record* member = nullptr;                           \
   uint64_t member##_capacity = 0;
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_VIEW_MEMBERS)
 #undef LOCKSCOPE_VIEW_MEMBERS

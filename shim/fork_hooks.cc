@@ -180,8 +180,12 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
 // Never write into the parent's file: replace the mapping with private memory and stop. The
 // child's only thread (this one) forgets its slot, so its fast paths pass straight through.
 void DisableInChild() {
+  // Should the private mapping fail, the parent's file stays mapped: but nothing writes to it
+  // once the state is disabled and this thread has no slot.
+  const int saved_errno = errno;
   mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
        -1, 0);
+  errno = saved_errno;
   g.state.store(kDisabled, std::memory_order_release);
   t_ctx.rec = nullptr;
   t_ctx.untracked = true;
@@ -191,8 +195,9 @@ void DisableInChild() {
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   const pid_t ppid = getppid();
   if (!CreateDump(g.config, g.dump.header, &g.dump, g.dump_path)) {
+    const int why = errno;
     DisableInChild();
-    RawLog("fork child: cannot create its dump: ", strerror(errno), "; recording disabled");
+    RawLog("fork child: cannot create its dump: ", strerror(why), "; recording disabled");
     return;
   }
   format::FileHeader* h = g.dump.header;

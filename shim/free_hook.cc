@@ -48,7 +48,7 @@ void ClearLockAddressFilter() {
 void Free(void* ptr) {
   if (ptr == nullptr) return;
   const RealFunctions& real = g_real;
-  if (real.free == nullptr) {
+  if (!g_real_resolved.load(std::memory_order_acquire)) {
     if (t_ctx.resolving) return __libc_free(ptr);
     Real();
     if (g_real.free == nullptr) return __libc_free(ptr);

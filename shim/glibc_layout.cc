@@ -32,8 +32,8 @@ const char* CheckMutex(int tid) {
   pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   if (!IsDefaultMutex(&m) || MutexLocked(&m)) return "glibc's default mutex is not as expected";
   g_real.mutex_lock(&m);
-  const bool taken = m.__data.__lock == kWordTaken && MutexOwner(&m) == tid &&
-                     m.__data.__nusers == 1;
+  const bool taken =
+      m.__data.__lock == kWordTaken && MutexOwner(&m) == tid && m.__data.__nusers == 1;
   g_real.mutex_unlock(&m);
   if (!taken || MutexLocked(&m) || MutexOwner(&m) != 0 || m.__data.__nusers != 0)
     return "glibc's mutex lock word, owner or user count is not as expected";

@@ -53,7 +53,8 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
   } else {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, glibc::MutexOwner(m));
+    if (g.dump.header->parent_pid > 0)
+      CheckInheritedLock(*t, address, p.lock, glibc::MutexOwner(m));
     BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack,
               {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
     rc = CallBlocking<how>(m, clock, abstime);
@@ -182,10 +183,15 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
   EndWait(*t, rc == ETIMEDOUT);  // polling in timed slices is one wait
   if (sync != nullptr) Atomic(sync->waiting).fetch_sub(1, std::memory_order_relaxed);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitEnd, saved.lock, static_cast<uint32_t>(rc));
-  // The mutex is re-taken whatever rc is (timeouts included): an acquisition like any other
-  // (holding A while re-taking M is the edge A->M).
-  Commit(*t, Prepare(*t, address, KindOf(m), SiteFlags(caller)));
-  if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
+  // A wait that happened re-takes the mutex (timeouts included): an acquisition like any
+  // other (holding A while re-taking M is the edge A->M). One that failed (EPERM: not the
+  // owner of an error-checking mutex; EINVAL) left the mutex as it was: held again if we held
+  // it, not held if we did not.
+  const bool waited = rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD;
+  if (waited || i >= 0) {
+    Commit(*t, Prepare(*t, address, KindOf(m), SiteFlags(caller)));
+    if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
+  }
   Leave(t);
   return rc;
 }
@@ -198,9 +204,8 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
           g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
     Atomic(s->last_post_tid).store(t->tid, std::memory_order_relaxed);
     Atomic(s->last_post_ns).store(MonotonicNs(), std::memory_order_relaxed);
-    // Counts, not synchronisation: a lost increment under a race leaves them low by one.
-    if (broadcast) Atomic(s->broadcasts).store(s->broadcasts + 1, std::memory_order_relaxed);
-    Atomic(s->posts).store(s->posts + 1, std::memory_order_release);
+    if (broadcast) CountUp(s->broadcasts);
+    CountUp(s->posts, std::memory_order_release);
   }
   Leave(t);
 }

@@ -5,6 +5,7 @@
 namespace lockscope {
 
 RealFunctions g_real;
+constinit std::atomic<bool> g_real_resolved{false};
 
 namespace {
 
@@ -64,7 +65,7 @@ bool ResolveRealFunctions() {
   ok &= Resolve(&r.free, "free");
   Resolve(&r.malloc_usable_size, "malloc_usable_size");
   g_real = r;
-  __atomic_thread_fence(__ATOMIC_RELEASE);
+  g_real_resolved.store(true, std::memory_order_release);
   return ok;
 }
 

@@ -10,6 +10,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include <atomic>
+
 namespace lockscope {
 
 struct RealFunctions {
@@ -55,8 +57,10 @@ struct RealFunctions {
   size_t (*malloc_usable_size)(void*);
 };
 
-// Filled by ResolveRealFunctions(); every required entry is non-null afterwards.
+// Filled by ResolveRealFunctions(); every required entry is non-null once g_real_resolved
+// reads true (acquire).
 extern RealFunctions g_real;
+extern std::atomic<bool> g_real_resolved;
 
 // Resolves all entries. Returns false when a required one is missing (the shim then
 // disables itself and passes through whatever it can).

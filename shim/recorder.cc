@@ -104,7 +104,7 @@ void ReadThreadName(int32_t tid, char* out) {
 bool ClaimSlot(uint32_t i, uint32_t from) {
   uint32_t expected = from;
   return Atomic(g.dump.threads[i].state)
-      .compare_exchange_strong(expected, 3u /* claiming */, std::memory_order_acq_rel);
+      .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel);
 }
 
 void AttachRing(ThreadCtx& t) {
@@ -286,15 +286,30 @@ uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
 
 // ---- acquisitions ----------------------------------------------------------------------------
 
+namespace {
+
+// SafeRead where process_vm_readv is filtered (Docker's default seccomp profile does): the
+// kernel copies from `address` into a pipe, failing with EFAULT rather than faulting. The
+// pipe lives for the call only.
+bool ReadThroughPipe(uint64_t address, void* out, size_t size) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  const bool ok =
+      write(fds[1], reinterpret_cast<const void*>(address), size) == static_cast<ssize_t>(size) &&
+      read(fds[0], out, size) == static_cast<ssize_t>(size);
+  close(fds[0]);
+  close(fds[1]);
+  return ok;
+}
+
+}  // namespace
+
 bool SafeRead(uint64_t address, void* out, size_t size) {
   ErrnoSaver keep_errno;
   iovec local{out, size};
   iovec remote{reinterpret_cast<void*>(address), size};
-  ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  if (n < 0 && (errno == ENOSYS || errno == EPERM)) {  // filtered (seccomp): read directly
-    memcpy(out, reinterpret_cast<const void*>(address), size);
-    return true;
-  }
+  const ssize_t n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+  if (n < 0 && (errno == ENOSYS || errno == EPERM)) return ReadThroughPipe(address, out, size);
   return n == static_cast<ssize_t>(size);
 }
 
@@ -347,7 +362,7 @@ void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, u
                 uint32_t flags) {
   const Prepared p{address, chain, lock, stack, flags};
   if (!EnsureCapacity(t)) {
-    Bump(g.dump.header->counters.held_spilled);
+    Bump(g.dump.header->counters.held_dropped);
     return;
   }
   Bump(g.dump.header->counters.held_spilled);
@@ -452,13 +467,15 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
   for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.threads_capacity; ++s) {
     const format::ThreadRecord& r = g.dump.threads[s];
-    if (r.tid != owner_tid ||
+    if (Relaxed(r.tid) != owner_tid ||
         Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
             format::kThreadLive)
       continue;
-    uint32_t n = r.held_count < format::kInlineHeld ? r.held_count : format::kInlineHeld;
+    const uint32_t held =
+        Atomic(const_cast<uint32_t&>(r.held_count)).load(std::memory_order_acquire);
+    const uint32_t n = held < format::kInlineHeld ? held : format::kInlineHeld;
     for (uint32_t k = 0; k < n; ++k)
-      if (r.held[k].address == address) m.owner_stack = r.held[k].stack;
+      if (Relaxed(r.held[k].address) == address) m.owner_stack = Relaxed(r.held[k].stack);
     break;
   }
   Atomic(m.ready).store(1, std::memory_order_release);

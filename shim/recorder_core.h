@@ -73,7 +73,8 @@ enum : int {
 // The real functions, resolving them first if an early call arrives before start-up.
 const RealFunctions& ResolveRealSlow();
 inline const RealFunctions& Real() {
-  if (__builtin_expect(g_real.mutex_unlock == nullptr, 0)) return ResolveRealSlow();
+  if (__builtin_expect(!g_real_resolved.load(std::memory_order_acquire), 0))
+    return ResolveRealSlow();
   return g_real;
 }
 
@@ -185,6 +186,8 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
     const format::LockRecord& rec = g.locks.at(lock);
     const uint32_t stack =
         Atomic(const_cast<uint32_t&>(rec.first_stack)).load(std::memory_order_acquire);
+    // first_site is written before first_stack's release store: read after it (acquire),
+    // plainly, so that the compare reads memory directly (see LockTable::FindAtHome).
     if (__builtin_expect(stack == 0 || rec.first_site != static_cast<uint16_t>(flags >> 16), 0))
       return false;
     *p = {address, 0 /* derived on demand: ChainAt */, lock, stack, flags};
@@ -308,8 +311,9 @@ void ForkPrepare();
 void ForkParent();
 void ForkChild();
 
-// Copies `size` bytes of our own memory at `address` without faulting (a lock's memory may
-// have been freed and unmapped since we saw it).
+// Copies `size` bytes (at most a pipe's buffer) of our own memory at `address` without
+// faulting (a lock's memory may have been freed and unmapped since we saw it); false when it
+// cannot be read.
 bool SafeRead(uint64_t address, void* out, size_t size);
 
 // Ends the lock identity at `address` (destroy, re-init, free).

@@ -39,7 +39,7 @@ void NoteTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec) {
   AddTaken(t, address);
   if (rec == nullptr) return;
   Atomic(rec->last_take_tid).store(t.tid, std::memory_order_relaxed);
-  Atomic(rec->takes).store(rec->takes + 1, std::memory_order_relaxed);  // a count, not a sync
+  CountUp(rec->takes);
 }
 
 enum class How { kWait, kTimed, kClock };
@@ -112,7 +112,7 @@ int SemPost(sem_t* s) {
     if (format::SyncRecord* rec =
             g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
       Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
-      Atomic(rec->posts).store(rec->posts + 1, std::memory_order_relaxed);
+      CountUp(rec->posts);
     }
     Leave(t);
   }

@@ -29,6 +29,19 @@ inline void Bump(uint64_t& counter, uint64_t n = 1) {
   Atomic(counter).fetch_add(n, std::memory_order_relaxed);
 }
 
+// A field other threads may write, read without synchronisation (relaxed: a plain load on
+// x86, but no data race).
+template <typename T>
+inline T Relaxed(const T& v) {
+  return std::atomic_ref<T>(const_cast<T&>(v)).load(std::memory_order_relaxed);
+}
+
+// A statistic bumped without a read-modify-write: racing bumps may lose one, which a count of
+// signals or takes can afford (it synchronises nothing). `order` is the store's.
+inline void CountUp(uint32_t& count, std::memory_order order = std::memory_order_relaxed) {
+  Atomic(count).store(Relaxed(count) + 1, order);
+}
+
 // Maximum probes before an insert gives up (treats the table as full). Keeps a nearly full
 // table from turning every miss into a full scan.
 inline constexpr uint32_t kMaxProbes = 512;
@@ -85,6 +98,9 @@ class LockTable {
     // Slot 0 is never claimed, so its address (0) matches no lock: no index check needed.
     const uint64_t i = Home(address);
     const format::LockRecord& rec = r_[i];
+    // A plain load, not Relaxed(): the compare then reads memory directly, one instruction
+    // less on every lock (measured); an aligned 8-byte load is single-copy atomic on x86, and
+    // the acquire load of `state` below validates the record.
     if (rec.address == address &&
         Atomic(const_cast<uint8_t&>(rec.state)).load(std::memory_order_acquire) ==
             format::kLockLive)
@@ -168,6 +184,7 @@ class ChainTable {
   // The hot path's lookup: the ready record for `key` in its home slot, or nullptr.
   const format::ChainRecord* FindAtHome(uint64_t key) const {
     const format::ChainRecord& rec = r_[key & mask_];
+    // A plain load, as in LockTable::FindAtHome; `flags` (acquire) validates the record.
     if (rec.key == key &&
         (Atomic(const_cast<uint16_t&>(rec.flags)).load(std::memory_order_acquire) &
          format::kChainReady))

@@ -66,12 +66,13 @@ struct Counters {
   uint64_t threads_used, threads_dropped, threads_recycled;
   uint64_t rings_used, threads_without_ring;
   uint64_t held_spilled;         // acquisitions deeper than ThreadRecord::held (kept off-dump)
+  uint64_t held_dropped;         // ... that could not be kept at all (no memory for them)
   uint64_t edges_depth_skipped;  // edges not added because > kMaxEdgeSources locks were held
   uint64_t unwind_failures;
   uint64_t syncs_used, syncs_dropped;
   uint64_t misuse_used, misuse_dropped;
   uint64_t fork_held_used, fork_held_dropped;
-  uint64_t reserved[6];
+  uint64_t reserved[5];
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -297,6 +298,7 @@ enum ThreadState : uint32_t {
   kThreadFree = 0,
   kThreadLive = 1,
   kThreadExited = 2,
+  kThreadClaiming = 3,  // a thread is taking the slot: readers skip it
 };
 
 enum HeldFlags : uint32_t {
