@@ -1,5 +1,7 @@
 #include "analyzer/lock_names.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -7,7 +9,25 @@
 
 namespace lockscope {
 
+namespace {
+
+// The dumps the findings name (their stacks and locks).
+std::vector<size_t> DumpsNamed(const Report& report) {
+  std::set<size_t> dumps;
+  for (const Finding& f : report.findings) {
+    for (const FindingLock& l : f.locks) dumps.insert(l.dump);
+    for (const FindingStack& s : f.stacks) dumps.insert(s.dump);
+  }
+  return std::vector<size_t>(dumps.begin(), dumps.end());
+}
+
+}  // namespace
+
 void NameLocks(Report& report, SymbolCache& symbols) {
+  for (const std::string& path : symbols.MismatchedModules(DumpsNamed(report)))
+    report.notes.push_back(absl::StrCat(
+        path, " changed since the dump was written (its build-id differs): the names and lines "
+              "of its frames may be wrong"));
   for (Finding& f : report.findings) {
     std::vector<std::pair<std::string, std::string>> repl;
     for (FindingLock& l : f.locks) {

@@ -1,5 +1,7 @@
 #include "analyzer/symbol_cache.h"
 
+#include <set>
+
 #include "absl/strings/str_cat.h"
 
 namespace lockscope {
@@ -29,6 +31,13 @@ std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<
 std::string SymbolCache::LockName(size_t dump, uint64_t address) {
   std::optional<std::string> name = For(dump).DataSymbol(address);
   return name ? *name : "";
+}
+
+std::vector<std::string> SymbolCache::MismatchedModules(const std::vector<size_t>& dumps) {
+  std::set<std::string> paths;
+  for (size_t d : dumps)
+    for (const std::string& path : For(d).MismatchedModules()) paths.insert(path);
+  return std::vector<std::string>(paths.begin(), paths.end());
 }
 
 }  // namespace lockscope

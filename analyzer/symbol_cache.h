@@ -22,6 +22,9 @@ class SymbolCache {
   std::vector<SymbolizedFrame> Frames(size_t dump, const std::vector<uint64_t>& pcs);
   // Symbol naming a lock's address (a global), or "".
   std::string LockName(size_t dump, uint64_t address);
+  // The modules of `dumps` (indices) whose file on disk is not the one the process loaded
+  // (its build-id differs: rebuilt since), whose lines and names may therefore be wrong.
+  std::vector<std::string> MismatchedModules(const std::vector<size_t>& dumps);
 
  private:
   Symbolizer& For(size_t dump);

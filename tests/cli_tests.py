@@ -287,6 +287,18 @@ class Tests:
         expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],
                            "bad suppressions file")
 
+    def test_rebuilt_binary_is_noted(self):
+        # The program's file replaced after the run (a rebuild): its frames may be named
+        # wrongly, and the report says so rather than print wrong lines silently.
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        exe = os.path.join(d, "abba")
+        shutil.copy(self.prog("abba"), exe)
+        rc, out, err = run([exe], env={"LD_PRELOAD": self.shim, "LOCKSCOPE_DIR": d})
+        shutil.copy(self.prog("three_cycle"), exe)
+        rc, out, err = run([self.ls, "report", d])
+        if rc != 66 or "%s changed since the dump was written" % exe not in err:
+            raise Failure("want exit 66 and the note, got %d: %s" % (rc, err[-400:]))
+
     def test_unknown_glibc_records_nothing_and_says_why(self):
         # Under a glibc the shim does not know it never reads its locks: the program runs as
         # it would, and the report says why there is nothing to report.

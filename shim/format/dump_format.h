@@ -391,15 +391,13 @@ static_assert(sizeof(ThreadRecord) == 192 + kInlineHeld * sizeof(HeldLock));
 // What a ring records: the events a post-mortem wants and the hot path can afford, i.e. the
 // blocking and unusual ones. An uncontended lock/unlock writes nothing here (its state is the
 // held stack); a ring event costs a few stores, which is the whole budget of that path.
+// (1, 2 and 8 were format 1.1's every-acquisition events: never reused.)
 enum EventOp : uint8_t {
-  kOpLock = 1,     // (format 1.1 only: every acquisition)
-  kOpTryLock = 2,  // (format 1.1 only)
-  kOpUnlock = 3,   // an unlock of a lock the thread did not hold (flags 1); in 1.1, every one
+  kOpUnlock = 3,  // an unlock of a lock the thread did not hold (flags 1)
   kOpCondWaitBegin = 4,
   kOpCondWaitEnd = 5,
-  kOpLockFailed = 6,
+  kOpLockFailed = 6,  // aux: the error
   kOpDestroy = 7,
-  kOpRelock = 8,      // (format 1.1 only)
   kOpLockWaited = 9,  // acquired after waiting (the lock was visibly taken); aux: stack
 };
 

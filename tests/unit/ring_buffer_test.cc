@@ -91,8 +91,8 @@ TEST(RingBufferTest, SingleThreadWriteRead) {
   RingWriter w(mem.ring());
   ASSERT_TRUE(w.valid());
   EXPECT_FALSE(RingWriter().valid());
-  w.Write(format::kOpLock, 7, 100);
-  w.Write(format::kOpTryLock, 8, 101, 3);
+  w.Write(format::kOpLockWaited, 7, 100);
+  w.Write(format::kOpLockFailed, 8, 101, 3);
   w.Write(format::kOpUnlock, 7, 0);
   EXPECT_EQ(Head(mem.ring()), 3u);
 
@@ -101,12 +101,12 @@ TEST(RingBufferTest, SingleThreadWriteRead) {
   ASSERT_EQ(ReadRing(mem.ring(), out.data(), out.size(), &lost), 3u);
   EXPECT_EQ(lost, 0u);
   EXPECT_EQ(out[0].seq, 0u);
-  EXPECT_EQ(out[0].op, format::kOpLock);
+  EXPECT_EQ(out[0].op, format::kOpLockWaited);
   EXPECT_EQ(out[0].lock, 7u);
   EXPECT_EQ(out[0].aux, 100u);
   EXPECT_EQ(out[0].flags, 0u);
   EXPECT_EQ(out[1].seq, 1u);
-  EXPECT_EQ(out[1].op, format::kOpTryLock);
+  EXPECT_EQ(out[1].op, format::kOpLockFailed);
   EXPECT_EQ(out[1].lock, 8u);
   EXPECT_EQ(out[1].aux, 101u);
   EXPECT_EQ(out[1].flags, 3u);
@@ -218,7 +218,7 @@ TEST(RingBufferTest, SequenceNumbersWrapAt32Bits) {
   mem.ring()->head = start;
   RingWriter w(mem.ring());
   for (uint64_t pos = start; pos < start + 12; ++pos)
-    w.Write(format::kOpLock, static_cast<uint32_t>(pos - start), 0);
+    w.Write(format::kOpLockWaited, static_cast<uint32_t>(pos - start), 0);
   std::vector<Event> out(kCap);
   uint64_t lost = 0;
   ASSERT_EQ(ReadRing(mem.ring(), out.data(), out.size(), &lost), kCap);
