@@ -26,8 +26,9 @@ std::vector<size_t> DumpsNamed(const Report& report) {
 void NameLocks(Report& report, SymbolCache& symbols) {
   for (const std::string& path : symbols.MismatchedModules(DumpsNamed(report)))
     report.notes.push_back(absl::StrCat(
-        path, " changed since the dump was written (its build-id differs): the names and lines "
-              "of its frames may be wrong"));
+        path,
+        " changed since the dump was written (its build-id differs): the names and lines "
+        "of its frames may be wrong"));
   for (Finding& f : report.findings) {
     std::vector<std::pair<std::string, std::string>> repl;
     for (FindingLock& l : f.locks) {

@@ -69,11 +69,11 @@ std::atomic<bool> g_fork_busy{false};
 
 void CopyFrames(uint32_t stack, Frames* out) {
   out->count = 0;
-  if (stack == 0 || stack >= g.dump.stacks_capacity) return;
-  const format::StackRecord& sr = g.dump.stacks[stack];
+  if (stack == 0 || stack >= g_shim.dump.stacks_capacity) return;
+  const format::StackRecord& sr = g_shim.dump.stacks[stack];
   uint32_t n = sr.frame_count < kSnapshotFrames ? sr.frame_count : kSnapshotFrames;
-  if (sr.frame_offset + uint64_t{n} > g.dump.frames_capacity) return;
-  memcpy(out->pcs, &g.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
+  if (sr.frame_offset + uint64_t{n} > g_shim.dump.frames_capacity) return;
+  memcpy(out->pcs, &g_shim.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
   out->count = n;
 }
 
@@ -94,14 +94,14 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->count = 0;
   s->dropped = 0;
   s->forker_tid = t.tid;
-  memcpy(s->parent_dump, g.dump_path, sizeof(s->parent_dump));
-  s->parent_generation = g.dump.header->fork_generation;
+  memcpy(s->parent_dump, g_shim.dump_path, sizeof(s->parent_dump));
+  s->parent_generation = g_shim.dump.header->fork_generation;
   CopyFrames(CaptureStack(), &s->fork_stack);
   DropLibcFrames(&s->fork_stack);
   // Other threads keep running while we read their slots: a snapshot of a moving target,
   // which the child then checks against its frozen copy of each lock word.
-  for (uint32_t slot = 1; slot < g.dump.threads_capacity; ++slot) {
-    const format::ThreadRecord& r = g.dump.threads[slot];
+  for (uint32_t slot = 1; slot < g_shim.dump.threads_capacity; ++slot) {
+    const format::ThreadRecord& r = g_shim.dump.threads[slot];
     if (Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
         format::kThreadLive)
       continue;
@@ -118,7 +118,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       e.address = h.address;
       e.holder_tid = r.tid;
       memcpy(e.holder_name, r.name, sizeof(e.holder_name));
-      e.kind = h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask)
+      e.kind = h.lock ? uint8_t(g_shim.locks.at(h.lock).kind & format::kLockKindMask)
                       : uint8_t{format::kLockMutex};
       e.by_forker = forker;
       e.flags = h.flags;
@@ -133,7 +133,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       const uint64_t address =
           Atomic(const_cast<uint64_t&>(r.taken_sems[i])).load(std::memory_order_acquire);
       if (address == 0) continue;
-      const format::SyncRecord* sync = g.syncs.Find(address);
+      const format::SyncRecord* sync = g_shim.syncs.Find(address);
       if (sync == nullptr || sync->last_take_tid != r.tid) continue;
       if (s->count == ForkSnapshot::kMax) {
         ++s->dropped;
@@ -183,10 +183,10 @@ void DisableInChild() {
   // Should the private mapping fail, the parent's file stays mapped: but nothing writes to it
   // once the state is disabled and this thread has no slot.
   const int saved_errno = errno;
-  mmap(g.dump.header, g.dump.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-       -1, 0);
+  mmap(g_shim.dump.header, g_shim.dump.size, PROT_READ | PROT_WRITE,
+       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
   errno = saved_errno;
-  g.state.store(kDisabled, std::memory_order_release);
+  g_shim.state.store(kDisabled, std::memory_order_release);
   t_ctx.rec = nullptr;
   t_ctx.untracked = true;
   t_ctx.depth = 0;
@@ -194,13 +194,13 @@ void DisableInChild() {
 
 void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   const pid_t ppid = getppid();
-  if (!CreateDump(g.config, g.dump.header, &g.dump, g.dump_path)) {
+  if (!CreateDump(g_shim.config, g_shim.dump.header, &g_shim.dump, g_shim.dump_path)) {
     const int why = errno;
     DisableInChild();
     RawLog("fork child: cannot create its dump: ", strerror(why), "; recording disabled");
     return;
   }
-  format::FileHeader* h = g.dump.header;
+  format::FileHeader* h = g_shim.dump.header;
   h->parent_pid = ppid;
   h->fork_generation = s.parent_generation + 1;
   size_t n = strlen(s.parent_dump);
@@ -209,7 +209,7 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   ResetForChild(t);
   if (!RegisterThread(t)) return;
   h->fork_tid = s.forker_tid;
-  h->fork_stack = g.stacks.Put(s.fork_stack.pcs, s.fork_stack.count);
+  h->fork_stack = g_shim.stacks.Put(s.fork_stack.pcs, s.fork_stack.count);
   format::Counters& c = h->counters;
   c.fork_held_dropped = s.dropped;
   for (uint32_t i = 0; i < s.count; ++i) {
@@ -218,20 +218,20 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     // Semaphores are not in the lock table: their records say lock 0 and no stack.
     const bool semaphore = e.kind == format::kLockSemaphore;
     bool inserted = false;
-    uint32_t lock = semaphore ? 0 : g.locks.FindOrInsert(e.address, e.kind, &inserted);
+    uint32_t lock = semaphore ? 0 : g_shim.locks.FindOrInsert(e.address, e.kind, &inserted);
     if (inserted) NoteLockAddress(e.address);
-    uint32_t stack = semaphore ? 0 : g.stacks.Put(e.stack.pcs, e.stack.count);
+    uint32_t stack = semaphore ? 0 : g_shim.stacks.Put(e.stack.pcs, e.stack.count);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
       Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
       Commit(t, p);
       Held(t, t.depth - 1).recursion = e.recursion;
     }
-    if (c.fork_held_used >= g.dump.fork_held_capacity) {
+    if (c.fork_held_used >= g_shim.dump.fork_held_capacity) {
       ++c.fork_held_dropped;
       continue;
     }
-    format::ForkHeldRecord& r = g.dump.fork_held[c.fork_held_used];
+    format::ForkHeldRecord& r = g_shim.dump.fork_held[c.fork_held_used];
     r.address = e.address;
     r.holder_tid = e.holder_tid;
     r.lock = lock;
@@ -265,8 +265,8 @@ void ForkPrepare() {
     g_snapshot.dropped = 0;
     g_snapshot.forker_tid = 0;
     g_snapshot.fork_stack.count = 0;
-    memcpy(g_snapshot.parent_dump, g.dump_path, sizeof(g_snapshot.parent_dump));
-    g_snapshot.parent_generation = g.dump.header->fork_generation;
+    memcpy(g_snapshot.parent_dump, g_shim.dump_path, sizeof(g_snapshot.parent_dump));
+    g_snapshot.parent_generation = g_shim.dump.header->fork_generation;
   }
   g_snapshot.taken = true;
 }
@@ -294,10 +294,10 @@ void ForkChild() {
 }
 
 void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock, int32_t owner_tid) {
-  format::Counters& c = g.dump.header->counters;
+  format::Counters& c = g_shim.dump.header->counters;
   uint64_t n = Atomic(c.fork_held_used).load(std::memory_order_acquire);
-  for (uint64_t i = 0; i < n && i < g.dump.fork_held_capacity; ++i) {
-    format::ForkHeldRecord& r = g.dump.fork_held[i];
+  for (uint64_t i = 0; i < n && i < g_shim.dump.fork_held_capacity; ++i) {
+    format::ForkHeldRecord& r = g_shim.dump.fork_held[i];
     if (r.address != address || r.lock != lock || r.by_forker || r.reported) continue;
     if (owner_tid >= 0 && owner_tid != r.holder_tid) continue;  // re-initialised or reused
     r.reported = 1;

@@ -21,14 +21,12 @@ uint8_t KindOf(const pthread_mutex_t* m) {
   }
 }
 
-enum class Blocking { kLock, kTimed, kClock };
-
-template <Blocking how>
+template <Timing how>
 inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abstime) {
   switch (how) {
-    case Blocking::kLock: return Real().mutex_lock(m);
-    case Blocking::kTimed: return Real().mutex_timedlock(m, abstime);
-    case Blocking::kClock:
+    case Timing::kUntimed: return Real().mutex_lock(m);
+    case Timing::kTimed: return Real().mutex_timedlock(m, abstime);
+    case Timing::kClock:
       return Real().mutex_clocklock ? Real().mutex_clocklock(m, clock, abstime) : ENOSYS;
   }
   return EINVAL;
@@ -37,7 +35,7 @@ inline int CallBlocking(pthread_mutex_t* m, clockid_t clock, const timespec* abs
 // The acquisitions that go to glibc: other mutex kinds, timed and clock waits on a taken
 // default mutex, and a default mutex re-locked by its owner (a self-deadlock). Out of line
 // so that AcquireMutex keeps few registers.
-template <Blocking how>
+template <Timing how>
 __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
                                                const timespec* abstime,
                                                Prepared p) {  // by value: see CommitDeep
@@ -53,10 +51,9 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
     rc = CallBlocking<how>(m, clock, abstime);
     ClearWait(*t);
   } else {
-    if (g.dump.header->parent_pid > 0)
+    if (g_shim.dump.header->parent_pid > 0)
       CheckInheritedLock(*t, address, p.lock, glibc::MutexOwner(m));
-    BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack,
-              {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
+    BeginWait(*t, address, format::kWaitMutex, p.lock, p.stack, DeadlineOf<how>(clock, abstime));
     rc = CallBlocking<how>(m, clock, abstime);
     EndWait(*t, rc == ETIMEDOUT);  // a retry goes on with this wait
     waited = true;
@@ -65,7 +62,7 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
 }
 
 // A lock re-taken by the thread that owns it (glibc records the owner tid in every kind).
-template <Blocking how>
+template <Timing how>
 __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
                                                 const timespec* abstime, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(m);
@@ -98,7 +95,8 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
 __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
                                            uint32_t lock, uint32_t stack, uint32_t flags) {
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, lock, glibc::MutexOwner(m));
+  if (g_shim.dump.header->parent_pid > 0)
+    CheckInheritedLock(*t, address, lock, glibc::MutexOwner(m));
   BeginWait(*t, address, format::kWaitMutex, lock, stack);
   glibc::LockDefaultContended(m, t->tid);
   ClearWait(*t);
@@ -108,7 +106,7 @@ __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uin
 // The guard stays set across the real calls: they never call back into the shim, and a
 // signal handler that locks while we block passes through rather than interleaving its
 // bookkeeping with ours.
-template <Blocking how>
+template <Timing how>
 __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clockid_t clock,
                                                        const timespec* abstime,
                                                        const void* caller) {
@@ -119,31 +117,29 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
   const Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
-  if (how != Blocking::kClock && __builtin_expect(glibc::IsDefaultMutex(m), 1)) {
+  if (how != Timing::kClock && __builtin_expect(glibc::IsDefaultMutex(m), 1)) {
     if (__builtin_expect(glibc::TryLockDefault(m, t->tid), 1)) {
       Commit(*t, p);
       Leave(t);
       return 0;
     }
     // Taken by another thread: the same wait as the fast path's.
-    if (how == Blocking::kLock) return WaitForMutex(t, m, p.chain, p.lock, p.stack, p.flags);
+    if (how == Timing::kUntimed) return WaitForMutex(t, m, p.chain, p.lock, p.stack, p.flags);
   }
   return AcquireMutexSlow<how>(t, m, clock, abstime, p);
 }
 
 __attribute__((noinline)) int AcquireMutexGeneral(pthread_mutex_t* m, const void* caller) {
-  return AcquireMutex<Blocking::kLock>(m, 0, nullptr, caller);
+  return AcquireMutex<Timing::kUntimed>(m, 0, nullptr, caller);
 }
 
-enum class CondHow { kWait, kTimed, kClock };
-
-int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t clock,
+int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
                    const timespec* abstime, const void* caller) {
   auto call = [&]() -> int {
     switch (how) {
-      case CondHow::kWait: return Real().cond_wait(c, m);
-      case CondHow::kTimed: return Real().cond_timedwait(c, m, abstime);
-      case CondHow::kClock:
+      case Timing::kUntimed: return Real().cond_wait(c, m);
+      case Timing::kTimed: return Real().cond_timedwait(c, m, abstime);
+      case Timing::kClock:
         return Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
     }
     return EINVAL;
@@ -160,12 +156,12 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
     RemoveHeld(*t, i);
   }
   format::SyncRecord* sync =
-      g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
+      g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
   if (t->ring.valid()) t->ring.Write(format::kOpCondWaitBegin, saved.lock, 0);
   // The mutex and the condition's signal counts let the analyzer tell a thread that was woken
   // and is stuck re-acquiring the mutex (inside glibc, out of our sight) from one still asleep.
   WaitDetail detail;
-  detail.clock = how == CondHow::kClock ? clock : glibc::CondClock(*c);
+  detail.clock = how == Timing::kClock ? clock : glibc::CondClock(*c);
   detail.deadline = abstime;
   detail.cond_mutex = address;
   if (sync != nullptr) {
@@ -177,8 +173,9 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, CondHow how, clockid_t
         (others == 0 ? format::kCondWaitAlone : 0);
   }
   BeginWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
-            sync ? g.syncs.IndexOf(sync) : 0,
-            WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller) | 1), detail);
+            sync ? g_shim.syncs.IndexOf(sync) : 0,
+            WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller), kWaitSiteCondition),
+            detail);
   int rc = call();
   EndWait(*t, rc == ETIMEDOUT);  // polling in timed slices is one wait
   if (sync != nullptr) Atomic(sync->waiting).fetch_sub(1, std::memory_order_relaxed);
@@ -201,7 +198,7 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return;
   if (format::SyncRecord* s =
-          g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
+          g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
     Atomic(s->last_post_tid).store(t->tid, std::memory_order_relaxed);
     Atomic(s->last_post_ns).store(MonotonicNs(), std::memory_order_relaxed);
     if (broadcast) CountUp(s->broadcasts);
@@ -237,7 +234,7 @@ __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* calle
       // to the waiting code, without a second attempt on a contended cache line.
       t.guard = kGuardInside;
       if (glibc::MutexOwner(m) == t.tid)
-        return ReacquireOwnMutex<Blocking::kLock>(&t, m, 0, nullptr, caller);
+        return ReacquireOwnMutex<Timing::kUntimed>(&t, m, 0, nullptr, caller);
       return WaitForMutex(&t, m, p.chain, p.lock, p.stack, p.flags);
     }
   }
@@ -245,12 +242,12 @@ __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* calle
 }
 
 int MutexTimedLock(pthread_mutex_t* m, const timespec* abstime, const void* caller) {
-  return AcquireMutex<Blocking::kTimed>(m, 0, abstime, caller);
+  return AcquireMutex<Timing::kTimed>(m, 0, abstime, caller);
 }
 
 int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
                    const void* caller) {
-  return AcquireMutex<Blocking::kClock>(m, clock, abstime, caller);
+  return AcquireMutex<Timing::kClock>(m, clock, abstime, caller);
 }
 
 // A successful trylock joins the held set but adds no blocking edge: std::lock and
@@ -279,12 +276,12 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().mutex_unlock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (Release(*t, address) == 0) {
+  if (!Release(*t, address)) {
     // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
     // another thread's, or nobody's, is a misuse.
     const int owner = glibc::MutexOwner(m);
     if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
-      RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g.locks.Find(address), owner);
+      RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g_shim.locks.Find(address), owner);
     if (t->ring.valid()) t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
   }
   Leave(t);
@@ -321,7 +318,7 @@ int MutexDestroy(pthread_mutex_t* m) {
   if (t == nullptr) return Real().mutex_destroy(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   if (glibc::MutexLocked(m))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
+    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
                  glibc::MutexOwner(m));
   uint32_t lock = RetireLock(address);
   if (lock != 0 && t->ring.valid()) t->ring.Write(format::kOpDestroy, lock, 0);
@@ -330,15 +327,15 @@ int MutexDestroy(pthread_mutex_t* m) {
 }
 
 int CondWait(pthread_cond_t* c, pthread_mutex_t* m, const void* caller) {
-  return CondWaitCommon(c, m, CondHow::kWait, 0, nullptr, caller);
+  return CondWaitCommon(c, m, Timing::kUntimed, 0, nullptr, caller);
 }
 int CondTimedWait(pthread_cond_t* c, pthread_mutex_t* m, const timespec* abstime,
                   const void* caller) {
-  return CondWaitCommon(c, m, CondHow::kTimed, 0, abstime, caller);
+  return CondWaitCommon(c, m, Timing::kTimed, 0, abstime, caller);
 }
 int CondClockWait(pthread_cond_t* c, pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
                   const void* caller) {
-  return CondWaitCommon(c, m, CondHow::kClock, clock, abstime, caller);
+  return CondWaitCommon(c, m, Timing::kClock, clock, abstime, caller);
 }
 
 int CondSignal(pthread_cond_t* c) {
@@ -354,7 +351,7 @@ int CondBroadcast(pthread_cond_t* c) {
 // A destroyed condition variable gives its record back (SyncTable::Retire).
 int CondDestroy(pthread_cond_t* c) {
   if (ThreadCtx* t = Enter()) {
-    if (g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(c));
+    if (g_shim.syncs.valid()) g_shim.syncs.Retire(reinterpret_cast<uint64_t>(c));
     Leave(t);
   }
   return Real().cond_destroy(c);
@@ -374,8 +371,8 @@ int SetThreadName(pthread_t thread, const char* name) {
   int rc = Real().setname_np(thread, name);
   if (rc != 0 || !Ready()) return rc;
   // Find the slot by pthread handle (usually our own).
-  for (uint32_t i = 1; i < g.dump.threads_capacity; ++i) {
-    format::ThreadRecord& r = g.dump.threads[i];
+  for (uint32_t i = 1; i < g_shim.dump.threads_capacity; ++i) {
+    format::ThreadRecord& r = g_shim.dump.threads[i];
     if (Atomic(r.state).load(std::memory_order_acquire) == format::kThreadLive &&
         r.pthread_handle == static_cast<uint64_t>(thread)) {
       strncpy(r.name, name, sizeof(r.name) - 1);

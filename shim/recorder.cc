@@ -22,7 +22,7 @@
 
 namespace lockscope::core {
 
-constinit Shim g;
+constinit Shim g_shim;
 __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -65,7 +65,7 @@ bool EnsureCapacity(ThreadCtx& t) {
 void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
   const uint32_t depth = t.depth;
   const uint32_t lowest = depth > format::kMaxEdgeSources ? depth - format::kMaxEdgeSources : 0;
-  if (lowest > 0) Bump(g.dump.header->counters.edges_depth_skipped, lowest);
+  if (lowest > 0) Bump(g_shim.dump.header->counters.edges_depth_skipped, lowest);
   for (uint32_t i = lowest; i < depth; ++i) {
     const HeldLock& h = Held(t, i);
     if (h.lock == 0 || h.lock == lock) continue;
@@ -81,9 +81,9 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
     const uint32_t mode =
         ((h.flags & format::kHeldRead) ? format::kEdgeFromRead : format::kEdgeFromWrite) |
         ((flags & format::kHeldRead) ? format::kEdgeToRead : format::kEdgeToWrite);
-    g.locks.NoteEdge(h.lock);
-    g.locks.NoteEdge(lock);
-    g.edges.Add(h.lock, lock, h.stack, stack, t.tid, depth, gates, n, mode);
+    g_shim.locks.NoteEdge(h.lock);
+    g_shim.locks.NoteEdge(lock);
+    g_shim.edges.Add(h.lock, lock, h.stack, stack, t.tid, depth, gates, n, mode);
   }
 }
 
@@ -103,32 +103,32 @@ void ReadThreadName(int32_t tid, char* out) {
 
 bool ClaimSlot(uint32_t i, uint32_t from) {
   uint32_t expected = from;
-  return Atomic(g.dump.threads[i].state)
+  return Atomic(g_shim.dump.threads[i].state)
       .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel);
 }
 
 void AttachRing(ThreadCtx& t) {
   t.ring = RingWriter();
   t.rec->ring = format::kNoIndex;
-  for (uint64_t r = 0; r < g.dump.rings_capacity; ++r) {
-    format::RingHeader* ring = g.dump.ring(r);
+  for (uint64_t r = 0; r < g_shim.dump.rings_capacity; ++r) {
+    format::RingHeader* ring = g_shim.dump.ring(r);
     int32_t expected = 0;
     if (Atomic(ring->owner_tid)
             .compare_exchange_strong(expected, t.tid, std::memory_order_acq_rel)) {
       ring->owner_slot = t.slot;
-      ring->capacity = g.dump.ring_events;
+      ring->capacity = g_shim.dump.ring_events;
       t.ring = RingWriter(ring);
       t.rec->ring = static_cast<uint32_t>(r);
-      Bump(g.dump.header->counters.rings_used);
+      Bump(g_shim.dump.header->counters.rings_used);
       return;
     }
   }
-  Bump(g.dump.header->counters.threads_without_ring);
+  Bump(g_shim.dump.header->counters.threads_without_ring);
 }
 
 void DetachRing(ThreadCtx& t) {
   if (!t.ring.valid() || t.rec->ring == format::kNoIndex) return;
-  Atomic(g.dump.ring(t.rec->ring)->owner_tid).store(0, std::memory_order_release);
+  Atomic(g_shim.dump.ring(t.rec->ring)->owner_tid).store(0, std::memory_order_release);
   t.ring = RingWriter();
 }
 
@@ -138,15 +138,16 @@ void DetachRing(ThreadCtx& t) {
 // nothing), name it, attach a ring, arrange to hear about the thread's exit.
 bool RegisterThread(ThreadCtx& t) {
   ErrnoSaver keep_errno;
-  format::Counters& c = g.dump.header->counters;
+  format::Counters& c = g_shim.dump.header->counters;
   uint32_t slot = 0;
-  for (uint32_t i = 1; i < g.dump.threads_capacity && slot == 0; ++i)
-    if (Atomic(g.dump.threads[i].state).load(std::memory_order_relaxed) == format::kThreadFree &&
+  for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i)
+    if (Atomic(g_shim.dump.threads[i].state).load(std::memory_order_relaxed) ==
+            format::kThreadFree &&
         ClaimSlot(i, format::kThreadFree))
       slot = i;
   if (slot == 0) {
-    for (uint32_t i = 1; i < g.dump.threads_capacity && slot == 0; ++i) {
-      format::ThreadRecord& r = g.dump.threads[i];
+    for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i) {
+      format::ThreadRecord& r = g_shim.dump.threads[i];
       if (Atomic(r.state).load(std::memory_order_relaxed) == format::kThreadExited &&
           r.held_count == 0 && ClaimSlot(i, format::kThreadExited)) {
         slot = i;
@@ -160,7 +161,7 @@ bool RegisterThread(ThreadCtx& t) {
     return false;
   }
   Bump(c.threads_used);
-  format::ThreadRecord& r = g.dump.threads[slot];
+  format::ThreadRecord& r = g_shim.dump.threads[slot];
   // Everything but `state` (which other threads CAS on): it stays "claiming" until published.
   memset(reinterpret_cast<char*>(&r) + sizeof(r.state), 0,
          offsetof(format::ThreadRecord, held) - sizeof(r.state));
@@ -172,23 +173,20 @@ bool RegisterThread(ThreadCtx& t) {
   r.pthread_handle = static_cast<uint64_t>(pthread_self());
   ReadThreadName(t.tid, r.name);
   AttachRing(t);
-  if (g.have_exit_key) pthread_setspecific(g.exit_key, &t);
+  if (g_shim.have_exit_key) pthread_setspecific(g_shim.exit_key, &t);
   Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
   return true;
 }
 
 namespace {
 
-// pthread key destructor: runs when the thread returns from its start routine or calls
-// pthread_exit. What it still holds stays in the slot (exit-holding); the slot can only be
-// recycled once it holds nothing.
 // Drops held mutexes whose lock word no longer names this thread. They were released while
 // the shim could not see it: a thread cancelled inside a wait unwinds with the guard still
 // set, and its cleanup handlers' unlocks pass straight through.
 void ReconcileHeld(ThreadCtx& t) {
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
     const HeldLock& h = Held(t, i);
-    const uint8_t kind = h.lock ? uint8_t(g.locks.at(h.lock).kind & format::kLockKindMask)
+    const uint8_t kind = h.lock ? uint8_t(g_shim.locks.at(h.lock).kind & format::kLockKindMask)
                                 : uint8_t{format::kLockMutex};
     if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner
     pthread_mutex_t m;
@@ -197,6 +195,9 @@ void ReconcileHeld(ThreadCtx& t) {
   }
 }
 
+// pthread key destructor: runs when the thread returns from its start routine or calls
+// pthread_exit. What it still holds stays in the slot (exit-holding); the slot can only be
+// recycled once it holds nothing.
 void OnThreadExit(void*) {
   ThreadCtx& t = t_ctx;
   if (t.rec == nullptr) return;
@@ -240,16 +241,15 @@ void RemoveHeld(ThreadCtx& t, uint32_t i) {
   SetDepth(t, t.depth - 1);
 }
 
-uint32_t Release(ThreadCtx& t, uint64_t address) {
-  int i = FindHeld(t, address);
-  if (i < 0) return 0;
+bool Release(ThreadCtx& t, uint64_t address) {
+  const int i = FindHeld(t, address);
+  if (i < 0) return false;
   HeldLock& h = Held(t, i);
-  const uint32_t lock = h.lock ? h.lock : format::kNoIndex;
   if (h.recursion > 0)
     h.recursion--;
   else
     RemoveHeld(t, i);
-  return lock;
+  return true;
 }
 
 // ---- stacks ----------------------------------------------------------------------------------
@@ -257,30 +257,31 @@ uint32_t Release(ThreadCtx& t, uint64_t address) {
 uint32_t CaptureStack() {
   ErrnoSaver keep_errno;
   void* raw[format::kMaxFrames + 16];
-  int n = unw_backtrace(raw, static_cast<int>(g.config.stack_depth) + 16);
+  int n = unw_backtrace(raw, static_cast<int>(g_shim.config.stack_depth) + 16);
   if (n <= 0) {
-    Bump(g.dump.header->counters.unwind_failures);
+    Bump(g_shim.dump.header->counters.unwind_failures);
     return 0;
   }
   uint64_t pcs[format::kMaxFrames];
   uint32_t count = 0;
   int i = 0;
   // Drop the shim's own frames (the interposer and the recorder) from the top.
-  while (i < n && reinterpret_cast<uint64_t>(raw[i]) >= g.self_start &&
-         reinterpret_cast<uint64_t>(raw[i]) < g.self_end)
+  while (i < n && reinterpret_cast<uint64_t>(raw[i]) >= g_shim.self_start &&
+         reinterpret_cast<uint64_t>(raw[i]) < g_shim.self_end)
     ++i;
-  for (; i < n && count < g.config.stack_depth; ++i)
+  for (; i < n && count < g_shim.config.stack_depth; ++i)
     pcs[count++] = reinterpret_cast<uint64_t>(raw[i]);
-  RefreshModules(g.dump);
-  return g.stacks.Put(pcs, count);
+  RefreshModules(g_shim.dump);
+  return g_shim.stacks.Put(pcs, count);
 }
 
-uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt) {
+uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what) {
+  const uint32_t salt = site_flags | what;
   const uint64_t key =
       format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^ object ^ (uint64_t{salt} << 32)) | 1;
-  if (format::ChainRecord* c = g.chains.Find(key)) return c->stack;
+  if (format::ChainRecord* c = g_shim.chains.Find(key)) return c->stack;
   uint32_t stack = CaptureStack();
-  g.chains.Insert(key, stack, static_cast<uint16_t>(t.slot));
+  g_shim.chains.Insert(key, stack, static_cast<uint16_t>(t.slot));
   return stack;
 }
 
@@ -313,17 +314,19 @@ bool SafeRead(uint64_t address, void* out, size_t size) {
   return n == static_cast<ssize_t>(size);
 }
 
-uint32_t RetireLock(uint64_t address) { return g.locks.valid() ? g.locks.Retire(address) : 0; }
+uint32_t RetireLock(uint64_t address) {
+  return g_shim.locks.valid() ? g_shim.locks.Retire(address) : 0;
+}
 
 Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   Prepared p{address, 0, 0, 0, flags};
   bool inserted = false;
-  p.lock = g.locks.FindOrInsert(address, kind, &inserted);
+  p.lock = g_shim.locks.FindOrInsert(address, kind, &inserted);
   if (inserted) NoteLockAddress(address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
   const uint64_t key = ChainKey(CurrentChain(t), p.lock, flags);
   p.chain = key;
-  format::LockRecord& rec = g.locks.at(p.lock);
+  format::LockRecord& rec = g_shim.locks.at(p.lock);
   const uint16_t site = static_cast<uint16_t>(flags >> 16);
   if (t.depth == 0) {
     // Nothing held: no edges, only the stack. The lock record caches the stack of its
@@ -334,7 +337,7 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
       return p;
     }
   }
-  if (format::ChainRecord* c = g.chains.Find(key)) {
+  if (format::ChainRecord* c = g_shim.chains.Find(key)) {
     p.stack = c->stack;
     // A second thread on a known chain: note it on the edges once, so that a cycle seen by
     // one thread only can be told apart from one spanning threads.
@@ -354,7 +357,7 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
     return p;
   }
   if (t.depth > 0 && !(flags & format::kHeldTry)) RecordEdges(t, p.lock, p.stack, flags);
-  g.chains.Insert(key, p.stack, static_cast<uint16_t>(t.slot));
+  g_shim.chains.Insert(key, p.stack, static_cast<uint16_t>(t.slot));
   return p;
 }
 
@@ -362,10 +365,10 @@ void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, u
                 uint32_t flags) {
   const Prepared p{address, chain, lock, stack, flags};
   if (!EnsureCapacity(t)) {
-    Bump(g.dump.header->counters.held_dropped);
+    Bump(g_shim.dump.header->counters.held_dropped);
     return;
   }
-  Bump(g.dump.header->counters.held_spilled);
+  Bump(g_shim.dump.header->counters.held_spilled);
   Push(t, Held(t, t.depth), p);
 }
 
@@ -450,13 +453,13 @@ void ClearWait(ThreadCtx& t) {
 
 void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint32_t lock,
                   int32_t owner_tid, uint32_t owner_stack) {
-  format::Counters& c = g.dump.header->counters;
+  format::Counters& c = g_shim.dump.header->counters;
   uint64_t i = Atomic(c.misuse_used).fetch_add(1, std::memory_order_relaxed);
-  if (i >= g.dump.misuse_capacity) {
+  if (i >= g_shim.dump.misuse_capacity) {
     Bump(c.misuse_dropped);
     return;
   }
-  format::MisuseRecord& m = g.dump.misuse[i];
+  format::MisuseRecord& m = g_shim.dump.misuse[i];
   m.kind = kind;
   m.tid = t.tid;
   m.address = address;
@@ -465,8 +468,9 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   m.owner_tid = owner_tid;
   m.owner_stack = owner_stack;
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
-  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g.dump.threads_capacity; ++s) {
-    const format::ThreadRecord& r = g.dump.threads[s];
+  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g_shim.dump.threads_capacity;
+       ++s) {
+    const format::ThreadRecord& r = g_shim.dump.threads[s];
     if (Relaxed(r.tid) != owner_tid ||
         Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
             format::kThreadLive)
@@ -484,13 +488,13 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
 // ---- start-up --------------------------------------------------------------------------------
 
 void InitTables() {
-  DumpView& d = g.dump;
+  DumpView& d = g_shim.dump;
   format::Counters* c = &d.header->counters;
-  g.locks = LockTable(d.locks, d.locks_capacity, c);
-  g.chains = ChainTable(d.chains, d.chains_capacity, c);
-  g.edges = EdgeTable(d.edges, d.edges_capacity, c);
-  g.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);
-  g.syncs = SyncTable(d.syncs, d.syncs_capacity, c);
+  g_shim.locks = LockTable(d.locks, d.locks_capacity, c);
+  g_shim.chains = ChainTable(d.chains, d.chains_capacity, c);
+  g_shim.edges = EdgeTable(d.edges, d.edges_capacity, c);
+  g_shim.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);
+  g_shim.syncs = SyncTable(d.syncs, d.syncs_capacity, c);
 }
 
 void Initialize() {
@@ -499,39 +503,39 @@ void Initialize() {
   t.guard = kGuardInside;
   if (!ResolveRealFunctions()) {
     RawLog("cannot resolve the pthread functions; recording disabled");
-    g.state.store(kDisabled, std::memory_order_release);
+    g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
   }
-  g.config = ReadConfig();
-  if (g.config.disabled) {
-    g.state.store(kDisabled, std::memory_order_release);
+  g_shim.config = ReadConfig();
+  if (g_shim.config.disabled) {
+    g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
   }
-  if (!CreateDump(g.config, nullptr, &g.dump, g.dump_path)) {
-    RawLog("cannot create the dump in ", g.config.dir, ": ", strerror(errno));
-    g.state.store(kDisabled, std::memory_order_release);
+  if (!CreateDump(g_shim.config, nullptr, &g_shim.dump, g_shim.dump_path)) {
+    RawLog("cannot create the dump in ", g_shim.config.dir, ": ", strerror(errno));
+    g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
   }
   // A glibc the shim does not know: record nothing (never misread its locks), and say why in
   // the dump rather than on the program's stderr.
   if (const char* why = glibc::CheckGlibc()) {
-    strncpy(g.dump.header->shim_note, why, sizeof(g.dump.header->shim_note) - 1);
-    g.state.store(kDisabled, std::memory_order_release);
+    strncpy(g_shim.dump.header->shim_note, why, sizeof(g_shim.dump.header->shim_note) - 1);
+    g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
   }
   InitTables();
-  ShimTextRange(&g.self_start, &g.self_end);
-  RefreshModules(g.dump);
-  g.have_exit_key = pthread_key_create(&g.exit_key, OnThreadExit) == 0;
+  ShimTextRange(&g_shim.self_start, &g_shim.self_end);
+  RefreshModules(g_shim.dump);
+  g_shim.have_exit_key = pthread_key_create(&g_shim.exit_key, OnThreadExit) == 0;
   // Registered now, before the program registers its own: our prepare handler then runs
   // last (handlers run in reverse order), after the program's handlers took their locks,
   // and our child handler first, before the program's child handlers release them.
   pthread_atfork(ForkPrepare, ForkParent, ForkChild);
-  g.state.store(kReady, std::memory_order_release);
+  g_shim.state.store(kReady, std::memory_order_release);
   t.guard = kGuardFree;
 }
 
@@ -543,9 +547,9 @@ ThreadCtx* EnterSlow(ThreadCtx& t) {
     return &t;
   }
   if (t.guard != kGuardFree) return nullptr;  // re-entered: our slow path, or a signal handler
-  if (g.state.load(std::memory_order_acquire) != kReady) {
+  if (g_shim.state.load(std::memory_order_acquire) != kReady) {
     EnsureInitialized();
-    if (g.state.load(std::memory_order_acquire) != kReady) return nullptr;
+    if (g_shim.state.load(std::memory_order_acquire) != kReady) return nullptr;
   }
   if (t.rec == nullptr) {
     if (t.untracked) return nullptr;
@@ -559,9 +563,9 @@ ThreadCtx* EnterSlow(ThreadCtx& t) {
 }
 
 void EnsureInitialized() {
-  if (g.state.load(std::memory_order_acquire) != kUninit) return;  // no CAS on the hot path
+  if (g_shim.state.load(std::memory_order_acquire) != kUninit) return;  // no CAS on the hot path
   int expected = kUninit;
-  if (g.state.compare_exchange_strong(expected, kInitializing, std::memory_order_acq_rel))
+  if (g_shim.state.compare_exchange_strong(expected, kInitializing, std::memory_order_acq_rel))
     Initialize();
   // Otherwise another thread is initialising (only possible at start-up): our locks pass
   // through until it is done.
@@ -570,7 +574,7 @@ void EnsureInitialized() {
 void ResetForChild(ThreadCtx& t) {
   InitTables();
   ResetModuleCache();
-  RefreshModules(g.dump);
+  RefreshModules(g_shim.dump);
   ClearLockAddressFilter();
   t.rec = nullptr;
   t.untracked = false;
@@ -588,7 +592,7 @@ void EnsureInitialized() { core::EnsureInitialized(); }
 
 void OnProcessExit() {
   if (core::Ready())
-    Atomic(core::g.dump.header->state).store(format::kStateExited, std::memory_order_release);
+    Atomic(core::g_shim.dump.header->state).store(format::kStateExited, std::memory_order_release);
 }
 
 }  // namespace lockscope

@@ -41,7 +41,7 @@ struct Shim {
   bool have_exit_key = false;
   char dump_path[PATH_MAX] = {};
 };
-extern constinit Shim g;
+extern constinit Shim g_shim;
 
 // Per-thread state, in zero-initialised initial-exec TLS (a trivial type, so no TLS
 // wrapper call on access).
@@ -99,7 +99,7 @@ inline ThreadCtx* Enter() {
 
 inline void Leave(ThreadCtx* t) { t->guard = t->retry_pending ? kGuardRetryPending : kGuardFree; }
 
-inline bool Ready() { return g.state.load(std::memory_order_acquire) == kReady; }
+inline bool Ready() { return g_shim.state.load(std::memory_order_acquire) == kReady; }
 
 // ---- the held stack -------------------------------------------------------------------------
 
@@ -152,9 +152,9 @@ inline int FindHeld(ThreadCtx& t, uint64_t address) {
 // Removes held[i]; the chain keys above it change because the sequence changed.
 void RemoveHeld(ThreadCtx& t, uint32_t i);
 
-// Releases `address` from the held stack (one level of recursion, or the entry). Returns
-// the lock index it had, or 0 when this thread did not hold it.
-uint32_t Release(ThreadCtx& t, uint64_t address);
+// Releases `address` from the held stack (one level of recursion, or the entry); false when
+// this thread did not hold it.
+bool Release(ThreadCtx& t, uint64_t address);
 
 // ---- acquisitions ---------------------------------------------------------------------------
 
@@ -180,10 +180,10 @@ void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, u
 // steady state of every program; false sends the caller to PrepareSlow.
 __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t address,
                                                         uint32_t flags, Prepared* p) {
-  const uint32_t lock = g.locks.FindAtHome(address);
+  const uint32_t lock = g_shim.locks.FindAtHome(address);
   if (__builtin_expect(lock == 0, 0)) return false;
   if (t.depth == 0) {
-    const format::LockRecord& rec = g.locks.at(lock);
+    const format::LockRecord& rec = g_shim.locks.at(lock);
     const uint32_t stack =
         Atomic(const_cast<uint32_t&>(rec.first_stack)).load(std::memory_order_acquire);
     // first_site is written before first_stack's release store: read after it (acquire),
@@ -194,7 +194,7 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
     return true;
   }
   const uint64_t chain = ChainKey(ChainAt(t, t.depth - 1), lock, flags);
-  const format::ChainRecord* c = g.chains.FindAtHome(chain);
+  const format::ChainRecord* c = g_shim.chains.FindAtHome(chain);
   if (__builtin_expect(c == nullptr || (c->owner_slot != static_cast<uint16_t>(t.slot) &&
                                         !(c->flags & format::kChainMultiThread)),
                        0))
@@ -262,6 +262,11 @@ inline int FinishAcquire(ThreadCtx* t, const Prepared& p, int rc, bool acquired,
 
 // ---- waits, stacks, misuse --------------------------------------------------------------------
 
+// How a blocking call is bounded: not at all (pthread_mutex_lock), by an absolute time on
+// CLOCK_REALTIME (the *timed* calls; a condition variable's own clock for
+// pthread_cond_timedwait), or on a clock the caller names (the *clock* calls).
+enum class Timing { kUntimed, kTimed, kClock };
+
 // CLOCK_MONOTONIC_COARSE in ns: wait start times and deadlines (a tick, a few ms, behind the
 // precise clock, for a few ns instead of tens on a virtual machine).
 uint64_t MonotonicNs();
@@ -275,6 +280,14 @@ struct WaitDetail {
   uint32_t cond_broadcasts = 0;
   uint32_t cond_ticket = 0;
 };
+// The deadline of a `how` call, for its wait record (`clock` and `abstime` as the call got
+// them; a *timed* call's abstime is on CLOCK_REALTIME).
+template <Timing how>
+inline WaitDetail DeadlineOf(clockid_t clock, const timespec* abstime) {
+  if (how == Timing::kUntimed) return {};
+  return {.clock = how == Timing::kClock ? clock : CLOCK_REALTIME, .deadline = abstime};
+}
+
 // A call that may block: what, since when, where. When the thread's previous wait was on the
 // same object and timed out, and the thread has not acquired the object since, this call
 // goes on with that wait: its start time is kept.
@@ -292,8 +305,10 @@ void ClearWait(ThreadCtx& t);
 // Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
 uint32_t CaptureStack();
 // A cached stack for a blocking call that is not a lock acquisition (condition and semaphore
-// waits): keyed by the held chain and the object, so a wait site unwinds once.
-uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t salt);
+// waits): keyed by the held chain, the object, the call site (SiteFlags) and what waits there,
+// so a wait site unwinds once.
+enum WaitSite : uint32_t { kWaitSiteCondition = 1, kWaitSiteSemaphore = 2 };
+uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what);
 
 // Appends a misuse record with the current stack. `owner_tid`'s acquisition stack is looked
 // up from its thread slot when it holds `address`.

@@ -14,18 +14,17 @@ namespace {
 using namespace core;
 
 enum class Mode { kRead, kWrite };
-enum class Blocking { kLock, kTimed, kClock };
 
 template <Mode mode>
 int CallTry(pthread_rwlock_t* l) {
   return mode == Mode::kRead ? Real().rwlock_tryrdlock(l) : Real().rwlock_trywrlock(l);
 }
 
-template <Mode mode, Blocking how>
+template <Mode mode, Timing how>
 int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) {
   const RealFunctions& r = Real();
-  if (how == Blocking::kLock) return mode == Mode::kRead ? r.rwlock_rdlock(l) : r.rwlock_wrlock(l);
-  if (how == Blocking::kTimed)
+  if (how == Timing::kUntimed) return mode == Mode::kRead ? r.rwlock_rdlock(l) : r.rwlock_wrlock(l);
+  if (how == Timing::kTimed)
     return mode == Mode::kRead ? r.rwlock_timedrdlock(l, abstime)
                                : r.rwlock_timedwrlock(l, abstime);
   auto f = mode == Mode::kRead ? r.rwlock_clockrdlock : r.rwlock_clockwrlock;
@@ -37,16 +36,11 @@ int CallBlocking(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime) 
 template <Mode mode>
 void NoteUse(uint32_t lock, const pthread_rwlock_t* l) {
   if (lock == 0) return;
-  if (glibc::RwlockPrefersWriters(*l)) g.locks.SetFlag(lock, format::kLockPrefersWriters);
-  if (mode == Mode::kWrite) g.locks.SetFlag(lock, format::kLockWritersSeen);
+  if (glibc::RwlockPrefersWriters(*l)) g_shim.locks.SetFlag(lock, format::kLockPrefersWriters);
+  if (mode == Mode::kWrite) g_shim.locks.SetFlag(lock, format::kLockWritersSeen);
 }
 
-template <Blocking how>
-WaitDetail Deadline(clockid_t clock, const timespec* abstime) {
-  return {.clock = how == Blocking::kClock ? clock : CLOCK_REALTIME, .deadline = abstime};
-}
-
-template <Mode mode, Blocking how>
+template <Mode mode, Timing how>
 int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<mode, how>(l, clock, abstime);
@@ -60,7 +54,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
     int rc = CallTry<mode>(l);
     if (rc == EBUSY) {
       BeginWait(*t, address, format::kWaitRwlockRead, Held(*t, i).lock, Held(*t, i).stack,
-                Deadline<how>(clock, abstime));
+                DeadlineOf<how>(clock, abstime));
       rc = CallBlocking<mode, how>(l, clock, abstime);
       EndWait(*t, rc == ETIMEDOUT);
     }
@@ -78,9 +72,9 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
   NoteUse<mode>(p.lock, l);
   int rc = CallTry<mode>(l);
   if (rc == EBUSY) {
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
+    if (g_shim.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
     BeginWait(*t, address, mode == Mode::kRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite,
-              p.lock, p.stack, Deadline<how>(clock, abstime));
+              p.lock, p.stack, DeadlineOf<how>(clock, abstime));
     rc = CallBlocking<mode, how>(l, clock, abstime);
     EndWait(*t, rc == ETIMEDOUT);
     return FinishAcquire(t, p, rc, rc == 0, /*waited=*/true);
@@ -114,24 +108,24 @@ int TryAcquire(pthread_rwlock_t* l, const void* caller) {
 }  // namespace
 
 int RwlockRdlock(pthread_rwlock_t* l, const void* caller) {
-  return Acquire<Mode::kRead, Blocking::kLock>(l, 0, nullptr, caller);
+  return Acquire<Mode::kRead, Timing::kUntimed>(l, 0, nullptr, caller);
 }
 int RwlockWrlock(pthread_rwlock_t* l, const void* caller) {
-  return Acquire<Mode::kWrite, Blocking::kLock>(l, 0, nullptr, caller);
+  return Acquire<Mode::kWrite, Timing::kUntimed>(l, 0, nullptr, caller);
 }
 int RwlockTimedRdlock(pthread_rwlock_t* l, const timespec* abstime, const void* caller) {
-  return Acquire<Mode::kRead, Blocking::kTimed>(l, 0, abstime, caller);
+  return Acquire<Mode::kRead, Timing::kTimed>(l, 0, abstime, caller);
 }
 int RwlockTimedWrlock(pthread_rwlock_t* l, const timespec* abstime, const void* caller) {
-  return Acquire<Mode::kWrite, Blocking::kTimed>(l, 0, abstime, caller);
+  return Acquire<Mode::kWrite, Timing::kTimed>(l, 0, abstime, caller);
 }
 int RwlockClockRdlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime,
                       const void* caller) {
-  return Acquire<Mode::kRead, Blocking::kClock>(l, clock, abstime, caller);
+  return Acquire<Mode::kRead, Timing::kClock>(l, clock, abstime, caller);
 }
 int RwlockClockWrlock(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime,
                       const void* caller) {
-  return Acquire<Mode::kWrite, Blocking::kClock>(l, clock, abstime, caller);
+  return Acquire<Mode::kWrite, Timing::kClock>(l, clock, abstime, caller);
 }
 int RwlockTryRdlock(pthread_rwlock_t* l, const void* caller) {
   return TryAcquire<Mode::kRead>(l, caller);
@@ -144,7 +138,7 @@ int RwlockUnlock(pthread_rwlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().rwlock_unlock(l);
   // An unlock of a lock this thread does not hold is the unusual event the ring keeps.
-  if (Release(*t, reinterpret_cast<uint64_t>(l)) == 0 && t->ring.valid())
+  if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
     t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
   Leave(t);
   return Real().rwlock_unlock(l);
@@ -160,7 +154,7 @@ int RwlockDestroy(pthread_rwlock_t* l) {
   if (t == nullptr) return Real().rwlock_destroy(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   if (glibc::RwlockLocked(*l))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address),
+    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
                  glibc::RwlockWriter(*l));
   RetireLock(address);
   Leave(t);

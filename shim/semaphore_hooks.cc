@@ -42,14 +42,12 @@ void NoteTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec) {
   CountUp(rec->takes);
 }
 
-enum class How { kWait, kTimed, kClock };
-
-template <How how>
+template <Timing how>
 int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller) {
   auto call = [&]() -> int {
     const RealFunctions& r = Real();
-    if (how == How::kWait) return r.sem_wait(s);
-    if (how == How::kTimed) return r.sem_timedwait(s, abstime);
+    if (how == Timing::kUntimed) return r.sem_wait(s);
+    if (how == Timing::kTimed) return r.sem_timedwait(s, abstime);
     if (r.sem_clockwait) return r.sem_clockwait(s, clock, abstime);
     errno = ENOSYS;
     return -1;
@@ -57,7 +55,7 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   ThreadCtx* t = Enter();
   if (t == nullptr) return call();
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  format::SyncRecord* rec = g.syncs.FindOrInsert(address, format::kLockSemaphore);
+  format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
   int rc;
   if (glibc::SemValue(s) > 0) {
     // Available: the call should not block; publish only what, as for mutexes.
@@ -68,10 +66,10 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
     errno = e;
   } else {
     // In a fork child: a semaphore another parent thread had taken (CheckInheritedLock).
-    if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, 0, -1);
-    BeginWait(*t, address, format::kWaitSemaphore, rec ? g.syncs.IndexOf(rec) : 0,
-              WaitSiteStack(*t, address, SiteFlags(caller) | 2),
-              {.clock = how == How::kClock ? clock : CLOCK_REALTIME, .deadline = abstime});
+    if (g_shim.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, 0, -1);
+    BeginWait(*t, address, format::kWaitSemaphore, rec ? g_shim.syncs.IndexOf(rec) : 0,
+              WaitSiteStack(*t, address, SiteFlags(caller), kWaitSiteSemaphore),
+              DeadlineOf<how>(clock, abstime));
     rc = call();
     const int e = errno;
     EndWait(*t, rc != 0 && e == ETIMEDOUT);  // a retry goes on with this wait
@@ -84,12 +82,12 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
 
 }  // namespace
 
-int SemWait(sem_t* s, const void* caller) { return Wait<How::kWait>(s, 0, nullptr, caller); }
+int SemWait(sem_t* s, const void* caller) { return Wait<Timing::kUntimed>(s, 0, nullptr, caller); }
 int SemTimedWait(sem_t* s, const timespec* abstime, const void* caller) {
-  return Wait<How::kTimed>(s, 0, abstime, caller);
+  return Wait<Timing::kTimed>(s, 0, abstime, caller);
 }
 int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller) {
-  return Wait<How::kClock>(s, clock, abstime, caller);
+  return Wait<Timing::kClock>(s, clock, abstime, caller);
 }
 
 int SemTryWait(sem_t* s) {
@@ -99,7 +97,7 @@ int SemTryWait(sem_t* s) {
   if (ThreadCtx* t = Enter()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
     NoteAcquired(*t, address);
-    NoteTake(*t, address, g.syncs.FindOrInsert(address, format::kLockSemaphore));
+    NoteTake(*t, address, g_shim.syncs.FindOrInsert(address, format::kLockSemaphore));
     Leave(t);
   }
   errno = e;
@@ -110,7 +108,7 @@ int SemPost(sem_t* s) {
   if (ThreadCtx* t = Enter()) {
     RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
     if (format::SyncRecord* rec =
-            g.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
+            g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
       Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
       CountUp(rec->posts);
     }
@@ -124,7 +122,7 @@ int SemPost(sem_t* s) {
 int SemDestroy(sem_t* s) {
   if (ThreadCtx* t = Enter()) {
     RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
-    if (g.syncs.valid()) g.syncs.Retire(reinterpret_cast<uint64_t>(s));
+    if (g_shim.syncs.valid()) g_shim.syncs.Retire(reinterpret_cast<uint64_t>(s));
     Leave(t);
   }
   return Real().sem_destroy(s);

@@ -19,7 +19,7 @@ int SpinLock(pthread_spinlock_t* l, const void* caller) {
   const Prepared p = Prepare(*t, address, format::kLockSpinlock, SiteFlags(caller));
   int rc = Real().spin_trylock(l);
   if (rc != EBUSY) return FinishAcquire(t, p, rc, rc == 0, /*waited=*/false);
-  if (g.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
+  if (g_shim.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
   BeginWait(*t, address, format::kWaitSpinlock, p.lock, p.stack);
   rc = Real().spin_lock(l);  // the guard stays set: a signal handler passes through
   ClearWait(*t);
@@ -42,7 +42,7 @@ int SpinUnlock(pthread_spinlock_t* l) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return Real().spin_unlock(l);
   // No owner to check: an unlock of a spinlock this thread does not hold is only noted.
-  if (Release(*t, reinterpret_cast<uint64_t>(l)) == 0 && t->ring.valid())
+  if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
     t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
   Leave(t);
   return Real().spin_unlock(l);
@@ -59,7 +59,7 @@ int SpinDestroy(pthread_spinlock_t* l) {
   if (t == nullptr) return Real().spin_destroy(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   if (glibc::SpinlockLocked(*l))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g.locks.Find(address), 0);
+    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address), 0);
   RetireLock(address);
   Leave(t);
   return Real().spin_destroy(l);

@@ -1,0 +1,38 @@
+// The `run` and `report` commands (main.cc parses the command line). The user-facing
+// surface (options, exit statuses, formats) is the README's "Usage".
+#ifndef LOCKSCOPE_ANALYZER_CLI_H_
+#define LOCKSCOPE_ANALYZER_CLI_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace lockscope {
+
+inline constexpr int kUsageError = 2;
+extern const char kUsage[];
+
+// A usage or input problem: one line on stderr, exit 2.
+[[noreturn]] void Fail(const std::string& message);
+
+struct Options {
+  std::string format = "text";
+  std::string output;
+  std::string suppressions;
+  int error_exitcode = 66;
+  std::string dump_dir;
+  std::optional<double> hang_timeout;
+  std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
+};
+
+// `report`: analyzes the dumps (files, or directories of them) and prints the report.
+// Returns the exit status: N for an error finding, else 0.
+int ReportCommand(const Options& o);
+
+// `run`: runs the program under the shim (its hang monitor with --hang-timeout), then prints
+// the report. Returns the exit status: N for an error finding, else the program's own.
+int RunCommand(const Options& o);
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_CLI_H_

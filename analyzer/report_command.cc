@@ -1,0 +1,161 @@
+// `report`, and the analysis that `run` shares with it: load the dumps, run the checks, name
+// the locks, apply the suppressions, render.
+#include "analyzer/report_command.h"
+
+#include <dirent.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <fstream>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "analyzer/lock_names.h"
+#include "analyzer/render/render.h"
+
+namespace lockscope {
+
+std::vector<Suppression> SuppressionsOrFail(const std::string& path) {
+  auto rules = ReadSuppressions(path);
+  if (!rules.ok()) Fail(std::string(rules.status().message()));
+  return *std::move(rules);
+}
+
+namespace {
+
+bool IsDir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+}  // namespace
+
+std::vector<std::string> DumpsIn(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) Fail(absl::StrCat("cannot read directory ", dir, ": ", strerror(errno)));
+  while (dirent* e = readdir(d)) {
+    std::string name = e->d_name;
+    if (absl::StartsWith(name, "lockscope.") && absl::EndsWith(name, ".dump"))
+      out.push_back(absl::StrCat(dir, "/", name));
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Waits at least this long are stalls in `report` and in `run` without --hang-timeout.
+constexpr double kDefaultStallSeconds = 10;
+
+AnalyzeOptions DefaultAnalyzeOptions() {
+  AnalyzeOptions a;
+  a.waits.now_ns = MonotonicNowNs();
+  a.waits.stall_seconds = kDefaultStallSeconds;
+  return a;
+}
+
+namespace {
+
+// How many threads the kernel lists for the process that is writing `dump`, when it still
+// runs (its pid alive, running the dump's executable); 0 otherwise. Threads that never took
+// a lock have no slot in the dump: they may be running while every slot is blocked.
+size_t LiveTaskCount(const Dump& dump) {
+  const format::FileHeader& h = dump.header();
+  if (h.state != format::kStateRunning || h.pid <= 0) return 0;
+  char exe[PATH_MAX];
+  ssize_t n = readlink(absl::StrCat("/proc/", h.pid, "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n <= 0) return 0;
+  exe[n] = '\0';
+  if (strncmp(exe, h.exe_path, sizeof(h.exe_path)) != 0) return 0;  // the pid was reused
+  size_t tasks = 0;
+  if (DIR* d = opendir(absl::StrCat("/proc/", h.pid, "/task").c_str())) {
+    while (dirent* e = readdir(d)) tasks += e->d_name[0] != '.';
+    closedir(d);
+  }
+  return tasks;
+}
+
+}  // namespace
+
+// One bad file in a directory must not hide every other process's report.
+std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
+                                        const std::string& dump_dir,
+                                        const AnalyzeOptions& options) {
+  std::vector<std::pair<std::string, bool>> files;  // (path, named explicitly)
+  for (const std::string& in : inputs) {
+    if (IsDir(in)) {
+      for (const std::string& f : DumpsIn(in)) files.push_back({f, false});
+    } else {
+      files.push_back({in, true});
+    }
+  }
+  auto analysis = std::make_unique<Analysis>();
+  Analysis& a = *analysis;
+  std::vector<std::string> skipped;
+  for (const auto& [f, explicit_file] : files) {
+    auto d = Dump::Open(f);
+    if (!d.ok()) {
+      if (explicit_file) Fail(std::string(d.status().message()));
+      skipped.push_back(absl::StrCat("skipped ", d.status().message()));
+      continue;
+    }
+    a.dumps.push_back(std::move(*d));
+  }
+  AnalyzeOptions with_tasks = options;
+  for (const auto& d : a.dumps)
+    if (size_t n = LiveTaskCount(*d)) with_tasks.waits.tasks[d->path()] = n;
+  a.report = Analyze(a.dumps, with_tasks);
+  a.report.dump_dir = dump_dir;
+  a.report.notes.insert(a.report.notes.end(), skipped.begin(), skipped.end());
+  if (a.dumps.empty())
+    a.report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ",
+                                          dump_dir, " (did the program start?)"));
+  a.symbols = std::make_unique<SymbolCache>(a.dumps);
+  return analysis;
+}
+
+void NameAndSuppress(Analysis& a, const Options& o) {
+  NameLocks(a.report, *a.symbols);
+  ApplySuppressions(a.report, *a.symbols, SuppressionsOrFail(o.suppressions));
+}
+
+int Emit(Analysis& a, const Options& o, int clean_status) {
+  std::string text;
+  if (o.format == "json")
+    text = RenderJson(a.report, *a.symbols);
+  else if (o.format == "sarif")
+    text = RenderSarif(a.report, *a.symbols);
+  else if (o.format == "dot")
+    text = RenderDot(a.report, a.dumps, *a.symbols);
+  else
+    text = RenderText(a.report, *a.symbols);
+  if (!o.output.empty()) {
+    std::ofstream out(o.output, std::ios::trunc);
+    if (!out) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
+    out << text;
+  } else if (o.format == "text") {
+    std::cerr << text;
+  } else {
+    std::cout << text;
+  }
+  return a.report.CountSeverity(Severity::kError) > 0 ? o.error_exitcode : clean_status;
+}
+
+int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
+             int clean_status, const AnalyzeOptions& options) {
+  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, dump_dir, options);
+  NameAndSuppress(*a, o);
+  return Emit(*a, o, clean_status);
+}
+
+int ReportCommand(const Options& o) {
+  if (o.positional.empty()) Fail(absl::StrCat("report needs a dump file or directory\n", kUsage));
+  return ReportOn(o.positional, o, "", 0, DefaultAnalyzeOptions());
+}
+
+}  // namespace lockscope
