@@ -39,6 +39,7 @@ template <Timing how>
 __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
                                                const timespec* abstime,
                                                Prepared p) {  // by value: see CommitDeep
+  Inside scope(Inside::kAdopt, t);
   const uint64_t address = p.address;
   // Publish what we wait for before the call, since a blocked thread cannot help later.
   // A lock word that reads free costs one store before and one after; only a lock that is
@@ -61,6 +62,22 @@ __attribute__((noinline)) int AcquireMutexSlow(ThreadCtx* t, pthread_mutex_t* m,
   return FinishAcquire(t, p, rc, rc == 0 || rc == EOWNERDEAD, waited);
 }
 
+// A recursive mutex re-taken by its owner (one more level), or an error-checking one (glibc
+// says EDEADLK: a misuse).
+template <Timing how>
+__attribute__((noinline)) int RelockOwnMutex(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
+                                             const timespec* abstime, int held) {
+  Inside scope(Inside::kAdopt, t);
+  const int rc = CallBlocking<how>(m, clock, abstime);
+  if (KindOf(m) == format::kLockRecursiveMutex) {
+    if (rc == 0) Held(*t, held).recursion++;
+  } else if (rc == EDEADLK) {
+    RecordMisuse(*t, format::kMisuseRelockError, reinterpret_cast<uint64_t>(m),
+                 held >= 0 ? Held(*t, held).lock : 0, t->tid);
+  }
+  return rc;
+}
+
 // A lock re-taken by the thread that owns it (glibc records the owner tid in every kind).
 template <Timing how>
 __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m, clockid_t clock,
@@ -68,23 +85,11 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   const int i = FindHeld(*t, address);
   const uint8_t kind = KindOf(m);
-  if (i >= 0 && kind == format::kLockRecursiveMutex) {
-    int rc = CallBlocking<how>(m, clock, abstime);
-    if (rc == 0) Held(*t, i).recursion++;
-    Leave(t);
-    return rc;
-  }
-  if (kind == format::kLockErrorcheckMutex) {
-    int rc = CallBlocking<how>(m, clock, abstime);
-    if (rc == EDEADLK)
-      RecordMisuse(*t, format::kMisuseRelockError, address, i >= 0 ? Held(*t, i).lock : 0, t->tid);
-    Leave(t);
-    return rc;
-  }
+  if ((i >= 0 && kind == format::kLockRecursiveMutex) || kind == format::kLockErrorcheckMutex)
+    return RelockOwnMutex<how>(t, m, clock, abstime, i);
   // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
   // acquisition: the wait record names a lock this thread holds.
-  return AcquireMutexSlow<how>(t, m, clock, abstime,
-                               Prepare(*t, address, KindOf(m), SiteFlags(caller)));
+  return AcquireMutexSlow<how>(t, m, clock, abstime, Prepare(*t, address, kind, SiteFlags(caller)));
 }
 
 // pthread_mutex_lock of a default mutex whose lock word another thread holds (prepared
@@ -94,6 +99,7 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
 // no stack frame of its own.
 __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uint64_t chain,
                                            uint32_t lock, uint32_t stack, uint32_t flags) {
+  Inside scope(Inside::kAdopt, t);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   if (g_shim.dump.header->parent_pid > 0)
     CheckInheritedLock(*t, address, lock, glibc::MutexOwner(m));
@@ -105,7 +111,9 @@ __attribute__((noinline)) int WaitForMutex(ThreadCtx* t, pthread_mutex_t* m, uin
 
 // The guard stays set across the real calls: they never call back into the shim, and a
 // signal handler that locks while we block passes through rather than interleaving its
-// bookkeeping with ours.
+// bookkeeping with ours. A dispatcher: it enters, and the function it hands the context to
+// (WaitForMutex, AcquireMutexSlow, ReacquireOwnMutex's) leaves; only its own uncontended
+// branch leaves here.
 template <Timing how>
 __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clockid_t clock,
                                                        const timespec* abstime,
@@ -144,7 +152,8 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
     }
     return EINVAL;
   };
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return call();
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // The wait releases the mutex: the held stack must follow, or every condvar user would
@@ -189,13 +198,13 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
     Commit(*t, Prepare(*t, address, KindOf(m), SiteFlags(caller)));
     if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
   }
-  Leave(t);
   return rc;
 }
 
 // Who signalled a condition variable last, and how often: the trail a stall report follows.
 void NotePost(pthread_cond_t* c, bool broadcast) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return;
   if (format::SyncRecord* s =
           g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
@@ -204,7 +213,6 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
     if (broadcast) CountUp(s->broadcasts);
     CountUp(s->posts, std::memory_order_release);
   }
-  Leave(t);
 }
 
 }  // namespace
@@ -253,7 +261,8 @@ int MutexClockLock(pthread_mutex_t* m, clockid_t clock, const timespec* abstime,
 // A successful trylock joins the held set but adds no blocking edge: std::lock and
 // try-with-back-off never wait while holding, so they cannot deadlock.
 int MutexTryLock(pthread_mutex_t* m, const void* caller) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().mutex_trylock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   const bool mine = glibc::MutexOwner(m) == t->tid;
@@ -267,24 +276,25 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
       Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteFlags(caller)));
     }
   }
-  Leave(t);
   return rc;
 }
 
 // Every unlock but the innermost lock's: deeper entries, recursion, locks not held.
 __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().mutex_unlock(m);
-  const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (!Release(*t, address)) {
-    // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
-    // another thread's, or nobody's, is a misuse.
-    const int owner = glibc::MutexOwner(m);
-    if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
-      RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g_shim.locks.Find(address), owner);
-    if (t->ring.valid()) t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().mutex_unlock(m);
+    const uint64_t address = reinterpret_cast<uint64_t>(m);
+    if (!Release(*t, address)) {
+      // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
+      // another thread's, or nobody's, is a misuse.
+      const int owner = glibc::MutexOwner(m);
+      if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
+        RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g_shim.locks.Find(address), owner);
+      if (t->ring.valid()) t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+    }
   }
-  Leave(t);
   return Real().mutex_unlock(m);
 }
 
@@ -314,15 +324,17 @@ int MutexInit(pthread_mutex_t* m, const pthread_mutexattr_t* attr) {
 }
 
 int MutexDestroy(pthread_mutex_t* m) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().mutex_destroy(m);
-  const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (glibc::MutexLocked(m))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
-                 glibc::MutexOwner(m));
-  uint32_t lock = RetireLock(address);
-  if (lock != 0 && t->ring.valid()) t->ring.Write(format::kOpDestroy, lock, 0);
-  Leave(t);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().mutex_destroy(m);
+    const uint64_t address = reinterpret_cast<uint64_t>(m);
+    if (glibc::MutexLocked(m))
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
+                   glibc::MutexOwner(m));
+    uint32_t lock = RetireLock(address);
+    if (lock != 0 && t->ring.valid()) t->ring.Write(format::kOpDestroy, lock, 0);
+  }
   return Real().mutex_destroy(m);
 }
 
@@ -350,20 +362,18 @@ int CondBroadcast(pthread_cond_t* c) {
 
 // A destroyed condition variable gives its record back (SyncTable::Retire).
 int CondDestroy(pthread_cond_t* c) {
-  if (ThreadCtx* t = Enter()) {
-    if (g_shim.syncs.valid()) g_shim.syncs.Retire(reinterpret_cast<uint64_t>(c));
-    Leave(t);
-  }
+  if (Inside scope; scope.get() != nullptr && g_shim.syncs.valid())
+    g_shim.syncs.Retire(reinterpret_cast<uint64_t>(c));
   return Real().cond_destroy(c);
 }
 
 int Join(pthread_t thread, void** result) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().join(thread, result);
   BeginWait(*t, static_cast<uint64_t>(thread), format::kWaitJoin, 0, 0);
   int rc = Real().join(thread, result);
   ClearWait(*t);
-  Leave(t);
   return rc;
 }
 

@@ -99,6 +99,28 @@ inline ThreadCtx* Enter() {
 
 inline void Leave(ThreadCtx* t) { t->guard = t->retry_pending ? kGuardRetryPending : kGuardFree; }
 
+// The guarded part of a hook, as a scope: Enter() when it begins (or, with kAdopt, a context
+// a dispatcher already entered and hands over), Leave() when it ends, whatever the exit.
+// Only the mutex dispatchers (MutexLock, AcquireMutex) enter without one, because they hand
+// the context to the function that finishes the acquisition (a tail call on the contended
+// path).
+class Inside {
+ public:
+  enum Adopt { kAdopt };
+  Inside() : t_(Enter()) {}
+  Inside(Adopt, ThreadCtx* t) : t_(t) {}
+  ~Inside() {
+    if (t_ != nullptr) Leave(t_);
+  }
+  Inside(const Inside&) = delete;
+  Inside& operator=(const Inside&) = delete;
+  // Null: pass straight through (not recording, or already inside the shim).
+  ThreadCtx* get() const { return t_; }
+
+ private:
+  ThreadCtx* t_;
+};
+
 inline bool Ready() { return g_shim.state.load(std::memory_order_acquire) == kReady; }
 
 // ---- the held stack -------------------------------------------------------------------------
@@ -248,7 +270,7 @@ __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& 
 }
 
 // The end of an acquisition that may have waited: the held stack when it `acquired`, a ring
-// event when it waited (or failed), then Leave. Returns rc.
+// event when it waited (or failed). Returns rc.
 inline int FinishAcquire(ThreadCtx* t, const Prepared& p, int rc, bool acquired, bool waited) {
   if (acquired) {
     Commit(*t, p);
@@ -256,7 +278,6 @@ inline int FinishAcquire(ThreadCtx* t, const Prepared& p, int rc, bool acquired,
   } else if (t->ring.valid()) {
     t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
   }
-  Leave(t);
   return rc;
 }
 

@@ -42,7 +42,8 @@ void NoteUse(uint32_t lock, const pthread_rwlock_t* l) {
 
 template <Mode mode, Timing how>
 int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const void* caller) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return CallBlocking<mode, how>(l, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   const uint32_t flags =
@@ -62,7 +63,6 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
       NoteAcquired(*t, address);
       Held(*t, i).recursion++;
     }
-    Leave(t);
     return rc;
   }
   // Anything else while holding it (write after read: the upgrade that never returns; any
@@ -84,7 +84,8 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
 
 template <Mode mode>
 int TryAcquire(pthread_rwlock_t* l, const void* caller) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return CallTry<mode>(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   int rc = CallTry<mode>(l);
@@ -101,7 +102,6 @@ int TryAcquire(pthread_rwlock_t* l, const void* caller) {
       Commit(*t, p);
     }
   }
-  Leave(t);
   return rc;
 }
 
@@ -135,12 +135,14 @@ int RwlockTryWrlock(pthread_rwlock_t* l, const void* caller) {
 }
 
 int RwlockUnlock(pthread_rwlock_t* l) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().rwlock_unlock(l);
-  // An unlock of a lock this thread does not hold is the unusual event the ring keeps.
-  if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
-    t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
-  Leave(t);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().rwlock_unlock(l);
+    // An unlock of a lock this thread does not hold is the unusual event the ring keeps.
+    if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
+      t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+  }
   return Real().rwlock_unlock(l);
 }
 
@@ -150,14 +152,16 @@ int RwlockInit(pthread_rwlock_t* l, const pthread_rwlockattr_t* attr) {
 }
 
 int RwlockDestroy(pthread_rwlock_t* l) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().rwlock_destroy(l);
-  const uint64_t address = reinterpret_cast<uint64_t>(l);
-  if (glibc::RwlockLocked(*l))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
-                 glibc::RwlockWriter(*l));
-  RetireLock(address);
-  Leave(t);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().rwlock_destroy(l);
+    const uint64_t address = reinterpret_cast<uint64_t>(l);
+    if (glibc::RwlockLocked(*l))
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
+                   glibc::RwlockWriter(*l));
+    RetireLock(address);
+  }
   return Real().rwlock_destroy(l);
 }
 

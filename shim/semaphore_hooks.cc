@@ -52,7 +52,8 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
     errno = ENOSYS;
     return -1;
   };
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return call();
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
@@ -76,7 +77,6 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
     errno = e;
   }
   if (rc == 0) NoteTake(*t, address, rec);
-  Leave(t);
   return rc;
 }
 
@@ -94,25 +94,23 @@ int SemTryWait(sem_t* s) {
   int rc = Real().sem_trywait(s);
   if (rc != 0) return rc;
   const int e = errno;
-  if (ThreadCtx* t = Enter()) {
+  if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
     NoteAcquired(*t, address);
     NoteTake(*t, address, g_shim.syncs.FindOrInsert(address, format::kLockSemaphore));
-    Leave(t);
   }
   errno = e;
   return rc;
 }
 
 int SemPost(sem_t* s) {
-  if (ThreadCtx* t = Enter()) {
+  if (Inside scope; ThreadCtx* t = scope.get()) {
     RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
     if (format::SyncRecord* rec =
             g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
       Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
       CountUp(rec->posts);
     }
-    Leave(t);
   }
   return Real().sem_post(s);
 }
@@ -120,10 +118,9 @@ int SemPost(sem_t* s) {
 // A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
 // destroys one for every threading.Lock.
 int SemDestroy(sem_t* s) {
-  if (ThreadCtx* t = Enter()) {
+  if (Inside scope; ThreadCtx* t = scope.get()) {
     RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
     if (g_shim.syncs.valid()) g_shim.syncs.Retire(reinterpret_cast<uint64_t>(s));
-    Leave(t);
   }
   return Real().sem_destroy(s);
 }

@@ -13,7 +13,8 @@ namespace lockscope {
 using namespace core;
 
 int SpinLock(pthread_spinlock_t* l, const void* caller) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().spin_lock(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   const Prepared p = Prepare(*t, address, format::kLockSpinlock, SiteFlags(caller));
@@ -28,23 +29,25 @@ int SpinLock(pthread_spinlock_t* l, const void* caller) {
 
 // A successful trylock joins the held set but adds no blocking edge (as for mutexes).
 int SpinTryLock(pthread_spinlock_t* l, const void* caller) {
-  ThreadCtx* t = Enter();
+  Inside scope;
+  ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().spin_trylock(l);
   const int rc = Real().spin_trylock(l);
   if (rc == 0)
     Commit(*t, Prepare(*t, reinterpret_cast<uint64_t>(l), format::kLockSpinlock,
                        format::kHeldTry | SiteFlags(caller)));
-  Leave(t);
   return rc;
 }
 
 int SpinUnlock(pthread_spinlock_t* l) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().spin_unlock(l);
-  // No owner to check: an unlock of a spinlock this thread does not hold is only noted.
-  if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
-    t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
-  Leave(t);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().spin_unlock(l);
+    // No owner to check: an unlock of a spinlock this thread does not hold is only noted.
+    if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
+      t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+  }
   return Real().spin_unlock(l);
 }
 
@@ -55,13 +58,15 @@ int SpinInit(pthread_spinlock_t* l, int pshared) {
 }
 
 int SpinDestroy(pthread_spinlock_t* l) {
-  ThreadCtx* t = Enter();
-  if (t == nullptr) return Real().spin_destroy(l);
-  const uint64_t address = reinterpret_cast<uint64_t>(l);
-  if (glibc::SpinlockLocked(*l))
-    RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address), 0);
-  RetireLock(address);
-  Leave(t);
+  {
+    Inside scope;
+    ThreadCtx* t = scope.get();
+    if (t == nullptr) return Real().spin_destroy(l);
+    const uint64_t address = reinterpret_cast<uint64_t>(l);
+    if (glibc::SpinlockLocked(*l))
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address), 0);
+    RetireLock(address);
+  }
   return Real().spin_destroy(l);
 }
 
