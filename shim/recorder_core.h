@@ -1,6 +1,24 @@
 // Internals shared by the recorder's files (recorder.cc and the *_hooks.cc files). Not an
 // interface: everything here runs inside other people's processes under the rules of
 // recorder.h (no malloc, no lock, no syscall on the hot path; guarded against re-entry).
+//
+// Glossary
+//   lock        a lock identity: a record of the lock table, (address, generation).
+//   generation  the life of one lock at an address: it ends when the lock is destroyed, re-
+//               initialised or freed (its record is retired, and a new one begins).
+//   held stack  the locks a thread holds, innermost last, in its slot of the dump (beyond
+//               format::kInlineHeld they spill into private memory: `spill`).
+//   site        the call site of an acquisition (the low bits of its return address), part of
+//               the chain key so that a lock taken from two places keeps both stacks.
+//   chain       the held stack plus the lock being taken, hashed (lockdep's chain key); a
+//               chain seen before costs one probe, a new one unwinds and records its edges.
+//   edge        H->L: L was acquired (blocking) while H was held.
+//   gate        a lock held at every occurrence of an edge besides its endpoints; a cycle
+//               whose edges share a gate cannot deadlock.
+//   wait        what a thread is blocked on right now, published before it blocks
+//               (format::WaitRecord).
+//   guard       ThreadCtx::guard: inside the shim, calls pass straight through.
+//   retired     a record whose object is gone (format::kLockRetired, kSyncRetired).
 #ifndef LOCKSCOPE_SHIM_RECORDER_CORE_H_
 #define LOCKSCOPE_SHIM_RECORDER_CORE_H_
 

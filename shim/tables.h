@@ -1,7 +1,10 @@
-// Lock-free, insert-only tables over the dump's memory.
+// Lock-free tables over the dump's memory.
 //
 // Contract shared by every table here:
-//   - Fixed capacity (a power of two), open addressing with linear probing, no deletion.
+//   - Fixed capacity (a power of two), open addressing with linear probing. A record is
+//     never removed from its probe chain: a lock's is retired (kLockRetired, or reset in place
+//     when no edge names it), a semaphore's or condition variable's is marked kSyncRetired
+//     and reused by a later insert; chains, edges and stacks only ever grow.
 //   - A record is claimed by CAS on its key (0 = empty) and published by a release store of
 //     its ready flag/state. Lookups skip records that are claimed but not yet ready (a
 //     concurrent inserter): the caller treats that as a miss and may insert a duplicate
