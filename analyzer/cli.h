@@ -25,6 +25,10 @@ struct Options {
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 
+// The absolute path of liblockscope.so: $LOCKSCOPE_SHIM, or next to the analyzer (the build
+// tree's shim/ or an installation's lib/); a one-line failure when there is none.
+std::string ShimPath();
+
 // `report`: analyzes the dumps (files, or directories of them) and prints the report.
 // Returns the exit status: N for an error finding, else 0.
 int ReportCommand(const Options& o);

@@ -16,6 +16,7 @@ namespace lockscope {
 const char kUsage[] =
     "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
     "       lockscope report [OPTIONS] DUMP_OR_DIR...\n"
+    "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
     "         --error-exitcode N  (run only:) --dump-dir DIR  --hang-timeout SECONDS\n";
 
@@ -90,6 +91,10 @@ int main(int argc, char** argv) {
   if (args.empty()) Fail(absl::StrCat("missing command\n", kUsage));
   const std::string cmd = args[0];
   args.erase(args.begin());
+  if (cmd == "libpath") {
+    std::cout << ShimPath() << "\n";
+    return 0;
+  }
   if (cmd == "run") return RunCommand(ParseOptions(args, true));
   if (cmd == "report") return ReportCommand(ParseOptions(args, false));
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {

@@ -37,6 +37,8 @@ std::string SelfDir() {
   return p.substr(0, p.rfind('/'));
 }
 
+}  // namespace
+
 std::string ShimPath() {
   if (const char* s = getenv("LOCKSCOPE_SHIM"); s && *s) return s;
   for (const std::string& candidate :
@@ -46,6 +48,8 @@ std::string ShimPath() {
   }
   Fail("cannot find liblockscope.so next to the analyzer (set LOCKSCOPE_SHIM)");
 }
+
+namespace {
 
 // PROGRAM as execvp would find it, or a one-line failure.
 std::string ResolveProgram(const std::string& prog) {

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Command-line tests for lockscope: the contract's surface beyond single scenarios.
 
-usage: cli_tests.py --lockscope PATH/TO/scripts/lockscope --bin-dir BUILD/tests/scenarios
+usage: cli_tests.py --lockscope LOCKSCOPE --bin-dir BUILD/tests/scenarios [--filter S]
+
+LOCKSCOPE is scripts/lockscope or the built analyzer.
 
 Covers: plain LD_PRELOAD dumps (name, mode, never following a symlink), `report` on the
 dump of a process that is still running and after kill -9, bad input (exit 2 with one
@@ -21,6 +23,10 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Failure  # noqa: E402
+
 TIMEOUT = 60
 
 # Every directory a test makes lives under one scratch root, removed at the end; `run`
@@ -29,22 +35,12 @@ SCRATCH = tempfile.mkdtemp(prefix="lockscope-cli-")
 os.environ["TMPDIR"] = SCRATCH
 
 
-class Failure(Exception):
-    pass
-
-
 def run(cmd, env=None, timeout=TIMEOUT, stdin=subprocess.DEVNULL):
-    full_env = dict(os.environ)
-    full_env.update(env or {})
-    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=full_env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+    """(status, stdout, stderr) of `cmd` under the time bound (a Failure past it)."""
+    result = harness.run(cmd, timeout, env, stdin)
+    if result.timed_out:
         raise Failure("timed out: %s" % cmd)
-    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    return result.status, result.stdout, result.stderr
 
 
 def expect_usage_error(cmd, what, env=None):
@@ -348,24 +344,14 @@ def main():
     ap.add_argument("--filter", default="")
     opts = ap.parse_args()
     tests = Tests(os.path.abspath(opts.lockscope), os.path.abspath(opts.bin_dir))
-    passed = failed = 0
-    for name in sorted(n for n in dir(tests) if n.startswith("test_")):
-        if opts.filter not in name:
-            continue
-        try:
-            getattr(tests, name)()
-            print("PASS %s" % name)
-            passed += 1
-        except Exception as e:  # a failed check or an unexpected error: both are failures
-            print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
-            failed += 1
-        sys.stdout.flush()
-    if failed == 0:
+    checks = [(name, getattr(tests, name))
+              for name in sorted(n for n in dir(tests) if n.startswith("test_"))]
+    status = harness.run_suite("cli", checks, opts.filter)
+    if status == 0:
         shutil.rmtree(SCRATCH, ignore_errors=True)
     else:
         print("scratch directories kept in %s" % SCRATCH)
-    print("cli: %d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+    return status
 
 
 if __name__ == "__main__":
