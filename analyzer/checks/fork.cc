@@ -21,7 +21,7 @@ std::string Forker(FindingBuilder& b) {
   const format::FileHeader& h = b.dump().header();
   if (h.fork_tid == 0) return "the process";
   b.ForeignThread(h.fork_tid, ForkerName(b.dump()), h.parent_pid);
-  return absl::StrFormat("T%d", h.fork_tid);
+  return ThreadLabel(h.fork_tid, "");
 }
 
 // The error: the child asked for a lock that a thread of the parent held at fork().
