@@ -22,6 +22,8 @@ struct Options {
   int error_exitcode = 66;
   std::string dump_dir;
   std::optional<double> hang_timeout;
+  bool timeline = false;             // report: the rings' events in time order
+  std::vector<std::string> threads;  // report --timeline: tids or names (all when empty)
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

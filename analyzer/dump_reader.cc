@@ -58,20 +58,31 @@ std::vector<std::pair<uint64_t, uint64_t>> DataExtents(int fd, uint64_t size) {
   return out;
 }
 
-// Reads one ring (a record of the rings section, `ring_size` bytes): adds the events it gives
-// and loses, and each lock's waited acquisitions. The capacity is read once and checked
-// against the record, since a live process may still be writing.
-void ReadRingRecord(const char* ring, uint64_t ring_size, uint64_t* events, uint64_t* lost,
-                    absl::flat_hash_map<uint32_t, uint64_t>* waits) {
+// Reads one ring (a record of the rings section, `ring_size` bytes): appends its events,
+// each with the thread it belongs to (a ring passes from an exited thread to a new one, whose
+// first event says so), and counts those lost. The capacity is read once and checked against
+// the record, since a live process may still be writing.
+void ReadRingRecord(const char* ring, uint64_t ring_size, std::vector<RingEventInfo>* events,
+                    uint64_t* lost) {
   const auto header = ::lockscope::Load<format::RingHeader>(ring, 0);
   const uint64_t cap = header.capacity;
   if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
     return;  // never attached, or not a ring this code wrote
+  const size_t first = events->size();
+  bool owner_started = false;
   *lost += format::ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
                                     [&](const format::Event& e) {
-                                      ++*events;
-                                      if (e.op == format::kOpLockWaited) ++(*waits)[e.lock];
+                                      if (e.op == format::kOpThreadStart) owner_started = true;
+                                      events->push_back({0, e});
                                     });
+  // Who each event belongs to: the tid of the last start before it; events before the first
+  // start belong to the current owner when no start was read at all.
+  int32_t tid = owner_started ? 0 : header.owner_tid;
+  for (size_t i = first; i < events->size(); ++i) {
+    RingEventInfo& info = (*events)[i];
+    if (info.event.op == format::kOpThreadStart) tid = static_cast<int32_t>(info.event.aux);
+    info.tid = tid;
+  }
 }
 
 // A thread slot as one consistent state. Its thread writes it while we read (a live
@@ -157,6 +168,7 @@ absl::Status Dump::Load() {
   LoadForkHeld(views[format::kSectionForkHeld]);
   LoadThreads(views[format::kSectionThreads]);
   LoadRings(views[format::kSectionRings]);
+  LoadPythonCode(views[format::kSectionPyCode]);
   return absl::OkStatus();
 }
 
@@ -280,8 +292,9 @@ void Dump::LoadSyncs(const SectionView& s) {
   ForEachRecord(s, 0, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::SyncRecord>(s.at(i), 0);
     if (r.address == 0 || r.address == format::kSyncRetired || !r.ready) return;
-    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.last_post_tid, r.last_take_tid,
-                      r.posts, r.takes, r.broadcasts, r.begins, r.waiting, r.last_post_ns});
+    syncs_.push_back({static_cast<uint32_t>(i), r.address, r.kind, r.flags, r.last_post_tid,
+                      r.last_take_tid, r.posts, r.takes, r.broadcasts, r.begins, r.waiting,
+                      r.last_post_ns});
     sync_pos_.try_emplace(r.address, static_cast<uint32_t>(syncs_.size() - 1));
   });
 }
@@ -326,19 +339,49 @@ void Dump::LoadThreads(const SectionView& s) {
     t.wait = r.wait;
     t.exit_stack = r.exit_stack;
     t.pthread_handle = r.pthread_handle;
+    t.py_tstate = r.py_tstate;
+    t.py_interp = r.py_interp;
+    t.py_wait_tstate = r.py_wait_tstate;
+    t.py_wait_interp = r.py_wait_interp;
     threads_.push_back(std::move(t));
   }
 }
 
 // A ring passes from an exited thread to a new one: each is read once, whoever has it.
 void Dump::LoadRings(const SectionView& s) {
-  absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
   for (uint64_t i = 0; s.base != nullptr && i < s.capacity; ++i)
-    ReadRingRecord(s.at(i), s.record_size, &ring_events_, &ring_lost_, &waits);
+    ReadRingRecord(s.at(i), s.record_size, &events_, &ring_lost_);
+  ring_events_ = events_.size();
+  absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
+  for (const RingEventInfo& e : events_)
+    if (e.event.op == format::kOpLockWaited) ++waits[e.event.lock];
   for (LockInfo& l : locks_) {
     auto it = waits.find(l.index);
     if (it != waits.end()) l.waits = it->second;
   }
+}
+
+void Dump::LoadPythonCode(const SectionView& s) {
+  ForEachRecord(s, 1, [&](uint64_t i) {
+    auto r = ::lockscope::Load<format::PyCodeRecord>(s.at(i), 0);
+    if (r.key == 0 || r.ready != 1) return;
+    py_code_[static_cast<uint32_t>(i)] = {FixedString(r.name, sizeof(r.name)),
+                                          FixedString(r.filename, sizeof(r.filename)),
+                                          r.first_line};
+  });
+}
+
+const PyCodeInfo* Dump::PythonCode(uint32_t index) const {
+  auto it = py_code_.find(index);
+  return it == py_code_.end() ? nullptr : &it->second;
+}
+
+std::string Dump::python_version() const {
+  return FixedString(header_.python_version, sizeof(header_.python_version));
+}
+
+std::string Dump::python_note() const {
+  return FixedString(header_.python_note, sizeof(header_.python_note));
 }
 
 const LockInfo* Dump::Lock(uint32_t index) const {

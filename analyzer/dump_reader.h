@@ -52,6 +52,13 @@ class Dump {
   const std::vector<SyncInfo>& syncs() const { return syncs_; }
   const std::vector<MisuseInfo>& misuses() const { return misuses_; }
   const std::vector<ForkHeldInfo>& fork_held() const { return fork_held_; }
+  // The rings' readable events, each thread's in order (format::EventOp).
+  const std::vector<RingEventInfo>& events() const { return events_; }
+  // The Python function of a Python frame (format::PythonFrameCode), or nullptr.
+  const PyCodeInfo* PythonCode(uint32_t index) const;
+  // The CPython of the process ("3.11.2"), and why its GIL was not tracked; "" when none.
+  std::string python_version() const;
+  std::string python_note() const;
   uint64_t skipped_records() const { return skipped_; }
   // Events read from the threads' rings (blocking and unusual events), and those overwritten
   // before they could be read.
@@ -93,6 +100,7 @@ class Dump {
   void LoadForkHeld(const SectionView& s);
   void LoadThreads(const SectionView& s);
   void LoadRings(const SectionView& s);
+  void LoadPythonCode(const SectionView& s);
   // Calls f(i) for the records i in [first, s.capacity) of a section that may hold data.
   template <typename F>
   void ForEachRecord(const SectionView& s, uint64_t first, F&& f) const;
@@ -113,6 +121,8 @@ class Dump {
   absl::flat_hash_map<uint64_t, uint32_t> sync_pos_;  // address -> position in syncs_
   std::vector<MisuseInfo> misuses_;
   std::vector<ForkHeldInfo> fork_held_;
+  std::vector<RingEventInfo> events_;
+  absl::flat_hash_map<uint32_t, PyCodeInfo> py_code_;
   uint64_t skipped_ = 0;
   uint64_t ring_events_ = 0, ring_lost_ = 0;
 };

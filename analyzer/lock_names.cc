@@ -32,7 +32,8 @@ void NameLocks(Report& report, SymbolCache& symbols) {
   for (Finding& f : report.findings) {
     std::vector<std::pair<std::string, std::string>> repl;
     for (FindingLock& l : f.locks) {
-      l.name = symbols.LockName(l.dump, l.address);
+      // The GIL lives inside _PyRuntime (or an interpreter): its symbol says nothing.
+      l.name = l.kind == "gil" ? "the GIL" : symbols.LockName(l.dump, l.address);
       repl.push_back({absl::StrCat("{", l.id, "}"),
                       l.name.empty() ? l.id : absl::StrCat(l.id, " (", l.name, ")")});
     }
@@ -43,7 +44,8 @@ void NameLocks(Report& report, SymbolCache& symbols) {
   if (!report.most_waited.empty()) {
     std::vector<std::string> parts;
     for (const Report::WaitedLock& w : report.most_waited) {
-      const std::string name = symbols.LockName(w.dump, w.address);
+      const std::string name = w.kind == format::kLockGil ? std::string("the GIL")
+                                                          : symbols.LockName(w.dump, w.address);
       parts.push_back(absl::StrFormat("%s (%s) %d",
                                       name.empty() ? absl::StrFormat("%#x", w.address) : name,
                                       LockKindName(w.kind), w.waits));

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "analyzer/cli.h"
 
 namespace lockscope {
@@ -16,6 +17,7 @@ namespace lockscope {
 const char kUsage[] =
     "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
     "       lockscope report [OPTIONS] DUMP_OR_DIR...\n"
+    "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
     "         --error-exitcode N  (run only:) --dump-dir DIR  --hang-timeout SECONDS\n";
@@ -67,6 +69,13 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
       if (!absl::SimpleAtod(v, &s) || s <= 0)
         Fail(absl::StrCat("--hang-timeout needs a positive number of seconds, not '", v, "'"));
       o.hang_timeout = s;
+    } else if (!is_run && a == "--timeline") {
+      if (has_inline) Fail("--timeline takes no value");
+      o.timeline = true;
+    } else if (!is_run && a == "--threads") {
+      for (absl::string_view t : absl::StrSplit(get(), ',', absl::SkipEmpty()))
+        o.threads.emplace_back(t);
+      if (o.threads.empty()) Fail("--threads needs thread ids or names, comma-separated");
     } else if (a == "-h" || a == "--help") {
       std::cout << kUsage;
       std::exit(0);
@@ -79,6 +88,9 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
     }
   }
   for (; i < args.size(); ++i) o.positional.push_back(args[i]);
+  if (!o.threads.empty() && !o.timeline) Fail("--threads goes with --timeline");
+  if (o.timeline && o.format != "text" && o.format != "json")
+    Fail("--timeline prints text or json");
   return o;
 }
 

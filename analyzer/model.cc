@@ -28,4 +28,10 @@ const char* LockNoun(uint8_t kind) {
   return "Mutex";
 }
 
+bool HeldAsLock(const format::HeldLock& h, const LockInfo* lock, const SyncInfo* sync) {
+  if (lock != nullptr && (lock->flags & format::kLockUnowned)) return false;
+  if (h.flags & format::kHeldSemaphore) return sync != nullptr && !(sync->flags & format::kSyncNotLock);
+  return true;
+}
+
 }  // namespace lockscope

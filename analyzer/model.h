@@ -41,12 +41,20 @@ struct ThreadInfo {
   format::WaitRecord wait{};           // what it is blocked on (wait.address 0: nothing)
   uint32_t exit_stack = 0;
   uint64_t pthread_handle = 0;
+  // CPython (format::ThreadRecord): the thread state it last took the GIL with and its
+  // interpreter; in a wait for the GIL, the thread state it waits to run with (its
+  // PyGILState one) and that one's interpreter. 0 / -1: unknown.
+  uint64_t py_tstate = 0;
+  int64_t py_interp = -1;
+  uint64_t py_wait_tstate = 0;
+  int64_t py_wait_interp = -1;
 };
 
 struct SyncInfo {
   uint32_t index = 0;
   uint64_t address = 0;
-  uint8_t kind = 0;  // format::kLockSemaphore | kLockCondvar
+  uint8_t kind = 0;    // format::kLockSemaphore | kLockCondvar
+  uint16_t flags = 0;  // semaphores: format::kSyncLock, kSyncNotLock
   int32_t last_post_tid = 0, last_take_tid = 0;
   uint32_t posts = 0, takes = 0;
   // Condition variables (format::SyncRecord): broadcasts among the posts, waits begun,
@@ -64,6 +72,20 @@ struct MisuseInfo {
   uint32_t owner_stack = 0;
 };
 
+// A Python function a stack's Python frames name (format::PyCodeRecord).
+struct PyCodeInfo {
+  std::string name;      // qualified name ("Worker.run")
+  std::string filename;  // as the code object has it
+  int32_t first_line = 0;
+};
+
+// One event of a thread's ring (format::EventOp), with the thread it belongs to (0: an
+// earlier owner of the ring that the readable part does not name).
+struct RingEventInfo {
+  int32_t tid = 0;
+  format::Event event{};
+};
+
 // A lock held at the moment of fork() (in a fork child's dump).
 struct ForkHeldInfo {
   uint64_t address = 0;
@@ -78,6 +100,12 @@ struct ForkHeldInfo {
 const char* LockKindName(uint8_t kind);
 // How stack roles and sentences name a lock of that kind: "Mutex", "Rwlock", "Spinlock", ...
 const char* LockNoun(uint8_t kind);
+
+// Whether a held entry is a lock of its thread, as the checks count holders: not a
+// semaphore seen not to be a lock (a hand-off, a counting semaphore).
+bool HeldAsLock(const format::HeldLock& h, const LockInfo* lock, const SyncInfo* sync);
+// Whether a lock takes part in the order graph (not a semaphore that is not a lock).
+inline bool OrderedLock(const LockInfo& l) { return !(l.flags & format::kLockUnowned); }
 
 }  // namespace lockscope
 

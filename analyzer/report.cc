@@ -28,6 +28,8 @@ void AddCaveats(const Dump& d, std::vector<std::string>* notes) {
   const std::string why = FixedString(d.header().shim_note, sizeof(d.header().shim_note));
   if (!why.empty())
     notes->push_back(absl::StrFormat("%s: the shim recorded nothing: %s", d.path(), why));
+  if (const std::string py = d.python_note(); !py.empty())
+    notes->push_back(absl::StrFormat("%s: %s", d.path(), py));
   auto note = [&](uint64_t n, const char* what, const char* var) {
     if (n > 0) notes->push_back(absl::StrFormat("%s: %d %s (raise %s)", d.path(), n, what, var));
   };

@@ -155,7 +155,23 @@ int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std
 
 int ReportCommand(const Options& o) {
   if (o.positional.empty()) Fail(absl::StrCat("report needs a dump file or directory\n", kUsage));
+  if (o.timeline) return TimelineOn(o.positional, o);
   return ReportOn(o.positional, o, "", 0, DefaultAnalyzeOptions());
+}
+
+int TimelineOn(const std::vector<std::string>& inputs, const Options& o) {
+  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, "", DefaultAnalyzeOptions());
+  absl::StatusOr<std::string> text =
+      RenderTimeline(a->dumps, *a->symbols, o.threads, o.format == "json");
+  if (!text.ok()) Fail(std::string(text.status().message()));
+  if (!o.output.empty()) {
+    std::ofstream out(o.output, std::ios::trunc);
+    if (!out) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
+    out << *text;
+  } else {
+    std::cout << *text;
+  }
+  return 0;
 }
 
 }  // namespace lockscope

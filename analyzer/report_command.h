@@ -48,6 +48,10 @@ void NameAndSuppress(Analysis& a, const Options& o);
 // Prints the report; returns N when it has an error finding, else `clean_status`.
 int Emit(Analysis& a, const Options& o, int clean_status);
 
+// `report --timeline`: the rings' events of the inputs, in time order, on stdout (or
+// --output); exit 0.
+int TimelineOn(const std::vector<std::string>& inputs, const Options& o);
+
 // AnalyzeInputs, NameAndSuppress, Emit.
 int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
              int clean_status, const AnalyzeOptions& options);

@@ -22,10 +22,36 @@ std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<
   std::vector<SymbolizedFrame> out;
   Symbolizer& s = For(dump);
   for (uint64_t pc : pcs) {
+    if (format::IsPythonFrame(pc)) {
+      SymbolizedFrame f;
+      f.pc = pc;
+      f.python = true;
+      f.line = static_cast<int>(format::PythonFrameLine(pc));
+      if (const PyCodeInfo* code = dumps_[dump]->PythonCode(format::PythonFrameCode(pc))) {
+        f.function = code->name;
+        f.file = code->filename;
+      }
+      out.push_back(std::move(f));
+      continue;
+    }
     std::vector<SymbolizedFrame> f = s.Symbolize(pc, /*is_return_address=*/true);
     out.insert(out.end(), f.begin(), f.end());
   }
   return out;
+}
+
+std::optional<SymbolizedFrame> SymbolCache::Site(size_t dump, const std::vector<uint64_t>& pcs) {
+  const std::vector<SymbolizedFrame> frames = Frames(dump, pcs);
+  const SymbolizedFrame* best = nullptr;
+  for (const SymbolizedFrame& f : frames) {
+    if (f.python) return f;
+    if (best == nullptr && f.line > 0) best = &f;
+  }
+  if (best == nullptr)
+    for (const SymbolizedFrame& f : frames)
+      if (!f.function.empty()) return f;
+  if (best == nullptr) return std::nullopt;
+  return *best;
 }
 
 std::string SymbolCache::LockName(size_t dump, uint64_t address) {

@@ -6,6 +6,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ class SymbolCache {
   explicit SymbolCache(const std::vector<std::unique_ptr<Dump>>& dumps) : dumps_(dumps) {}
   // All frames (inlined ones included) for a stack; every pc is a return address.
   std::vector<SymbolizedFrame> Frames(size_t dump, const std::vector<uint64_t>& pcs);
+  // Where a stack stands, for one-line labels: its innermost Python frame when it has one
+  // (the Python line), else its innermost frame with a source line, else its innermost
+  // named frame; nullopt for an empty stack.
+  std::optional<SymbolizedFrame> Site(size_t dump, const std::vector<uint64_t>& pcs);
   // Symbol naming a lock's address (a global), or "".
   std::string LockName(size_t dump, uint64_t address);
   // The modules of `dumps` (indices) whose file on disk is not the one the process loaded

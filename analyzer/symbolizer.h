@@ -85,6 +85,9 @@ struct SymbolizedFrame {
   // True for a frame whose function was inlined into the next (outer) frame
   // of the same `Symbolize()` result.
   bool inlined = false;
+  // A Python frame (a format::PythonFrame in the stack, named by the dump's Python code
+  // table, not by this class): function, file and line are Python's; no module.
+  bool python = false;
 };
 
 // Symbolizes addresses of a (possibly dead) process offline, from the module

@@ -22,6 +22,7 @@
 #include <atomic>
 
 #include "shim/glibc_layout.h"
+#include "shim/python_frames.h"
 #include "shim/raw_log.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
@@ -31,7 +32,7 @@ namespace {
 
 using namespace core;
 
-constexpr uint32_t kSnapshotFrames = 32;
+constexpr uint32_t kSnapshotFrames = format::kMaxFrames;
 
 struct Frames {
   uint32_t count;
@@ -59,6 +60,16 @@ struct ForkSnapshot {
   uint32_t dropped;
   int32_t forker_tid;
   Frames fork_stack;
+  // The Python functions the frames name (format::PythonFrame): the child's dump starts with
+  // an empty Python code table, so the snapshot's Python frames index this list (+1) until
+  // the child re-inserts them.
+  static constexpr uint32_t kMaxCodes = 256;
+  struct Code {
+    uint32_t parent;  // record index in the parent's table
+    format::PyCodeRecord record;
+  };
+  Code codes[kMaxCodes];
+  uint32_t code_count;
   char parent_dump[PATH_MAX];
   uint32_t parent_generation;
   bool taken;    // prepare ran with the shim ready: the child must switch dumps
@@ -67,7 +78,21 @@ struct ForkSnapshot {
 ForkSnapshot g_snapshot;
 std::atomic<bool> g_fork_busy{false};
 
-void CopyFrames(uint32_t stack, Frames* out) {
+// The snapshot's own index (+1) of the parent's Python code record `parent`; 0 when it is
+// not there (a record not yet written) or the list is full.
+uint32_t SnapshotCode(ForkSnapshot* s, uint32_t parent) {
+  for (uint32_t i = 0; i < s->code_count; ++i)
+    if (s->codes[i].parent == parent) return i + 1;
+  if (s->code_count == ForkSnapshot::kMaxCodes || parent == 0 ||
+      parent >= g_shim.dump.py_code_capacity)
+    return 0;
+  const format::PyCodeRecord& r = g_shim.dump.py_code[parent];
+  if (Atomic(const_cast<uint32_t&>(r.ready)).load(std::memory_order_acquire) != 1) return 0;
+  s->codes[s->code_count] = {parent, r};
+  return ++s->code_count;
+}
+
+void CopyFrames(uint32_t stack, Frames* out, ForkSnapshot* s) {
   out->count = 0;
   if (stack == 0 || stack >= g_shim.dump.stacks_capacity) return;
   const format::StackRecord& sr = g_shim.dump.stacks[stack];
@@ -75,6 +100,21 @@ void CopyFrames(uint32_t stack, Frames* out) {
   if (sr.frame_offset + uint64_t{n} > g_shim.dump.frames_capacity) return;
   memcpy(out->pcs, &g_shim.dump.frames[sr.frame_offset], n * sizeof(uint64_t));
   out->count = n;
+  for (uint32_t i = 0; i < n; ++i)
+    if (format::IsPythonFrame(out->pcs[i]))
+      out->pcs[i] = format::PythonFrame(SnapshotCode(s, format::PythonFrameCode(out->pcs[i])),
+                                        format::PythonFrameLine(out->pcs[i]));
+}
+
+// In the child: the snapshot's Python frames pointed at the child's own code records.
+uint32_t PutFrames(Frames f, const uint32_t* child_code) {
+  for (uint32_t i = 0; i < f.count; ++i)
+    if (format::IsPythonFrame(f.pcs[i])) {
+      const uint32_t code = format::PythonFrameCode(f.pcs[i]);
+      f.pcs[i] = format::PythonFrame(code ? child_code[code - 1] : 0,
+                                     format::PythonFrameLine(f.pcs[i]));
+    }
+  return g_shim.stacks.Put(f.pcs, f.count);
 }
 
 // The prepare handler runs under libc's fork (register-atfork.c, fork.c): the report should
@@ -96,7 +136,8 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->forker_tid = t.tid;
   memcpy(s->parent_dump, g_shim.dump_path, sizeof(s->parent_dump));
   s->parent_generation = g_shim.dump.header->fork_generation;
-  CopyFrames(CaptureStack(), &s->fork_stack);
+  s->code_count = 0;
+  CopyFrames(CaptureStack(), &s->fork_stack, s);
   DropLibcFrames(&s->fork_stack);
   // Other threads keep running while we read their slots: a snapshot of a moving target,
   // which the child then checks against its frozen copy of each lock word.
@@ -110,6 +151,12 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
     for (uint32_t i = 0; i < held; ++i) {
       const HeldLock h = forker ? Held(t, i) : (i < format::kInlineHeld ? r.held[i] : HeldLock{});
       if (h.address == 0) continue;  // beyond another thread's in-dump part
+      // A semaphore is a lock only while it is not known to be something else (a hand-off).
+      const bool semaphore = h.flags & format::kHeldSemaphore;
+      if (semaphore) {
+        const format::SyncRecord* sync = g_shim.syncs.Find(h.address);
+        if (sync == nullptr || (sync->flags & format::kSyncNotLock)) continue;
+      }
       if (s->count == ForkSnapshot::kMax) {
         ++s->dropped;
         continue;
@@ -118,36 +165,13 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       e.address = h.address;
       e.holder_tid = r.tid;
       memcpy(e.holder_name, r.name, sizeof(e.holder_name));
-      e.kind = h.lock ? uint8_t(g_shim.locks.at(h.lock).kind & format::kLockKindMask)
-                      : uint8_t{format::kLockMutex};
+      e.kind = semaphore ? uint8_t{format::kLockSemaphore}
+               : h.lock  ? uint8_t(g_shim.locks.at(h.lock).kind & format::kLockKindMask)
+                         : uint8_t{format::kLockMutex};
       e.by_forker = forker;
       e.flags = h.flags;
       e.recursion = h.recursion;
-      CopyFrames(h.stack, &e.stack);
-    }
-    // Semaphores the thread took and has not posted back (a CPython threading.Lock, say),
-    // when it is still the last taker: a lock that nobody in the child can release. The
-    // forking thread's own stay usable in the child, as its mutexes do.
-    if (forker) continue;
-    for (uint32_t i = 0; i < format::kTakenSems; ++i) {
-      const uint64_t address =
-          Atomic(const_cast<uint64_t&>(r.taken_sems[i])).load(std::memory_order_acquire);
-      if (address == 0) continue;
-      const format::SyncRecord* sync = g_shim.syncs.Find(address);
-      if (sync == nullptr || sync->last_take_tid != r.tid) continue;
-      if (s->count == ForkSnapshot::kMax) {
-        ++s->dropped;
-        continue;
-      }
-      ForkSnapshot::Entry& e = s->entries[s->count++];
-      e.address = address;
-      e.holder_tid = r.tid;
-      memcpy(e.holder_name, r.name, sizeof(e.holder_name));
-      e.kind = format::kLockSemaphore;
-      e.by_forker = false;
-      e.flags = 0;
-      e.recursion = 0;
-      e.stack.count = 0;  // takes are not unwound (every CPython lock acquisition is one)
+      CopyFrames(h.stack, &e.stack, s);
     }
   }
   s->taken = true;
@@ -209,18 +233,24 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   ResetForChild(t);
   if (!RegisterThread(t)) return;
   h->fork_tid = s.forker_tid;
-  h->fork_stack = g_shim.stacks.Put(s.fork_stack.pcs, s.fork_stack.count);
+  static uint32_t child_code[ForkSnapshot::kMaxCodes];  // the child is single-threaded
+  for (uint32_t i = 0; i < s.code_count; ++i) {
+    const format::PyCodeRecord& r = s.codes[i].record;
+    child_code[i] = PythonCodeRecord(r.name, r.filename, r.first_line);
+  }
+  h->fork_stack = PutFrames(s.fork_stack, child_code);
   format::Counters& c = h->counters;
   c.fork_held_dropped = s.dropped;
   for (uint32_t i = 0; i < s.count; ++i) {
     const ForkSnapshot::Entry& e = s.entries[i];
     if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
-    // Semaphores are not in the lock table: their records say lock 0 and no stack.
+    // Semaphores start over in the child (not yet known to be locks): their records say
+    // lock 0, as CheckInheritedLock's callers do.
     const bool semaphore = e.kind == format::kLockSemaphore;
     bool inserted = false;
     uint32_t lock = semaphore ? 0 : g_shim.locks.FindOrInsert(e.address, e.kind, &inserted);
     if (inserted) NoteLockAddress(e.address);
-    uint32_t stack = semaphore ? 0 : g_shim.stacks.Put(e.stack.pcs, e.stack.count);
+    uint32_t stack = PutFrames(e.stack, child_code);
     if (e.by_forker) {
       // The forking thread lives on here: it still holds its locks.
       Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
@@ -254,6 +284,7 @@ void ForkPrepare() {
   g_snapshot.taken = false;
   g_snapshot.guarded = false;
   if (ThreadCtx* t = Enter()) {
+    RecordEvent(*t, format::kOpFork, 0, 0);
     TakeSnapshot(*t, &g_snapshot);
     // The guard stays set until the parent or child handler: nothing is recorded around
     // the raw fork itself.

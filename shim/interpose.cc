@@ -106,7 +106,7 @@ LOCKSCOPE_EXPORT int pthread_spin_destroy(pthread_spinlock_t* l) {
 }
 
 LOCKSCOPE_EXPORT int sem_wait(sem_t* s) { return lockscope::SemWait(s, LOCKSCOPE_CALLER); }
-LOCKSCOPE_EXPORT int sem_trywait(sem_t* s) { return lockscope::SemTryWait(s); }
+LOCKSCOPE_EXPORT int sem_trywait(sem_t* s) { return lockscope::SemTryWait(s, LOCKSCOPE_CALLER); }
 LOCKSCOPE_EXPORT int sem_timedwait(sem_t* s, const struct timespec* t) {
   return lockscope::SemTimedWait(s, t, LOCKSCOPE_CALLER);
 }

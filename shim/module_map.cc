@@ -122,15 +122,16 @@ int FindSelf(dl_phdr_info* info, size_t, void* arg) {
 
 }  // namespace
 
-void RefreshModules(const DumpView& dump) {
+bool RefreshModules(const DumpView& dump) {
   unsigned long long adds = 0;
   dl_iterate_phdr(ReadAdds, &adds);
-  if (adds == g_seen_adds.load(std::memory_order_acquire)) return;
-  if (g_refreshing.exchange(true, std::memory_order_acquire)) return;
+  if (adds == g_seen_adds.load(std::memory_order_acquire)) return false;
+  if (g_refreshing.exchange(true, std::memory_order_acquire)) return false;
   RefreshCtx ctx{&dump};
   dl_iterate_phdr(AddModule, &ctx);
   g_seen_adds.store(adds, std::memory_order_release);
   g_refreshing.store(false, std::memory_order_release);
+  return true;
 }
 
 void ResetModuleCache() {

@@ -9,10 +9,11 @@
 
 namespace lockscope {
 
-// Adds modules not recorded yet. Cheap when nothing was loaded since the last call (one
-// dl_iterate_phdr step reading the loader's load counter); called on slow paths only (new
-// stack, start-up, fork child). Concurrent callers: one refreshes, the others return.
-void RefreshModules(const DumpView& dump);
+// Adds modules not recorded yet; true when this call saw new ones. Cheap when nothing was
+// loaded since the last call (one dl_iterate_phdr step reading the loader's load counter);
+// called on slow paths only (new stack, start-up, fork child). Concurrent callers: one
+// refreshes, the others return.
+bool RefreshModules(const DumpView& dump);
 
 // Forget the cached load counter (the fork child starts a new dump).
 void ResetModuleCache();

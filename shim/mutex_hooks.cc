@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shim/gil_hooks.h"
 #include "shim/glibc_layout.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
@@ -89,7 +90,8 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
     return RelockOwnMutex<how>(t, m, clock, abstime, i);
   // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
   // acquisition: the wait record names a lock this thread holds.
-  return AcquireMutexSlow<how>(t, m, clock, abstime, Prepare(*t, address, kind, SiteFlags(caller)));
+  return AcquireMutexSlow<how>(t, m, clock, abstime,
+                               Prepare(*t, address, kind, SiteOf(*t, caller)));
 }
 
 // pthread_mutex_lock of a default mutex whose lock word another thread holds (prepared
@@ -120,11 +122,15 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
                                                        const void* caller) {
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
+  const uint64_t address = reinterpret_cast<uint64_t>(m);
+  if (__builtin_expect(GilObjectAt(address) != GilObject::kNone, 0)) {
+    Leave(t);  // the GIL's own mutexes (gil_hooks.h)
+    return CallBlocking<how>(m, clock, abstime);
+  }
   if (__builtin_expect(glibc::MutexOwner(m) == t->tid, 0))
     return ReacquireOwnMutex<how>(t, m, clock, abstime, caller);
-  const uint64_t address = reinterpret_cast<uint64_t>(m);
   // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
-  const Prepared p = Prepare(*t, address, KindOf(m), SiteFlags(caller));
+  const Prepared p = Prepare(*t, address, KindOf(m), SiteOf(*t, caller));
   if (how != Timing::kClock && __builtin_expect(glibc::IsDefaultMutex(m), 1)) {
     if (__builtin_expect(glibc::TryLockDefault(m, t->tid), 1)) {
       Commit(*t, p);
@@ -155,6 +161,11 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
   Inside scope;
   ThreadCtx* t = scope.get();
   if (t == nullptr) return call();
+  switch (GilObjectAt(reinterpret_cast<uint64_t>(c))) {
+    case GilObject::kNone: break;
+    case GilObject::kCond: return WaitForGil(*t, c, m, how, clock, abstime, caller);
+    default: return call();  // the GIL's switch condition: its implementation
+  }
   const uint64_t address = reinterpret_cast<uint64_t>(m);
   // The wait releases the mutex: the held stack must follow, or every condvar user would
   // look like it holds the mutex while others take it.
@@ -166,7 +177,7 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
   }
   format::SyncRecord* sync =
       g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar);
-  if (t->ring.valid()) t->ring.Write(format::kOpCondWaitBegin, saved.lock, 0);
+  RecordEvent(*t, format::kOpCondWaitBegin, saved.lock, 0, reinterpret_cast<uint64_t>(c));
   // The mutex and the condition's signal counts let the analyzer tell a thread that was woken
   // and is stuck re-acquiring the mutex (inside glibc, out of our sight) from one still asleep.
   WaitDetail detail;
@@ -183,19 +194,21 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
   }
   BeginWait(*t, reinterpret_cast<uint64_t>(c), format::kWaitCondvar,
             sync ? g_shim.syncs.IndexOf(sync) : 0,
-            WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteFlags(caller), kWaitSiteCondition),
+            WaitSiteStack(*t, reinterpret_cast<uint64_t>(c), SiteOf(*t, caller),
+                          kWaitSiteCondition),
             detail);
   int rc = call();
   EndWait(*t, rc == ETIMEDOUT);  // polling in timed slices is one wait
   if (sync != nullptr) Atomic(sync->waiting).fetch_sub(1, std::memory_order_relaxed);
-  if (t->ring.valid()) t->ring.Write(format::kOpCondWaitEnd, saved.lock, static_cast<uint32_t>(rc));
+  RecordEvent(*t, format::kOpCondWaitEnd, saved.lock, static_cast<uint32_t>(rc),
+              reinterpret_cast<uint64_t>(c));
   // A wait that happened re-takes the mutex (timeouts included): an acquisition like any
   // other (holding A while re-taking M is the edge A->M). One that failed (EPERM: not the
   // owner of an error-checking mutex; EINVAL) left the mutex as it was: held again if we held
   // it, not held if we did not.
   const bool waited = rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD;
   if (waited || i >= 0) {
-    Commit(*t, Prepare(*t, address, KindOf(m), SiteFlags(caller)));
+    Commit(*t, Prepare(*t, address, KindOf(m), SiteOf(*t, caller)));
     if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
   }
   return rc;
@@ -206,6 +219,13 @@ void NotePost(pthread_cond_t* c, bool broadcast) {
   Inside scope;
   ThreadCtx* t = scope.get();
   if (t == nullptr) return;
+  switch (GilObjectAt(reinterpret_cast<uint64_t>(c))) {
+    case GilObject::kNone: break;
+    case GilObject::kCond:
+      if (!broadcast) GilReleasing(*t);  // drop_gil
+      return;
+    default: return;
+  }
   if (format::SyncRecord* s =
           g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(c), format::kLockCondvar)) {
     Atomic(s->last_post_tid).store(t->tid, std::memory_order_relaxed);
@@ -265,6 +285,7 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
   ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().mutex_trylock(m);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
+  if (GilObjectAt(address) != GilObject::kNone) return Real().mutex_trylock(m);
   const bool mine = glibc::MutexOwner(m) == t->tid;
   int rc = Real().mutex_trylock(m);
   if (rc == 0 || rc == EOWNERDEAD) {
@@ -273,7 +294,7 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
       NoteAcquired(*t, address);
       Held(*t, i).recursion++;  // a recursive mutex re-taken by its owner
     } else {
-      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteFlags(caller)));
+      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteOf(*t, caller)));
     }
   }
   return rc;
@@ -286,13 +307,18 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
     ThreadCtx* t = scope.get();
     if (t == nullptr) return Real().mutex_unlock(m);
     const uint64_t address = reinterpret_cast<uint64_t>(m);
+    switch (GilObjectAt(address)) {
+      case GilObject::kNone: break;
+      case GilObject::kMutex: GilMutexUnlocking(*t); return Real().mutex_unlock(m);
+      default: return Real().mutex_unlock(m);
+    }
     if (!Release(*t, address)) {
       // Not in our held set. Ours all the same (taken while the shim passed through) is fine;
       // another thread's, or nobody's, is a misuse.
       const int owner = glibc::MutexOwner(m);
       if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
         RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g_shim.locks.Find(address), owner);
-      if (t->ring.valid()) t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+      RecordEvent(*t, format::kOpUnlock, 0, 0, address, format::kEventNotHeld);
     }
   }
   return Real().mutex_unlock(m);
@@ -329,11 +355,14 @@ int MutexDestroy(pthread_mutex_t* m) {
     ThreadCtx* t = scope.get();
     if (t == nullptr) return Real().mutex_destroy(m);
     const uint64_t address = reinterpret_cast<uint64_t>(m);
+    // A fork child re-creates the GIL whatever state the parent's other threads left its
+    // mutex in: not the program's misuse.
+    if (GilObjectAt(address) != GilObject::kNone) return Real().mutex_destroy(m);
     if (glibc::MutexLocked(m))
       RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
                    glibc::MutexOwner(m));
     uint32_t lock = RetireLock(address);
-    if (lock != 0 && t->ring.valid()) t->ring.Write(format::kOpDestroy, lock, 0);
+    if (lock != 0) RecordEvent(*t, format::kOpDestroy, lock, 0, address);
   }
   return Real().mutex_destroy(m);
 }

@@ -17,6 +17,8 @@
 
 #include "shim/glibc_layout.h"
 #include "shim/module_map.h"
+#include "shim/python_frames.h"
+#include "shim/python_layout.h"
 #include "shim/raw_log.h"
 #include "shim/recorder_core.h"
 
@@ -58,24 +60,42 @@ bool EnsureCapacity(ThreadCtx& t) {
   return true;
 }
 
+}  // namespace
+
 // ---- order edges -------------------------------------------------------------------------
 
-// Adds H->L for the innermost held locks H (at most kMaxEdgeSources). The gate candidates of
-// each edge are the outermost other held locks.
-void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
-  const uint32_t depth = t.depth;
+bool IsGil(uint32_t lock) {
+  return (g_shim.locks.at(lock).kind & format::kLockKindMask) == format::kLockGil;
+}
+
+// Adds H->L for the innermost locks H held below held[below] (at most kMaxEdgeSources). The
+// gate candidates of each edge are the outermost other held locks, but never the GIL: the
+// interpreter lets it go between any two Python instructions and before it blocks, so it
+// serialises no critical section. A lock taken behind the GIL (format::kHeldBehindGil) has
+// no edge from the GIL.
+void RecordEdgesBelow(ThreadCtx& t, uint32_t below, uint32_t lock, uint32_t stack,
+                      uint32_t flags) {
+  const uint32_t depth = below;
   const uint32_t lowest = depth > format::kMaxEdgeSources ? depth - format::kMaxEdgeSources : 0;
   if (lowest > 0) Bump(g_shim.dump.header->counters.edges_depth_skipped, lowest);
+  bool identified = false;
   for (uint32_t i = lowest; i < depth; ++i) {
-    const HeldLock& h = Held(t, i);
+    HeldLock& h = Held(t, i);
+    if (h.lock == 0 && (h.flags & format::kHeldSemaphore)) {
+      // A semaphore not yet known to be a lock gets its identity now, so that this edge is
+      // there if it proves one (and is left out if it proves not to be).
+      h.lock = SemaphoreLock(h.address);
+      identified |= h.lock != 0;
+    }
     if (h.lock == 0 || h.lock == lock) continue;
+    if ((flags & format::kHeldBehindGil) && IsGil(h.lock)) continue;
     uint32_t gates[format::kMaxGates];
     uint32_t n = 0;
     for (uint32_t j = 0; j < depth && n < format::kMaxGates; ++j) {
       // A lock held for read serialises nothing (other readers get in): not a gate.
       const HeldLock& gate = Held(t, j);
       if (j != i && gate.lock != 0 && gate.lock != lock && gate.lock != h.lock &&
-          !(gate.flags & format::kHeldRead))
+          !(gate.flags & format::kHeldRead) && !IsGil(gate.lock))
         gates[n++] = gate.lock;
     }
     const uint32_t mode =
@@ -85,6 +105,20 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
     g_shim.locks.NoteEdge(lock);
     g_shim.edges.Add(h.lock, lock, h.stack, stack, t.tid, depth, gates, n, mode);
   }
+  if (identified) RekeyHeld(t, 0);
+}
+
+uint32_t SemaphoreLock(uint64_t address) {
+  bool inserted = false;
+  const uint32_t lock = g_shim.locks.FindOrInsert(address, format::kLockSemaphore, &inserted);
+  if (inserted) NoteLockAddress(address);
+  return lock;
+}
+
+namespace {
+
+void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
+  RecordEdgesBelow(t, t.depth, lock, stack, flags);
 }
 
 // ---- threads -------------------------------------------------------------------------------
@@ -173,6 +207,7 @@ bool RegisterThread(ThreadCtx& t) {
   r.pthread_handle = static_cast<uint64_t>(pthread_self());
   ReadThreadName(t.tid, r.name);
   AttachRing(t);
+  RecordEvent(t, format::kOpThreadStart, 0, static_cast<uint32_t>(t.tid), r.pthread_handle);
   if (g_shim.have_exit_key) pthread_setspecific(g_shim.exit_key, &t);
   Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
   return true;
@@ -206,6 +241,7 @@ void OnThreadExit(void*) {
   ClearWait(t);
   ReconcileHeld(t);
   if (t.depth > 0) r.exit_stack = CaptureStack();
+  RecordEvent(t, format::kOpThreadExit, 0, 0);
   if (t.spill != nullptr) {
     munmap(t.spill, t.spill_cap * sizeof(HeldLock));
     t.spill = nullptr;
@@ -241,6 +277,13 @@ void RemoveHeld(ThreadCtx& t, uint32_t i) {
   SetDepth(t, t.depth - 1);
 }
 
+void RekeyHeld(ThreadCtx& t, uint32_t i) {
+  for (uint32_t j = i; j < t.depth; ++j) {
+    HeldLock& h = Held(t, j);
+    h.chain = ChainKey(j == 0 ? 0 : ChainAt(t, j - 1), h.lock, h.flags);
+  }
+}
+
 bool Release(ThreadCtx& t, uint64_t address) {
   const int i = FindHeld(t, address);
   if (i < 0) return false;
@@ -250,6 +293,17 @@ bool Release(ThreadCtx& t, uint64_t address) {
   else
     RemoveHeld(t, i);
   return true;
+}
+
+// ---- CPython ---------------------------------------------------------------------------------
+
+void NotePython() {
+  const char* note = python::Detect();
+  format::FileHeader* h = g_shim.dump.header;
+  if (python::g_python.version[0] != '\0' && h->python_version[0] == '\0')
+    memcpy(h->python_version, python::g_python.version,
+           strnlen(python::g_python.version, sizeof(h->python_version) - 1));
+  if (note != nullptr) strncpy(h->python_note, note, sizeof(h->python_note) - 1);
 }
 
 // ---- stacks ----------------------------------------------------------------------------------
@@ -271,14 +325,30 @@ uint32_t CaptureStack() {
     ++i;
   for (; i < n && count < g_shim.config.stack_depth; ++i)
     pcs[count++] = reinterpret_cast<uint64_t>(raw[i]);
-  RefreshModules(g_shim.dump);
+  if (RefreshModules(g_shim.dump)) NotePython();  // a libpython loaded late
+  ThreadCtx& t = t_ctx;
+  if (t.python && t.rec != nullptr) {
+    // Python frames beside the eval loop's native ones (python_frames.h).
+    PythonFrames py;
+    ReadPythonFrames(t, &py);
+    if (py.count > 0) {
+      uint64_t merged[format::kMaxFrames];
+      const uint32_t m =
+          MergePythonFrames(pcs, count, i < n, py, merged, format::kMaxFrames);
+      return g_shim.stacks.Put(merged, m);
+    }
+  }
   return g_shim.stacks.Put(pcs, count);
 }
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what) {
   const uint32_t salt = site_flags | what;
-  const uint64_t key =
-      format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^ object ^ (uint64_t{salt} << 32)) | 1;
+  // The frame address tells apart native paths of different depths through the same site.
+  const uint64_t depth = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  uint64_t key = format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^ object ^ (uint64_t{salt} << 32));
+  key = format::Mix64(key ^ depth ^ (uint64_t{t.slot} << 48));
+  if (t.python) key = format::Mix64(key ^ PythonPath(t));
+  key |= 1;
   if (format::ChainRecord* c = g_shim.chains.Find(key)) return c->stack;
   uint32_t stack = CaptureStack();
   g_shim.chains.Insert(key, stack, static_cast<uint16_t>(t.slot));
@@ -380,6 +450,12 @@ uint64_t MonotonicNs() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
+uint64_t EventClockNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
 namespace {
 
 // `deadline` on `clock`, moved onto CLOCK_MONOTONIC_COARSE (what since_ns uses). Coarse
@@ -412,6 +488,8 @@ void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, ui
     if (w.address != 0) Atomic(w.address).store(0, std::memory_order_release);
     w.kind = kind;
     w.since_ns = now;
+    RecordEvent(t, format::kOpWaitBegin, format::IsLockWait(kind) ? index : 0, stack, address,
+                static_cast<uint8_t>(kind));
   }
   w.index = index;
   w.stack = stack;
@@ -530,6 +608,7 @@ void Initialize() {
   InitTables();
   ShimTextRange(&g_shim.self_start, &g_shim.self_end);
   RefreshModules(g_shim.dump);
+  NotePython();
   g_shim.have_exit_key = pthread_key_create(&g_shim.exit_key, OnThreadExit) == 0;
   // Registered now, before the program registers its own: our prepare handler then runs
   // last (handlers run in reverse order), after the program's handlers took their locks,
@@ -540,9 +619,10 @@ void Initialize() {
 }
 
 ThreadCtx* EnterSlow(ThreadCtx& t) {
-  if (t.guard == kGuardRetryPending) {
+  if (t.guard == kGuardSlowPaths) {
     // A timed-out wait that was not retried in time has ended: the thread gave up.
-    if (MonotonicNs() - t.rec->wait.timed_out_ns > format::kWaitRetryGraceNs) ClearWait(t);
+    if (t.retry_pending && MonotonicNs() - t.rec->wait.timed_out_ns > format::kWaitRetryGraceNs)
+      ClearWait(t);
     t.guard = kGuardInside;
     return &t;
   }
@@ -575,10 +655,13 @@ void ResetForChild(ThreadCtx& t) {
   InitTables();
   ResetModuleCache();
   RefreshModules(g_shim.dump);
+  NotePython();
   ClearLockAddressFilter();
   t.rec = nullptr;
   t.untracked = false;
   t.retry_pending = false;
+  t.holds_gil = false;  // until CPython's after-fork code takes it again (a new GIL)
+  ForgetPythonCodes();  // their records were the parent's
   t.depth = 0;
   t.tid = GetTid();
   t.ring = RingWriter();

@@ -62,7 +62,7 @@ int SpinUnlock(pthread_spinlock_t* l);
 int SpinInit(pthread_spinlock_t* l, int pshared);
 int SpinDestroy(pthread_spinlock_t* l);
 int SemWait(sem_t* s, const void* caller);
-int SemTryWait(sem_t* s);
+int SemTryWait(sem_t* s, const void* caller);
 int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);
 int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime, const void* caller);
 int SemPost(sem_t* s);

@@ -74,6 +74,14 @@ struct ThreadCtx {
   bool untracked;      // no slot could be had, or the thread is exiting
   bool resolving;      // inside dlsym for the real functions
   bool retry_pending;  // its wait record is a timed-out wait (see EndWait)
+  // CPython (python_frames.h): the thread has taken the GIL (its acquisitions carry a Python
+  // call site, which the mutex fast paths do not compute: they are off for it), holds it
+  // now, and the thread state and Python site it last took or let go of the GIL with.
+  bool python;
+  bool holds_gil;
+  uint16_t py_site;
+  uint64_t py_tstate;
+  uint64_t py_path;  // PythonPath when it let the GIL go
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -82,10 +90,11 @@ extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 enum : int {
   kGuardFree = 0,
   kGuardInside = 1,  // inside the shim: calls pass straight through
-  // Outside the shim, fast paths off: the thread's last timed call timed out, and the
-  // general paths (Commit, NoteAcquired) must see whether it acquires that object before
-  // retrying; no compare for it on the fast path.
-  kGuardRetryPending = 2,
+  // Outside the shim, fast paths off (no compare for these on the fast path): the thread's
+  // last timed call timed out, and the general paths (Commit, NoteAcquired) must see whether
+  // it acquires that object before retrying; or the thread runs Python, and its
+  // acquisitions' call sites include the Python one (SiteOf).
+  kGuardSlowPaths = 2,
 };
 
 // The real functions, resolving them first if an early call arrives before start-up.
@@ -115,7 +124,9 @@ inline ThreadCtx* Enter() {
   return EnterSlow(t);
 }
 
-inline void Leave(ThreadCtx* t) { t->guard = t->retry_pending ? kGuardRetryPending : kGuardFree; }
+inline void Leave(ThreadCtx* t) {
+  t->guard = (t->retry_pending || t->python) ? kGuardSlowPaths : kGuardFree;
+}
 
 // The guarded part of a hook, as a scope: Enter() when it begins (or, with kAdopt, a context
 // a dispatcher already entered and hands over), Leave() when it ends, whatever the exit.
@@ -150,7 +161,8 @@ inline bool Ready() { return g_shim.state.load(std::memory_order_acquire) == kRe
 // product's high bits down to the low ones, which are the chain table's home slot.
 inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
   uint64_t k = (prev ^ (uint64_t{lock} << 32) ^
-                (flags & (format::kHeldTry | format::kHeldRead | format::kHeldSiteMask)) ^
+                (flags & (format::kHeldTry | format::kHeldRead | format::kHeldBehindGil |
+                          format::kHeldSiteMask)) ^
                 0x6a09e667f3bcc909ULL) *
                0x9e3779b97f4a7c15ULL;
   k ^= k >> 29;
@@ -163,6 +175,17 @@ inline uint64_t ChainKey(uint64_t prev, uint32_t lock, uint32_t flags) {
 // whole address would) and cost no arithmetic on the hot path.
 inline uint32_t SiteFlags(const void* caller) {
   return static_cast<uint32_t>(reinterpret_cast<uint64_t>(caller)) << 16;
+}
+
+uint16_t PythonSite(ThreadCtx& t);  // python_frames.h
+
+// The call-site bits of an acquisition by `t`: SiteFlags, and for a thread that runs Python
+// its Python call site too, so that two Python lines that reach a lock through the same C
+// code keep two stacks.
+inline uint32_t SiteOf(ThreadCtx& t, const void* caller) {
+  const uint32_t flags = SiteFlags(caller);
+  if (__builtin_expect(!t.python, 1)) return flags;
+  return flags ^ (uint32_t{PythonSite(t)} << 16);
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {
@@ -191,6 +214,8 @@ inline int FindHeld(ThreadCtx& t, uint64_t address) {
 
 // Removes held[i]; the chain keys above it change because the sequence changed.
 void RemoveHeld(ThreadCtx& t, uint32_t i);
+// held[i] changed (its lock id): the chain keys from it up are computed again.
+void RekeyHeld(ThreadCtx& t, uint32_t i);
 
 // Releases `address` from the held stack (one level of recursion, or the entry); false when
 // this thread did not hold it.
@@ -274,7 +299,7 @@ __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const
 void ClearWait(ThreadCtx& t);
 
 // Acquiring the object of a timed-out wait ends that wait (format::WaitRecord). Only a thread
-// with one pending runs this: its fast paths are off meanwhile (kGuardRetryPending).
+// with one pending runs this: its fast paths are off meanwhile (kGuardSlowPaths).
 inline void NoteAcquired(ThreadCtx& t, uint64_t address) {
   if (__builtin_expect(t.retry_pending, 0) && t.rec->wait.address == address) ClearWait(t);
 }
@@ -287,14 +312,32 @@ __attribute__((always_inline)) inline void Commit(ThreadCtx& t, const Prepared& 
   Push(t, t.rec->held[t.depth], p);
 }
 
+// CLOCK_MONOTONIC in ns, precise (ring events of different threads are ordered by it; a
+// vDSO call, on slow paths only).
+uint64_t EventClockNs();
+
+// Appends an event to the thread's ring (format::EventOp), when it has one.
+inline void RecordEvent(ThreadCtx& t, uint8_t op, uint32_t lock, uint32_t aux, uint64_t extra = 0,
+                        uint8_t flags = 0) {
+  if (t.ring.valid()) t.ring.Write(op, lock, aux, EventClockNs(), extra, flags);
+}
+
+// Adds the order edges H->lock for the locks H held below held[below] (a semaphore that has
+// just proved to be a lock gets the edges of its take now). Held semaphores without an
+// identity get one (SemaphoreLock).
+// The lock identity of the semaphore at `address` (inserted if new; 0 when the table is full).
+uint32_t SemaphoreLock(uint64_t address);
+void RecordEdgesBelow(ThreadCtx& t, uint32_t below, uint32_t lock, uint32_t stack,
+                      uint32_t flags);
+
 // The end of an acquisition that may have waited: the held stack when it `acquired`, a ring
 // event when it waited (or failed). Returns rc.
 inline int FinishAcquire(ThreadCtx* t, const Prepared& p, int rc, bool acquired, bool waited) {
   if (acquired) {
     Commit(*t, p);
-    if (waited && t->ring.valid()) t->ring.Write(format::kOpLockWaited, p.lock, p.stack);
-  } else if (t->ring.valid()) {
-    t->ring.Write(format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc));
+    if (waited) RecordEvent(*t, format::kOpLockWaited, p.lock, p.stack, p.address);
+  } else {
+    RecordEvent(*t, format::kOpLockFailed, p.lock, static_cast<uint32_t>(rc), p.address);
   }
   return rc;
 }
@@ -336,17 +379,25 @@ void BeginWait(ThreadCtx& t, uint64_t address, uint32_t kind, uint32_t index, ui
 // hang monitor times it from when it first sees it, should it block after all).
 void BeginQuickWait(ThreadCtx& t, uint64_t address, uint32_t kind);
 // The call returned. A timeout keeps the record, marked, for a retry to go on with it, and
-// turns the thread's fast paths off until the wait ends (kGuardRetryPending).
+// turns the thread's fast paths off until the wait ends (kGuardSlowPaths).
 void EndWait(ThreadCtx& t, bool timed_out);
 // Not waiting (any more).
 void ClearWait(ThreadCtx& t);
 
+// Looks for CPython (python::Detect) and writes what it found into the dump's header.
+void NotePython();
+
 // Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
 uint32_t CaptureStack();
 // A cached stack for a blocking call that is not a lock acquisition (condition and semaphore
-// waits): keyed by the held chain, the object, the call site (SiteFlags) and what waits there,
-// so a wait site unwinds once.
-enum WaitSite : uint32_t { kWaitSiteCondition = 1, kWaitSiteSemaphore = 2 };
+// waits, the take of a semaphore not yet known to be a lock): keyed by the held chain, the
+// object (0: any), the call site (SiteOf), what waits there, the thread, its stack depth and
+// its Python call path, so that a wait site unwinds once per way of reaching it.
+enum WaitSite : uint32_t {
+  kWaitSiteCondition = 1,
+  kWaitSiteSemaphore = 2,
+  kWaitSiteSemaphoreTake = 3,  // the take of a semaphore not yet known to be a lock
+};
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what);
 
 // Appends a misuse record with the current stack. `owner_tid`'s acquisition stack is looked

@@ -35,10 +35,15 @@ class RingWriter {
   bool valid() const { return hdr_ != nullptr; }
   uint64_t head() const { return head_; }
 
-  // Two 8-byte stores and one release store (format/ring_events.h has their layout).
-  void Write(uint8_t op, uint32_t lock, uint32_t aux, uint8_t flags = 0) {
+  // Four 8-byte stores and one release store (format/ring_events.h has their layout and
+  // the order the reader relies on). `time_ns`: CLOCK_MONOTONIC (EventClockNs).
+  void Write(uint8_t op, uint32_t lock, uint32_t aux, uint64_t time_ns, uint64_t extra = 0,
+             uint8_t flags = 0) {
     uint64_t* slot = reinterpret_cast<uint64_t*>(&ev_[head_ & mask_]);
     Atomic(slot[0]).store(format::EventWord0(head_, lock), std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);  // word 0 changes first
+    Atomic(slot[2]).store(time_ns, std::memory_order_relaxed);
+    Atomic(slot[3]).store(extra, std::memory_order_relaxed);
     Atomic(slot[1]).store(format::EventWord1(head_, shift_, op, aux, flags),
                           std::memory_order_release);
     ++head_;

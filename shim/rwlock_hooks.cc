@@ -47,7 +47,7 @@ int Acquire(pthread_rwlock_t* l, clockid_t clock, const timespec* abstime, const
   if (t == nullptr) return CallBlocking<mode, how>(l, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
   const uint32_t flags =
-      (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u) | SiteFlags(caller);
+      (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u) | SiteOf(*t, caller);
   const int i = t->depth ? FindHeld(*t, address) : -1;
   if (i >= 0 && mode == Mode::kRead && (Held(*t, i).flags & format::kHeldRead)) {
     // A recursive read lock: no new edge. (It can still block behind a waiting writer with
@@ -96,7 +96,7 @@ int TryAcquire(pthread_rwlock_t* l, const void* caller) {
       Held(*t, i).recursion++;
     } else {
       const Prepared p = Prepare(*t, address, format::kLockRwlock,
-                                 format::kHeldTry | SiteFlags(caller) |
+                                 format::kHeldTry | SiteOf(*t, caller) |
                                      (mode == Mode::kRead ? uint32_t{format::kHeldRead} : 0u));
       NoteUse<mode>(p.lock, l);
       Commit(*t, p);
@@ -140,8 +140,9 @@ int RwlockUnlock(pthread_rwlock_t* l) {
     ThreadCtx* t = scope.get();
     if (t == nullptr) return Real().rwlock_unlock(l);
     // An unlock of a lock this thread does not hold is the unusual event the ring keeps.
-    if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
-      t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+    const uint64_t address = reinterpret_cast<uint64_t>(l);
+    if (!Release(*t, address))
+      RecordEvent(*t, format::kOpUnlock, 0, 0, address, format::kEventNotHeld);
   }
   return Real().rwlock_unlock(l);
 }

@@ -1,6 +1,27 @@
-// POSIX semaphores. A semaphore has no owner: we record who waits on it (before blocking),
-// who took it last and who posted it last. CPython 3.11's threading.Lock and queue.Queue
-// block in sem_wait / sem_clockwait, so this is also how Python-level hangs become visible.
+// POSIX semaphores. A semaphore has no owner, but most are used as locks: CPython's
+// threading.Lock (3.11) is a semaphore taken with sem_trywait, sem_wait or sem_clockwait and
+// posted back by the thread that took it. So:
+//   - a take pushes the semaphore on the thread's held stack (format::kHeldSemaphore): the
+//     fork snapshot and the wait-for graph see it held;
+//   - the first post by the thread that holds it proves it a lock (format::kSyncLock): it
+//     gets a lock identity, and the edges of that take are recorded then (from the locks
+//     still held below it, which were held when it was taken); later takes are acquisitions
+//     like a mutex's, with their edges recorded before blocking;
+//   - a semaphore that shows it is not a lock is marked for good (format::kSyncNotLock, and
+//     kLockUnowned on its lock): posted by a thread that does not hold it (a hand-off:
+//     threading.Condition's waiter locks, a Lock used as a signal), waited on by the thread
+//     that holds it, or still available after a take (a counting semaphore). It leaves the
+//     held stacks (each thread drops its own stale entries at its next semaphore call) and
+//     the analyzer keeps it for stalls only.
+// Waiting for a lock it never proves (a new Condition waiter each wait) thus costs no lock
+// record, chain or edge: the tables do not grow with waits.
+//
+// CPython takes a lock with a trywait while holding the GIL and drops the GIL before it
+// blocks: such a take has no edge from the GIL (format::kHeldBehindGil), or every contended
+// Python lock would look like an inversion with the GIL.
+//
+// Who waits (published before blocking), who took last and who posted last (SyncRecord) is
+// kept for every semaphore: the trail of a stall.
 #include <errno.h>
 #include <semaphore.h>
 
@@ -13,33 +34,74 @@ namespace {
 
 using namespace core;
 
-// The thread's list of semaphores taken and not posted back (ThreadRecord::taken_sems).
-void AddTaken(ThreadCtx& t, uint64_t address) {
-  uint64_t* list = t.rec->taken_sems;
-  for (uint32_t i = 0; i < format::kTakenSems; ++i)
-    if (list[i] == 0) {
-      Atomic(list[i]).store(address, std::memory_order_release);
-      return;
-    }
-  for (uint32_t i = 0; i + 1 < format::kTakenSems; ++i)  // full: the oldest goes
-    Atomic(list[i]).store(list[i + 1], std::memory_order_relaxed);
-  Atomic(list[format::kTakenSems - 1]).store(address, std::memory_order_release);
+uint16_t SyncFlags(const format::SyncRecord* rec) {
+  return rec ? Atomic(const_cast<uint16_t&>(rec->flags)).load(std::memory_order_relaxed) : 0;
 }
 
-void RemoveTaken(ThreadCtx& t, uint64_t address) {
-  uint64_t* list = t.rec->taken_sems;
-  for (uint32_t i = format::kTakenSems; i-- > 0;)
-    if (list[i] == address) {
-      Atomic(list[i]).store(0, std::memory_order_release);
-      return;
-    }
+bool NotLock(const format::SyncRecord* rec) { return SyncFlags(rec) & format::kSyncNotLock; }
+
+// Marks the semaphore at `address` as not a lock, for good.
+void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
+  if (rec != nullptr && !NotLock(rec))
+    Atomic(rec->flags).fetch_or(format::kSyncNotLock, std::memory_order_relaxed);
+  if (const uint32_t lock = g_shim.locks.Find(address))
+    g_shim.locks.SetFlag(lock, format::kLockUnowned);
 }
 
-void NoteTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec) {
-  AddTaken(t, address);
-  if (rec == nullptr) return;
-  Atomic(rec->last_take_tid).store(t.tid, std::memory_order_relaxed);
-  CountUp(rec->takes);
+int FindHeldSemaphore(ThreadCtx& t, uint64_t address) {
+  const int i = FindHeld(t, address);
+  return i >= 0 && (Held(t, i).flags & format::kHeldSemaphore) ? i : -1;
+}
+
+// Drops this thread's held semaphores that turned out not to be locks.
+void DropNotLocks(ThreadCtx& t) {
+  for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
+    const HeldLock& h = Held(t, i);
+    if ((h.flags & format::kHeldSemaphore) && NotLock(g_shim.syncs.Find(h.address)))
+      RemoveHeld(t, static_cast<uint32_t>(i));
+  }
+}
+
+// The held flags of a take: a trywait is a try, unless the thread holds the GIL (CPython's
+// own way of taking a lock that may block: see above).
+uint32_t TakeFlags(ThreadCtx& t, bool try_take, const void* caller) {
+  uint32_t flags = format::kHeldSemaphore | SiteOf(t, caller);
+  if (try_take) flags |= t.holds_gil ? format::kHeldBehindGil : format::kHeldTry;
+  return flags;
+}
+
+// The semaphore's lock identity, once it proved to be a lock; 0 before.
+uint32_t ProvenLock(const format::SyncRecord* rec, uint64_t address) {
+  return (SyncFlags(rec) & format::kSyncLock) ? SemaphoreLock(address) : 0;
+}
+
+// Before a take: identity, chain, stack and (for a proven lock) the edges.
+Prepared PrepareTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec, uint32_t flags) {
+  if (ProvenLock(rec, address) != 0) return Prepare(t, address, format::kLockSemaphore, flags);
+  // Not yet a lock: no identity, and a stack cached by site (a new Condition waiter on every
+  // wait must not unwind every time).
+  return Prepared{address, 0, 0, WaitSiteStack(t, 0, flags & format::kHeldSiteMask,
+                                               kWaitSiteSemaphoreTake),
+                  flags};
+}
+
+// A successful take. A counting semaphore (still available) or one already known not to be
+// a lock is not held.
+void Took(ThreadCtx& t, sem_t* s, format::SyncRecord* rec, Prepared p, bool waited) {
+  const uint64_t address = p.address;
+  if (rec != nullptr) {
+    Atomic(rec->last_take_tid).store(t.tid, std::memory_order_relaxed);
+    CountUp(rec->takes);
+  }
+  if (glibc::SemValue(s) > 0) MarkNotLock(rec, address);
+  if (NotLock(rec)) {
+    NoteAcquired(t, address);
+    return;
+  }
+  if (p.lock == 0) p.chain = ChainKey(CurrentChain(t), 0, p.flags);
+  Commit(t, p);
+  if (waited)
+    RecordEvent(t, format::kOpLockWaited, p.lock, p.stack, address, format::kEventSemaphore);
 }
 
 template <Timing how>
@@ -57,7 +119,17 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   if (t == nullptr) return call();
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+  DropNotLocks(*t);
+  // Waiting on a semaphore it holds: the thread expects another to post it (a Condition's
+  // waiter lock). Not a lock, and not a self-deadlock.
+  if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+    MarkNotLock(rec, address);
+    RemoveHeld(*t, static_cast<uint32_t>(i));
+  }
+  const Prepared p = NotLock(rec) ? Prepared{address, 0, 0, 0, 0}
+                                  : PrepareTake(*t, address, rec, TakeFlags(*t, false, caller));
   int rc;
+  bool waited = false;
   if (glibc::SemValue(s) > 0) {
     // Available: the call should not block; publish only what, as for mutexes.
     BeginQuickWait(*t, address, format::kWaitSemaphore);
@@ -68,15 +140,21 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   } else {
     // In a fork child: a semaphore another parent thread had taken (CheckInheritedLock).
     if (g_shim.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, 0, -1);
-    BeginWait(*t, address, format::kWaitSemaphore, rec ? g_shim.syncs.IndexOf(rec) : 0,
-              WaitSiteStack(*t, address, SiteFlags(caller), kWaitSiteSemaphore),
+    const uint32_t stack = p.stack ? p.stack
+                                   : WaitSiteStack(*t, 0, SiteOf(*t, caller), kWaitSiteSemaphore);
+    BeginWait(*t, address, format::kWaitSemaphore, rec ? g_shim.syncs.IndexOf(rec) : 0, stack,
               DeadlineOf<how>(clock, abstime));
     rc = call();
     const int e = errno;
     EndWait(*t, rc != 0 && e == ETIMEDOUT);  // a retry goes on with this wait
     errno = e;
+    waited = true;
   }
-  if (rc == 0) NoteTake(*t, address, rec);
+  if (rc == 0) {
+    const int e = errno;
+    Took(*t, s, rec, p, waited);
+    errno = e;
+  }
   return rc;
 }
 
@@ -90,14 +168,23 @@ int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void*
   return Wait<Timing::kClock>(s, clock, abstime, caller);
 }
 
-int SemTryWait(sem_t* s) {
-  int rc = Real().sem_trywait(s);
-  if (rc != 0) return rc;
+int SemTryWait(sem_t* s, const void* caller) {
+  const int rc = Real().sem_trywait(s);
   const int e = errno;
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
-    NoteAcquired(*t, address);
-    NoteTake(*t, address, g_shim.syncs.FindOrInsert(address, format::kLockSemaphore));
+    format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+    DropNotLocks(*t);
+    if (rc == 0) {
+      if (!NotLock(rec))
+        Took(*t, s, rec, PrepareTake(*t, address, rec, TakeFlags(*t, true, caller)), false);
+      else
+        Took(*t, s, rec, Prepared{address, 0, 0, 0, 0}, false);
+    } else if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+      // Trying a semaphore it holds (a Condition waiter's second acquire): as a wait on it.
+      MarkNotLock(rec, address);
+      RemoveHeld(*t, static_cast<uint32_t>(i));
+    }
   }
   errno = e;
   return rc;
@@ -105,12 +192,32 @@ int SemTryWait(sem_t* s) {
 
 int SemPost(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
-    RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
-    if (format::SyncRecord* rec =
-            g_shim.syncs.FindOrInsert(reinterpret_cast<uint64_t>(s), format::kLockSemaphore)) {
+    const uint64_t address = reinterpret_cast<uint64_t>(s);
+    format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+    if (rec != nullptr) {
       Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
       CountUp(rec->posts);
     }
+    const int i = FindHeldSemaphore(*t, address);
+    if (i < 0) {
+      MarkNotLock(rec, address);  // posted by a thread that does not hold it: a hand-off
+    } else if (!NotLock(rec)) {
+      HeldLock& h = Held(*t, static_cast<uint32_t>(i));
+      if (h.lock == 0 && rec != nullptr) {
+        // Posted back by its taker: a lock. Its take gets its identity and edges now.
+        Atomic(rec->flags).fetch_or(format::kSyncLock, std::memory_order_relaxed);
+        h.lock = ProvenLock(rec, address);
+        if (h.lock != 0) {
+          RekeyHeld(*t, static_cast<uint32_t>(i));
+          if (!(h.flags & format::kHeldTry))
+            RecordEdgesBelow(*t, static_cast<uint32_t>(i), h.lock, h.stack, h.flags);
+        }
+      }
+      Release(*t, address);
+    } else {
+      RemoveHeld(*t, static_cast<uint32_t>(i));
+    }
+    DropNotLocks(*t);
   }
   return Real().sem_post(s);
 }
@@ -119,8 +226,11 @@ int SemPost(sem_t* s) {
 // destroys one for every threading.Lock.
 int SemDestroy(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
-    RemoveTaken(*t, reinterpret_cast<uint64_t>(s));
-    if (g_shim.syncs.valid()) g_shim.syncs.Retire(reinterpret_cast<uint64_t>(s));
+    const uint64_t address = reinterpret_cast<uint64_t>(s);
+    if (const int i = FindHeldSemaphore(*t, address); i >= 0)
+      RemoveHeld(*t, static_cast<uint32_t>(i));
+    if (g_shim.syncs.valid()) g_shim.syncs.Retire(address);
+    RetireLock(address);
   }
   return Real().sem_destroy(s);
 }

@@ -17,7 +17,7 @@ int SpinLock(pthread_spinlock_t* l, const void* caller) {
   ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().spin_lock(l);
   const uint64_t address = reinterpret_cast<uint64_t>(l);
-  const Prepared p = Prepare(*t, address, format::kLockSpinlock, SiteFlags(caller));
+  const Prepared p = Prepare(*t, address, format::kLockSpinlock, SiteOf(*t, caller));
   int rc = Real().spin_trylock(l);
   if (rc != EBUSY) return FinishAcquire(t, p, rc, rc == 0, /*waited=*/false);
   if (g_shim.dump.header->parent_pid > 0) CheckInheritedLock(*t, address, p.lock, -1);
@@ -35,7 +35,7 @@ int SpinTryLock(pthread_spinlock_t* l, const void* caller) {
   const int rc = Real().spin_trylock(l);
   if (rc == 0)
     Commit(*t, Prepare(*t, reinterpret_cast<uint64_t>(l), format::kLockSpinlock,
-                       format::kHeldTry | SiteFlags(caller)));
+                       format::kHeldTry | SiteOf(*t, caller)));
   return rc;
 }
 
@@ -45,8 +45,9 @@ int SpinUnlock(pthread_spinlock_t* l) {
     ThreadCtx* t = scope.get();
     if (t == nullptr) return Real().spin_unlock(l);
     // No owner to check: an unlock of a spinlock this thread does not hold is only noted.
-    if (!Release(*t, reinterpret_cast<uint64_t>(l)) && t->ring.valid())
-      t->ring.Write(format::kOpUnlock, 0, 0, 1 /* not held by us */);
+    const uint64_t address = reinterpret_cast<uint64_t>(l);
+    if (!Release(*t, address))
+      RecordEvent(*t, format::kOpUnlock, 0, 0, address, format::kEventNotHeld);
   }
   return Real().spin_unlock(l);
 }

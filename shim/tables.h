@@ -396,6 +396,7 @@ class SyncTable {
   // A claimed record (new or reused): fresh counters, then the ready flag.
   format::SyncRecord* Publish(format::SyncRecord* rec, uint8_t kind) {
     rec->kind = kind;
+    rec->flags = 0;
     rec->last_post_tid = 0;
     rec->last_take_tid = 0;
     rec->posts = 0;

@@ -30,7 +30,7 @@ Finding ChildBlocked(const Dump& d, size_t di, const MisuseInfo& m, const ForkHe
   const format::FileHeader& hdr = d.header();
   FindingBuilder b(d, di, "held-across-fork", Severity::kError);
   // A semaphore taken and not posted back (CPython's threading.Lock is one) is named by its
-  // address: it is no lock-table lock, and its take was not unwound.
+  // address: the child's lock table does not know it as a lock.
   const bool semaphore = h.kind == format::kLockSemaphore;
   const std::string object =
       semaphore ? absl::StrFormat("semaphore 0x%x", h.address) : b.Lock(h.address, h.kind);
@@ -42,10 +42,11 @@ Finding ChildBlocked(const Dump& d, size_t di, const MisuseInfo& m, const ForkHe
       "that thread does not exist in the child",
       hdr.pid, child, object, holder, semaphore ? "had taken and not posted back" : "held",
       forker, hdr.parent_pid);
-  if (!semaphore)
-    b.Stack(absl::StrFormat("%s %s acquired here by %s in the parent (pid %d)", LockNoun(h.kind),
-                            object, holder, hdr.parent_pid),
-            h.holder_tid, h.stack);
+  b.Stack(semaphore ? absl::StrFormat("Semaphore 0x%x taken here in the parent (pid %d)",
+                                      h.address, hdr.parent_pid)
+                    : absl::StrFormat("%s %s acquired here in the parent (pid %d)",
+                                      LockNoun(h.kind), object, hdr.parent_pid),
+          h.holder_tid, h.stack);
   b.Stack(absl::StrFormat("fork() called here (pid %d)", hdr.parent_pid), hdr.fork_tid,
           hdr.fork_stack);
   b.Stack(absl::StrFormat("Child (pid %d) blocked here acquiring %s", hdr.pid, object), m.tid,
@@ -145,7 +146,7 @@ std::vector<Finding> CheckFork(const std::vector<std::unique_ptr<Dump>>& dumps,
     if (fresh)
       warnings.push_back({FindingBuilder(d, di, "held-across-fork", Severity::kWarning),
                           d.header().parent_pid, d.header().pid, d.header().fork_tid,
-                          d.header().fork_stack});
+                          d.header().fork_stack, {}, 0});
     Warning& w = warnings[it->second];
     ++w.children;
     for (const ForkHeldInfo* h : orphans) AddInherited(w, d, *h);

@@ -37,6 +37,9 @@ struct OrderGraph {
     };
     for (size_t d = 0; d < dumps.size(); ++d) {
       for (const EdgeInfo& e : dumps[d]->edges()) {
+        // A semaphore that proved not to be a lock (a hand-off) orders nothing.
+        if (!OrderedLock(*dumps[d]->Lock(e.from)) || !OrderedLock(*dumps[d]->Lock(e.to)))
+          continue;
         uint32_t u = node(d, e.from), v = node(d, e.to);
         adj[u].push_back(v);
         edge_of[(uint64_t{u} << 32) | v] = &e;

@@ -58,6 +58,7 @@ struct Wait {
   Target target = Target::kLock;
   bool write = true;               // a mutex, a spinlock, an rwlock write request
   const LockInfo* lock = nullptr;  // for kLock (may be null: untracked)
+  uint8_t kind = format::kLockMutex;  // for kLock: the lock's kind
   double seconds = -1;             // how long so far; < 0 when unknown
   uint64_t condition = 0;          // a woken condition wait: the condition it was woken from
 };
@@ -87,8 +88,11 @@ class WaitGraph {
     // A process that ran its exit path waits for nothing: its slots keep their last state.
     const bool exited = d_.header().state == format::kStateExited;
     size_t live = 0;
+    for (const ThreadInfo& t : d_.threads())  // first: a wait's kind depends on its holders
+      for (const format::HeldLock& h : t.held)
+        if (HeldAsLock(h, d_.Lock(h.lock), d_.SyncAt(h.address)))
+          holders_[h.address].push_back({&t, h});
     for (const ThreadInfo& t : d_.threads()) {
-      for (const format::HeldLock& h : t.held) holders_[h.address].push_back({&t, h});
       if (t.state != format::kThreadLive) continue;
       ++live;
       if (exited) continue;
@@ -129,10 +133,22 @@ class WaitGraph {
       default: w.target = Target::kLock; break;  // mutex, rwlock, spinlock
     }
     w.write = r.kind != format::kWaitRwlockRead;
+    // A semaphore some thread holds as a lock (a Python lock) is waited for like a lock.
+    if (w.target == Target::kSemaphore && holders_.contains(r.address)) {
+      w.target = Target::kLock;
+      w.kind = format::kLockSemaphore;
+      w.lock = d_.LockAt(r.address);
+      return w;
+    }
     if (w.target == Target::kLock) {
       // A quick wait (no start time) wrote only its address and kind: no index.
       const LockInfo* l = r.since_ns != 0 ? d_.Lock(r.index) : nullptr;
       w.lock = l && l->address == r.address ? l : d_.LockAt(r.address);
+      w.kind = w.lock                        ? w.lock->kind
+               : r.kind == format::kWaitGil      ? uint8_t{format::kLockGil}
+               : r.kind == format::kWaitSpinlock ? uint8_t{format::kLockSpinlock}
+               : r.kind == format::kWaitMutex    ? uint8_t{format::kLockMutex}
+                                                 : uint8_t{format::kLockRwlock};
     }
     return w;
   }
@@ -165,6 +181,7 @@ class WaitGraph {
     w.target = Target::kLock;
     w.write = true;
     w.lock = d_.LockAt(r.cond_mutex);
+    w.kind = w.lock ? w.lock->kind : uint8_t{format::kLockMutex};
     const uint64_t from = std::max(woken_at, r.since_ns);
     w.seconds = opt_.now_ns > from ? double(opt_.now_ns - from) / 1e9 : 0.0;
   }
@@ -201,8 +218,11 @@ class WaitGraph {
     return seconds < 0 ? "" : absl::StrFormat(" for %.1f s", seconds);
   }
 
-  static uint8_t KindOf(const LockInfo* lock) {
-    return lock ? lock->kind : uint8_t{format::kLockMutex};
+  // The kind of a held entry's lock (a semaphore not yet known as a lock has no record).
+  uint8_t KindOf(const format::HeldLock& h) const {
+    if (const LockInfo* l = d_.Lock(h.lock)) return l->kind;
+    return (h.flags & format::kHeldSemaphore) ? uint8_t{format::kLockSemaphore}
+                                              : uint8_t{format::kLockMutex};
   }
 
   FindingBuilder Builder(const char* kind) const {
@@ -212,7 +232,7 @@ class WaitGraph {
   // How `w`'s object is named in a sentence: "{L1}" for locks, "semaphore 0x..." otherwise.
   std::string ObjectName(FindingBuilder& fb, const Wait& w) {
     switch (w.target) {
-      case Target::kLock: return fb.Lock(w.address, w.lock);
+      case Target::kLock: return fb.Lock(w.address, w.kind);
       case Target::kSemaphore: return absl::StrFormat("semaphore 0x%x", w.address);
       case Target::kCondvar: return absl::StrFormat("condition variable 0x%x", w.address);
       case Target::kJoin:
@@ -252,10 +272,66 @@ class WaitGraph {
   // The acquisition stacks of everything `t` holds (up to the in-dump part).
   void AddHeldStacks(FindingBuilder& fb, const ThreadInfo* t) {
     for (const format::HeldLock& h : t->held) {
-      const LockInfo* lock = d_.Lock(h.lock);
-      fb.Stack(absl::StrCat(LockNoun(KindOf(lock)), " ", fb.Lock(h.address, lock), " acquired here",
+      if (!HeldAsLock(h, d_.Lock(h.lock), d_.SyncAt(h.address))) continue;
+      const uint8_t kind = KindOf(h);
+      fb.Stack(absl::StrCat(LockNoun(kind), " ", fb.Lock(h.address, kind), " acquired here",
                             (h.flags & format::kHeldRead) ? " (for read)" : ""),
                t->tid, h.stack);
+    }
+  }
+
+  // Which thread state a thread waiting for the GIL holds it with, and which it waits to run
+  // (a second thread state of one thread, the main interpreter's under a sub-interpreter's).
+  void GilDetails(FindingBuilder& fb, const ThreadInfo& t) {
+    auto state = [](uint64_t tstate, int64_t interp) {
+      std::string s = absl::StrFormat("thread state 0x%x", tstate);
+      if (interp == 0) absl::StrAppend(&s, " of the main interpreter");
+      else if (interp > 0) absl::StrAppend(&s, absl::StrFormat(" of sub-interpreter %d", interp));
+      return s;
+    };
+    const std::string who = fb.Thread(&t, true);
+    const bool holds = std::any_of(t.held.begin(), t.held.end(), [&](const format::HeldLock& h) {
+      return h.address == t.wait.address;
+    });
+    if (holds && t.py_tstate != 0)
+      fb.finding().details.push_back(absl::StrCat("  ", who, " holds the GIL with ",
+                                                  state(t.py_tstate, t.py_interp)));
+    if (t.py_wait_tstate != 0) {
+      std::string line = absl::StrCat("  ", who, " waits for the GIL to run ",
+                                      state(t.py_wait_tstate, t.py_wait_interp),
+                                      " (its PyGILState thread state)");
+      if (holds && t.py_wait_tstate != t.py_tstate)
+        absl::StrAppend(&line, ": a second thread state of the same thread, whose GIL it "
+                               "already holds");
+      fb.finding().details.push_back(line);
+    }
+  }
+
+  // The threads that wait, directly or through others, for locks the `stuck` threads hold:
+  // stuck behind them for good. Told in the same finding (a line and a stack each), not as
+  // stalls of their own.
+  void BlockedBehind(FindingBuilder& fb, std::set<const ThreadInfo*> stuck,
+                     std::set<const ThreadInfo*>* explained) {
+    bool grew = true;
+    std::vector<const Wait*> behind;
+    while (grew) {
+      grew = false;
+      for (const Wait& w : waits_) {
+        if (stuck.count(w.thread) || explained->count(w.thread)) continue;
+        for (const Blocker& b : Blockers(w)) {
+          if (b.how != Blocker::kHolds || !stuck.count(b.thread)) continue;
+          fb.finding().details.push_back(absl::StrCat("  behind it: ", fb.Thread(w.thread, true),
+                                                      " ", WaitsFor(fb, w, b, true)));
+          behind.push_back(&w);
+          stuck.insert(w.thread);
+          grew = true;
+          break;
+        }
+      }
+    }
+    for (const Wait* w : behind) {
+      AddWaitStack(fb, *w);
+      explained->insert(w->thread);
     }
   }
 
@@ -269,13 +345,13 @@ class WaitGraph {
         if (h.thread == w.thread) mine = &h;
       if (mine == nullptr) continue;
       // A recursive mutex re-taken, or an error-checking one (EDEADLK), returns at once.
-      const uint8_t kind = KindOf(w.lock);
+      const uint8_t kind = w.kind;
       if (kind == format::kLockRecursiveMutex || kind == format::kLockErrorcheckMutex) continue;
       if (kind == format::kLockRwlock && !w.write && (mine->held.flags & format::kHeldRead))
         continue;  // a second read lock
       FindingBuilder fb = Builder("self-deadlock");
       const std::string who = fb.Thread(w.thread, true);
-      const std::string id = fb.Lock(w.address, w.lock);
+      const std::string id = fb.Lock(w.address, kind);
       fb.finding().summary = absl::StrFormat(
           "self-deadlock: %s waits%s for %s, which it already holds", who, Duration(w.seconds), id);
       fb.Stack(absl::StrCat("Blocked here re-acquiring ", id, Duration(w.seconds)), w.thread->tid,
@@ -285,8 +361,10 @@ class WaitGraph {
           w.thread->tid, mine->held.stack);
       fb.Step(w.thread->tid, absl::StrCat("lock(", id, ");"));
       fb.Step(w.thread->tid, absl::StrCat("lock(", id, ");"));
+      if (kind == format::kLockGil) GilDetails(fb, *w.thread);
       fb.finding().blocked_seconds = w.seconds;
       explained->insert(w.thread);
+      BlockedBehind(fb, {w.thread}, explained);
       out->push_back(fb.Take());
     }
   }
@@ -362,12 +440,17 @@ class WaitGraph {
     for (size_t i = 0; plain && i < k; ++i) {
       const Wait* prev = WaitOf(nodes[cycle[(i + k - 1) % k]]);
       fb.Step(nodes[cycle[i]]->tid,
-              absl::StrCat("lock(", fb.Lock(prev->address, prev->lock), ");"));
+              absl::StrCat("lock(", fb.Lock(prev->address, prev->kind), ");"));
     }
     for (size_t i = 0; plain && i < k; ++i) {
       const Wait* w = WaitOf(nodes[cycle[i]]);
-      fb.Step(nodes[cycle[i]]->tid, absl::StrCat("lock(", fb.Lock(w->address, w->lock), ");"));
+      fb.Step(nodes[cycle[i]]->tid, absl::StrCat("lock(", fb.Lock(w->address, w->kind), ");"));
     }
+    for (size_t i = 0; i < k; ++i)
+      if (WaitOf(nodes[cycle[i]])->kind == format::kLockGil) GilDetails(fb, *nodes[cycle[i]]);
+    std::set<const ThreadInfo*> stuck;
+    for (uint32_t n : cycle) stuck.insert(nodes[n]);
+    BlockedBehind(fb, stuck, explained);
     return fb.Take();
   }
 
@@ -428,7 +511,7 @@ class WaitGraph {
       switch (b.how) {
         case Blocker::kHolds:
           f.details.push_back(absl::StrFormat("  %s is held by %s, %s", object, who, doing));
-          fb.Stack(absl::StrCat(LockNoun(KindOf(w.lock)), " ", object, " acquired here",
+          fb.Stack(absl::StrCat(LockNoun(w.kind), " ", object, " acquired here",
                                 (b.held.flags & format::kHeldRead) ? " (for read)" : ""),
                    b.thread->tid, b.held.stack);
           break;

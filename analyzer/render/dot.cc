@@ -17,6 +17,16 @@ std::string DotString(const std::string& s) {
   return out + "\"";
 }
 
+// Where an edge's second lock was taken, for its label (SymbolCache::Site).
+std::string SiteLabel(SymbolCache& symbols, size_t dump, const std::vector<uint64_t>& pcs) {
+  const std::optional<SymbolizedFrame> site = symbols.Site(dump, pcs);
+  if (!site) return "";
+  std::string file = site->file;
+  if (size_t slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
+  return site->line > 0 ? absl::StrFormat("%s %s:%d", site->function, file, site->line)
+                        : site->function;
+}
+
 }  // namespace
 
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
@@ -29,7 +39,10 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
   for (size_t d = 0; d < dumps.size(); ++d) {
     const Dump& dump = *dumps[d];
     std::set<uint32_t> used;
+    std::vector<const EdgeInfo*> edges;
     for (const EdgeInfo& e : dump.edges()) {
+      if (!OrderedLock(*dump.Lock(e.from)) || !OrderedLock(*dump.Lock(e.to))) continue;
+      edges.push_back(&e);
       used.insert(e.from);
       used.insert(e.to);
     }
@@ -42,10 +55,11 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
           &out, "    n%d_%d [label=%s];\n", d, l,
           DotString(absl::StrFormat("%s 0x%x %s", name, lock->address, LockKindName(lock->kind))));
     }
-    for (const EdgeInfo& e : dump.edges()) {
-      bool in_cycle = hot.count({d, dump.Lock(e.from)->address, dump.Lock(e.to)->address}) > 0;
-      absl::StrAppendFormat(&out, "    n%d_%d -> n%d_%d%s;\n", d, e.from, d, e.to,
-                            in_cycle ? " [color=red, penwidth=2]" : "");
+    for (const EdgeInfo* e : edges) {
+      bool in_cycle = hot.count({d, dump.Lock(e->from)->address, dump.Lock(e->to)->address}) > 0;
+      const std::string site = SiteLabel(symbols, d, dump.Stack(e->to_stack));
+      absl::StrAppendFormat(&out, "    n%d_%d -> n%d_%d [label=%s%s];\n", d, e->from, d, e->to,
+                            DotString(site), in_cycle ? ", color=red, penwidth=2" : "");
     }
     absl::StrAppend(&out, "  }\n");
   }

@@ -41,9 +41,9 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
         const SymbolizedFrame& fr = frames[k];
         absl::StrAppendFormat(&out,
                               "%s\n          { \"pc\": \"0x%x\", \"module\": %s, \"function\": %s, "
-                              "\"file\": %s, \"line\": %d%s }",
+                              "\"file\": %s, \"line\": %d, \"language\": %s%s }",
                               k ? "," : "", fr.pc, JsonString(fr.module), JsonString(fr.function),
-                              JsonString(fr.file), fr.line,
+                              JsonString(fr.file), fr.line, fr.python ? "\"python\"" : "\"native\"",
                               fr.inlined ? ", \"inlined\": true" : "");
       }
       absl::StrAppend(&out, "] }");

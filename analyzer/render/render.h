@@ -1,7 +1,8 @@
 // The report's renderers. Text (the default, on stderr): ThreadSanitizer's layout plus
 // lockdep's scenario table. JSON: CONTRACT's shape, plus details and notes. SARIF 2.1.0: one
 // result per finding, stacks as thread flows. DOT: the lock-order graph, cycle edges red.
-// Each symbolizes only the stacks findings name.
+// Each symbolizes only the stacks findings name. The timeline (report --timeline) is the
+// rings' events, not findings.
 #ifndef LOCKSCOPE_ANALYZER_RENDER_RENDER_H_
 #define LOCKSCOPE_ANALYZER_RENDER_RENDER_H_
 
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "analyzer/dump_reader.h"
 #include "analyzer/report.h"
 #include "analyzer/symbol_cache.h"
@@ -20,6 +22,11 @@ std::string RenderJson(const Report& report, SymbolCache& symbols);
 std::string RenderSarif(const Report& report, SymbolCache& symbols);
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
                       SymbolCache& symbols);
+// The ring events of `threads` (tids or names; all when empty) in time order, text or JSON;
+// NotFound when a thread asked for has no events.
+absl::StatusOr<std::string> RenderTimeline(const std::vector<std::unique_ptr<Dump>>& dumps,
+                                           SymbolCache& symbols,
+                                           const std::vector<std::string>& threads, bool json);
 
 }  // namespace lockscope
 

@@ -33,7 +33,7 @@ std::string RenderSarif(const Report& report, SymbolCache& symbols) {
             JsonString(fr.file.empty() ? fr.module : fr.file), " }",
             fr.line > 0 ? absl::StrFormat(", \"region\": { \"startLine\": %d }", fr.line) : "",
             " }, \"logicalLocations\": [ { \"fullyQualifiedName\": ", JsonString(fr.function),
-            " } ] }");
+            " } ]", fr.python ? ", \"properties\": { \"language\": \"python\" }" : "", " }");
         if (first_location.empty() && fr.line > 0) first_location = loc;
         absl::StrAppend(&out, first ? "" : ", ", "{ \"location\": ", loc, " }");
         first = false;

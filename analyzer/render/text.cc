@@ -27,6 +27,11 @@ void AppendFrames(std::string* out, const std::vector<SymbolizedFrame>& frames) 
     std::string where;
     if (!fr.file.empty())
       where = fr.line > 0 ? absl::StrFormat(" %s:%d", fr.file, fr.line) : " " + fr.file;
+    if (fr.python) {  // py-spy's way: function (file:line), marked as Python
+      absl::StrAppendFormat(out, "    #%d %s%s [python]\n", n++,
+                            fr.function.empty() ? "<python>" : fr.function, where);
+      continue;
+    }
     absl::StrAppendFormat(out, "    #%d %s%s%s (%s+0x%x)%s\n", n++,
                           fr.function.empty() ? "<unknown>" : fr.function, where, "",
                           fr.module.empty() ? "?" : fr.module, fr.module_offset,

@@ -33,11 +33,13 @@
 namespace lockscope::format {
 
 inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
-// 2.0: the thread slot's wait state is a WaitRecord (timed-out retries, deadlines, the
-// mutex of a condition wait); lock kinds carry rwlock preference bits; spinlock waits.
-// (1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events only, sync records are
-// retired and reused.)
-inline constexpr uint16_t kMajorVersion = 2;
+// 3.0: CPython (the header's python_version and note, thread states in the thread slot, the
+// Python code section, Python frames in stacks); ring events carry a time (32 bytes);
+// semaphores used as locks are held locks (no taken_sems list).
+// (2.0: the thread slot's wait state is a WaitRecord; lock kinds carry rwlock preference
+// bits; spinlock waits. 1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events
+// only, sync records are retired and reused.)
+inline constexpr uint16_t kMajorVersion = 3;
 inline constexpr uint16_t kMinorVersion = 0;
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
@@ -72,7 +74,8 @@ struct Counters {
   uint64_t syncs_used, syncs_dropped;
   uint64_t misuse_used, misuse_dropped;
   uint64_t fork_held_used, fork_held_dropped;
-  uint64_t reserved[5];
+  uint64_t py_code_used, py_code_dropped;
+  uint64_t reserved[3];
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -106,8 +109,12 @@ struct FileHeader {
   // Why the shim recorded nothing, when it did not (an unknown glibc, say): one line, for the
   // report; empty otherwise.
   char shim_note[128];
+  // The CPython of the process: its version ("3.11.2"; empty: none), and when its GIL and
+  // frames are not tracked (a version the shim does not know), why: one line.
+  char python_version[16];
+  char python_note[176];
   uint8_t reserved[4096 - 8 - 4 - 4 - 4 - 4 - 8 - 8 - 4 - 4 - 8 - 8 - 4 - 4 - 256 - 256 - 512 -
-                   kMaxSections * sizeof(Section) - sizeof(Counters) - 8 - 128];
+                   kMaxSections * sizeof(Section) - sizeof(Counters) - 8 - 128 - 16 - 176];
 };
 static_assert(sizeof(FileHeader) == kHeaderSize);
 static_assert(offsetof(FileHeader, sections) % 8 == 0);
@@ -133,7 +140,7 @@ enum LockState : uint8_t {
 };
 
 // LockRecord::kind holds a LockKind in its low bits and these flags above it.
-inline constexpr uint8_t kLockKindMask = 0x1f;
+inline constexpr uint8_t kLockKindMask = 0x0f;
 // Set once the lock is an endpoint of an order edge. Only such a lock needs a new identity
 // when its address is reused; one without edges is reset in place, so that an address that
 // is freed and reused a million times (a heap object with a mutex) keeps one record.
@@ -143,6 +150,11 @@ inline constexpr uint8_t kLockHadEdges = 0x80;
 // reader, so a cycle through read acquisitions of this lock can deadlock.
 inline constexpr uint8_t kLockPrefersWriters = 0x40;
 inline constexpr uint8_t kLockWritersSeen = 0x20;
+// Semaphores: not used as a lock (so not in the order graph, the wait-for graph or the fork
+// snapshot): posted by a thread that had not taken it (a hand-off, as threading.Condition's
+// waiter locks are), waited on by the thread that holds it, or still available after a take
+// (a counting semaphore).
+inline constexpr uint8_t kLockUnowned = 0x10;
 
 // A lock identity is its record index: (address, generation) where the generation is
 // implicit: each re-initialisation or free retires the record and a new one is inserted.
@@ -215,6 +227,31 @@ static_assert(sizeof(StackRecord) == 16);
 inline constexpr uint16_t kStackReady = 1;
 inline constexpr uint16_t kStackNoFrames = 2;  // the frame area was full: hash only
 
+// Python frames in a stack (frames section): kPythonFrame | line << 32 | PyCodeRecord index.
+// Native program counters never have bit 63 set (user-space addresses).
+inline constexpr uint64_t kPythonFrame = uint64_t{1} << 63;
+inline constexpr uint64_t PythonFrame(uint32_t code, uint32_t line) {
+  return kPythonFrame | (uint64_t{line & 0x7fffffffu} << 32) | code;
+}
+inline constexpr bool IsPythonFrame(uint64_t frame) { return (frame & kPythonFrame) != 0; }
+inline constexpr uint32_t PythonFrameCode(uint64_t frame) { return static_cast<uint32_t>(frame); }
+inline constexpr uint32_t PythonFrameLine(uint64_t frame) {
+  return static_cast<uint32_t>(frame >> 32) & 0x7fffffffu;
+}
+
+// ---- Python code objects ------------------------------------------------------------------
+
+// A Python function as its frames name it: copied out of the code object when a stack that
+// runs it is first recorded (the object may be gone by the time anyone reads the dump).
+struct PyCodeRecord {
+  uint64_t key;        // hash of (filename, name, first line); claimed by CAS 0 -> key
+  uint32_t ready;      // 1 once written (release)
+  int32_t first_line;  // co_firstlineno
+  char name[64];       // co_qualname (3.11+) or co_name; NUL-terminated, truncated
+  char filename[176];  // co_filename; NUL-terminated, a long one keeps its end ("...tail")
+};
+static_assert(sizeof(PyCodeRecord) == 256);
+
 // ---- modules ------------------------------------------------------------------------------
 
 struct ModuleRecord {
@@ -236,7 +273,7 @@ struct SyncRecord {
   uint64_t address;  // claimed by CAS 0 (or kSyncRetired) -> address
   uint8_t kind;      // kLockSemaphore | kLockCondvar
   uint8_t ready;     // 1 once kind is written
-  uint16_t reserved;
+  uint16_t flags;     // semaphores: kSyncLock, kSyncNotLock
   int32_t last_post_tid;  // sem_post / pthread_cond_signal / _broadcast
   int32_t last_take_tid;  // successful sem_wait / sem_trywait / sem_timedwait
   uint32_t posts;         // counts, wrapping (condition variables: signals + broadcasts)
@@ -248,6 +285,12 @@ struct SyncRecord {
                           // or broadcast
 };
 static_assert(sizeof(SyncRecord) == 48);
+// A semaphore posted back by the thread that took it: used as a lock (CPython's
+// threading.Lock is one), so its takes have order edges (it has a LockRecord of kind
+// kLockSemaphore from then on).
+inline constexpr uint16_t kSyncLock = 1;
+// A semaphore seen not to be a lock (kLockUnowned says how); wins over kSyncLock.
+inline constexpr uint16_t kSyncNotLock = 2;
 // `address` of a record given back when its object was destroyed (no object lives at 1):
 // readers skip it, writers may reuse it for another object.
 inline constexpr uint64_t kSyncRetired = 1;
@@ -304,6 +347,11 @@ enum ThreadState : uint32_t {
 enum HeldFlags : uint32_t {
   kHeldTry = 1,   // acquired by a successful trylock (creates no blocking edge)
   kHeldRead = 2,  // shared (rwlock read) acquisition
+  // Taken by a trywait while holding the GIL, as CPython takes its locks: it blocks only
+  // after dropping the GIL, so the acquisition has edges from every held lock but the GIL.
+  kHeldBehindGil = 4,
+  // A semaphore taken (its `lock` is 0 until it proves to be a lock: format::kSyncLock).
+  kHeldSemaphore = 8,
   // Bits 16..31: a hash of the call site (the return address into the program), part of
   // the chain key so that each acquisition site keeps its own stack.
   kHeldSiteMask = 0xffff0000u,
@@ -320,7 +368,6 @@ struct HeldLock {
 static_assert(sizeof(HeldLock) == 32);
 
 inline constexpr uint32_t kInlineHeld = 48;
-inline constexpr uint32_t kTakenSems = 6;
 
 enum WaitKind : uint32_t {
   kWaitNone = 0,
@@ -333,6 +380,11 @@ enum WaitKind : uint32_t {
   kWaitJoin = 7,      // pthread_join: address is the joined thread's handle
   kWaitSpinlock = 8,  // spinning in pthread_spin_lock
 };
+// Waits whose WaitRecord::index is a LockRecord (the others' is a SyncRecord, or nothing).
+inline constexpr bool IsLockWait(uint32_t kind) {
+  return kind == kWaitMutex || kind == kWaitRwlockRead || kind == kWaitRwlockWrite ||
+         kind == kWaitGil || kind == kWaitSpinlock;
+}
 
 // What a thread is blocked on right now. Written by its own thread before it blocks
 // (`address` last, with a release store) and cleared (`address` first) when it is done.
@@ -375,11 +427,14 @@ struct ThreadRecord {
   uint32_t exit_stack;      // set when the thread exited while holding locks
   uint32_t reserved0;
   WaitRecord wait;  // in the same cache line as held_count
-  // Semaphores this thread took and has not posted back: a binary semaphore used as a lock,
-  // such as CPython's threading.Lock. 0 = free slot; when all are in use the oldest goes.
-  // The fork snapshot reads them (a lock of that kind held across fork()).
-  uint64_t taken_sems[kTakenSems];
-  uint8_t reserved1[32];
+  // CPython: the thread state it took the GIL with last and its interpreter's id; during a
+  // wait for the GIL, the thread state it waits to run with when that is its PyGILState one
+  // (PyGILState_Ensure's), and that one's interpreter. 0 / -1 when unknown.
+  uint64_t py_tstate;
+  int64_t py_interp;
+  uint64_t py_wait_tstate;
+  int64_t py_wait_interp;
+  uint8_t reserved1[48];
   HeldLock held[kInlineHeld];
 };
 static_assert(offsetof(ThreadRecord, wait) == 48);
@@ -398,22 +453,37 @@ enum EventOp : uint8_t {
   kOpCondWaitEnd = 5,
   kOpLockFailed = 6,  // aux: the error
   kOpDestroy = 7,
-  kOpLockWaited = 9,  // acquired after waiting (the lock was visibly taken); aux: stack
+  kOpLockWaited = 9,  // acquired after waiting (the lock was visibly taken); aux: stack;
+                      // extra: the lock's address
+  kOpGilTaken = 10,    // the thread took the GIL (lock: the GIL's; extra: its thread state)
+  kOpGilDropped = 11,  // the thread let the GIL go (extra: its thread state)
+  kOpWaitBegin = 12,   // a wait that may block began (flags: WaitKind; aux: stack; extra: the
+                       // object)
+  kOpThreadStart = 13, // the thread's first call into the shim (aux: its tid; extra: its
+                       // pthread_t). A ring passes to a new thread: this marks where.
+  kOpThreadExit = 14,
+  kOpFork = 15,        // the thread called fork()
 };
+// Event::flags.
+inline constexpr uint8_t kEventNotHeld = 1;    // kOpUnlock: of a lock the thread did not hold
+inline constexpr uint8_t kEventSemaphore = 2;  // kOpLockWaited: the lock is a semaphore
 
-// Single writer (the owning thread): two 8-byte stores per event, then a release store of
-// `head`. Both words carry a check, so a reader that races with the writer overwriting the
-// slot never accepts a torn event: `seq` is the full write position (low 32 bits) and `lap`
-// is position / capacity (low 16 bits), which differs between consecutive overwrites.
+// Single writer (the owning thread): four 8-byte stores per event, then a release store of
+// `head`. Words 0 and 1 carry a check, so a reader that races with the writer overwriting
+// the slot never accepts a torn event: `seq` is the full write position (low 32 bits) and
+// `lap` is position / capacity (low 16 bits), which differs between consecutive overwrites
+// (format/ring_events.h has the protocol).
 struct Event {
-  uint32_t seq;   // low 32 bits of the write position          } word 0
-  uint32_t lock;  // LockRecord index                           }
-  uint8_t op;     // EventOp                                     } word 1
-  uint8_t flags;  //                                             }
-  uint16_t lap;   // (position / capacity) & 0xffff              }
-  uint32_t aux;   // op-specific (stack id, error code)          }
+  uint32_t seq;      // low 32 bits of the write position          } word 0
+  uint32_t lock;     // LockRecord index                           }
+  uint8_t op;        // EventOp                                     } word 1
+  uint8_t flags;     //                                             }
+  uint16_t lap;      // (position / capacity) & 0xffff              }
+  uint32_t aux;      // op-specific (stack id, error code)          }
+  uint64_t time_ns;  // CLOCK_MONOTONIC                               word 2
+  uint64_t extra;    // op-specific (a thread state, an object)       word 3
 };
-static_assert(sizeof(Event) == 16);
+static_assert(sizeof(Event) == 32);
 
 struct RingHeader {
   uint64_t head;      // events ever written
@@ -495,7 +565,9 @@ inline constexpr uint64_t kMinRecordSize<Ring> = RingBytes(16);
   X(Misuse, misuse, 10, MisuseRecord, false, "LOCKSCOPE_MISUSE", 1024, 16, 1u << 20, false,     \
     misuse_dropped, "misuse records were lost: the misuse table was full")                    \
   X(ForkHeld, fork_held, 11, ForkHeldRecord, false, "LOCKSCOPE_FORK_HELD", 1024, 16, 1u << 20,  \
-    false, fork_held_dropped, "locks held at fork() were not listed: the table was full")
+    false, fork_held_dropped, "locks held at fork() were not listed: the table was full")     \
+  X(PyCode, py_code, 12, PyCodeRecord, false, "LOCKSCOPE_PY_CODE", 4096, 64, 1u << 20, true,    \
+    py_code_dropped, "Python frames lost their names: the Python code table was full")
 // clang-format on
 
 enum SectionId : uint32_t {

@@ -30,6 +30,10 @@ inline uint64_t EventWord1(uint64_t position, uint32_t shift, uint8_t op, uint32
 // were read (the ring may be live). `cap` is the ring's capacity as the caller validated it
 // (read once: the ring may be live) and `ring` must span RingBytes(cap) bytes; a capacity
 // that is not a power of two (not a ring this code wrote) yields nothing.
+//
+// The writer stores word 0 (the sequence), then words 2 and 3, then word 1 (release); the
+// reader takes word 1 (acquire), words 0, 2 and 3, then word 0 again after an acquire fence,
+// a seqlock: an overwrite that began while it read changed word 0.
 template <typename Fn>
 uint64_t ForEachRingEvent(const RingHeader* ring, uint64_t cap, uint64_t max, Fn&& fn) {
   if (cap == 0 || (cap & (cap - 1)) != 0) return 0;
@@ -43,12 +47,13 @@ uint64_t ForEachRingEvent(const RingHeader* ring, uint64_t cap, uint64_t max, Fn
   const uint32_t shift = static_cast<uint32_t>(__builtin_ctzll(cap));
   for (uint64_t pos = begin; pos < head; ++pos) {
     auto* slot = reinterpret_cast<uint64_t*>(&ev[pos & (cap - 1)]);
-    // Word 1 first: the writer stores word 0 then word 1, so a new word 1 implies a new
-    // word 0; reading them in the opposite order cannot pair an old word 1 with a new word 0
-    // without one of the checks failing.
     const uint64_t w1 = std::atomic_ref<uint64_t>(slot[1]).load(std::memory_order_acquire);
-    const uint64_t w0 = std::atomic_ref<uint64_t>(slot[0]).load(std::memory_order_acquire);
-    if (static_cast<uint32_t>(w0) != static_cast<uint32_t>(pos) ||
+    const uint64_t w0 = std::atomic_ref<uint64_t>(slot[0]).load(std::memory_order_relaxed);
+    const uint64_t w2 = std::atomic_ref<uint64_t>(slot[2]).load(std::memory_order_relaxed);
+    const uint64_t w3 = std::atomic_ref<uint64_t>(slot[3]).load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    const uint64_t again = std::atomic_ref<uint64_t>(slot[0]).load(std::memory_order_relaxed);
+    if (static_cast<uint32_t>(w0) != static_cast<uint32_t>(pos) || again != w0 ||
         ((w1 >> 16) & 0xffff) != ((pos >> shift) & 0xffff)) {
       ++skipped;
       continue;
@@ -60,6 +65,8 @@ uint64_t ForEachRingEvent(const RingHeader* ring, uint64_t cap, uint64_t max, Fn
     e.flags = static_cast<uint8_t>(w1 >> 8);
     e.lap = static_cast<uint16_t>(w1 >> 16);
     e.aux = static_cast<uint32_t>(w1 >> 32);
+    e.time_ns = w2;
+    e.extra = w3;
     fn(e);
   }
   return skipped;

@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     v.ring(t - 1)->capacity = v.ring_events;
     RingWriter w(v.ring(t - 1));
     for (uint64_t e = 0; e < events / 64; ++e)
-      w.Write(e % 4 ? format::kOpLockWaited : format::kOpCondWaitBegin, ids[e % locks], stack);
+      w.Write(e % 4 ? format::kOpLockWaited : format::kOpCondWaitBegin, ids[e % locks], stack, e);
     r.state = format::kThreadExited;
   }
   v.header->state = format::kStateExited;

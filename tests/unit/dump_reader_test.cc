@@ -165,9 +165,9 @@ class DumpReaderTest : public ::testing::Test {
     v.ring(0)->owner_slot = 1;
     v.ring(0)->capacity = v.ring_events;  // as AttachRing does
     RingWriter ring(v.ring(0));
-    ring.Write(format::kOpLockWaited, w->l1, w->stack);
-    ring.Write(format::kOpLockFailed, l3b, 110);
-    ring.Write(format::kOpUnlock, 0, 0, 1);
+    ring.Write(format::kOpLockWaited, w->l1, w->stack, 1000);
+    ring.Write(format::kOpLockFailed, l3b, 110, 2000);
+    ring.Write(format::kOpUnlock, 0, 0, 3000, 0, 1);
 
     format::ModuleRecord& m = v.modules[0];
     m.base = 0x400000;

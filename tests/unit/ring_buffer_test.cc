@@ -64,8 +64,12 @@ using FlagsType = decltype(Event::flags);
 OpType OpFor(uint64_t pos) { return static_cast<OpType>(1 + pos % 8); }
 FlagsType FlagsFor(uint64_t pos) { return static_cast<FlagsType>(pos >> 7); }
 
+uint64_t TimeFor(uint64_t pos, uint32_t salt = 0) { return pos * 1000003u + salt; }
+uint64_t ExtraFor(uint64_t pos, uint32_t salt = 0) { return ~(pos << 7) ^ salt; }
+
 void WritePayload(RingWriter& w, uint64_t pos, uint32_t salt = 0) {
-  w.Write(OpFor(pos), LockFor(pos, salt), AuxFor(pos, salt), FlagsFor(pos));
+  w.Write(OpFor(pos), LockFor(pos, salt), AuxFor(pos, salt), TimeFor(pos, salt),
+          ExtraFor(pos, salt), FlagsFor(pos));
 }
 
 // True when `e` is exactly what WritePayload wrote at a position whose low 32 bits are e.seq
@@ -73,7 +77,8 @@ void WritePayload(RingWriter& w, uint64_t pos, uint32_t salt = 0) {
 bool Consistent(const Event& e, uint32_t salt = 0) {
   const uint64_t pos = e.seq;
   return e.lock == LockFor(pos, salt) && e.aux == AuxFor(pos, salt) && e.op == OpFor(pos) &&
-         e.flags == FlagsFor(pos);
+         e.flags == FlagsFor(pos) && e.time_ns == TimeFor(pos, salt) &&
+         e.extra == ExtraFor(pos, salt);
 }
 
 uint64_t Head(RingHeader* r) { return Atomic(r->head).load(std::memory_order_acquire); }
@@ -91,9 +96,9 @@ TEST(RingBufferTest, SingleThreadWriteRead) {
   RingWriter w(mem.ring());
   ASSERT_TRUE(w.valid());
   EXPECT_FALSE(RingWriter().valid());
-  w.Write(format::kOpLockWaited, 7, 100);
-  w.Write(format::kOpLockFailed, 8, 101, 3);
-  w.Write(format::kOpUnlock, 7, 0);
+  w.Write(format::kOpLockWaited, 7, 100, 1000);
+  w.Write(format::kOpLockFailed, 8, 101, 2000, 0x1234, 3);
+  w.Write(format::kOpUnlock, 7, 0, 3000);
   EXPECT_EQ(Head(mem.ring()), 3u);
 
   std::vector<Event> out(16);
@@ -110,6 +115,8 @@ TEST(RingBufferTest, SingleThreadWriteRead) {
   EXPECT_EQ(out[1].lock, 8u);
   EXPECT_EQ(out[1].aux, 101u);
   EXPECT_EQ(out[1].flags, 3u);
+  EXPECT_EQ(out[1].time_ns, 2000u);
+  EXPECT_EQ(out[1].extra, 0x1234u);
   EXPECT_EQ(out[2].seq, 2u);
   EXPECT_EQ(out[2].op, format::kOpUnlock);
   EXPECT_EQ(out[2].lock, 7u);
@@ -218,7 +225,7 @@ TEST(RingBufferTest, SequenceNumbersWrapAt32Bits) {
   mem.ring()->head = start;
   RingWriter w(mem.ring());
   for (uint64_t pos = start; pos < start + 12; ++pos)
-    w.Write(format::kOpLockWaited, static_cast<uint32_t>(pos - start), 0);
+    w.Write(format::kOpLockWaited, static_cast<uint32_t>(pos - start), 0, pos);
   std::vector<Event> out(kCap);
   uint64_t lost = 0;
   ASSERT_EQ(ReadRing(mem.ring(), out.data(), out.size(), &lost), kCap);

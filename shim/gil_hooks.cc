@@ -1,0 +1,89 @@
+#include "shim/gil_hooks.h"
+
+#include <errno.h>
+
+#include "shim/glibc_layout.h"
+#include "shim/python_frames.h"
+
+namespace lockscope::core {
+
+namespace {
+
+int GilLocked(const python::Runtime& py) {
+  return __atomic_load_n(reinterpret_cast<const int*>(py.gil + py.layout->gil_locked),
+                         __ATOMIC_RELAXED);
+}
+
+uint64_t GilHolder(const python::Runtime& py) {
+  return __atomic_load_n(reinterpret_cast<const uint64_t*>(py.gil + py.layout->gil_last_holder),
+                         __ATOMIC_RELAXED);
+}
+
+bool Mine(uint64_t tstate) {
+  return tstate != 0 && python::TstateThread(tstate) == static_cast<uint64_t>(pthread_self());
+}
+
+}  // namespace
+
+void GilMutexUnlocking(ThreadCtx& t) {
+  const python::Runtime& py = *python::Known();
+  // take_gil ends with the GIL locked and this thread's state its last holder (it holds
+  // gil->mutex, so neither can change under us). drop_gil's unlock leaves it unlocked.
+  if (GilLocked(py) != 1 || FindHeld(t, py.gil) >= 0) return;
+  const uint64_t holder = GilHolder(py);
+  if (!Mine(holder)) return;  // another thread's take_gil gave up (finalisation)
+  NoteGilTaken(t, holder);
+  format::ThreadRecord& r = *t.rec;
+  Atomic(r.py_interp).store(python::InterpreterId(holder), std::memory_order_relaxed);
+  Atomic(r.py_tstate).store(holder, std::memory_order_release);
+  const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, nullptr));
+  Commit(t, p);  // ends a timed-out wait for the GIL, too
+  RecordEvent(t, format::kOpGilTaken, p.lock, p.stack, holder);
+}
+
+void GilReleasing(ThreadCtx& t) {
+  const python::Runtime& py = *python::Known();
+  const int i = FindHeld(t, py.gil);
+  if (i < 0) return;
+  // drop_gil stored the thread state letting go as the last holder before it locked
+  // gil->mutex, which it holds now.
+  const uint64_t holder = GilHolder(py);
+  NoteGilLetGo(t, Mine(holder) ? holder : t.py_tstate);
+  const uint32_t lock = Held(t, i).lock;
+  RemoveHeld(t, static_cast<uint32_t>(i));
+  RecordEvent(t, format::kOpGilDropped, lock, 0, t.py_tstate);
+}
+
+int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
+               const timespec* abstime, const void* caller) {
+  const python::Runtime& py = *python::Known();
+  // Prepared before waiting: a GIL that never comes (a deadlock) leaves its edge too.
+  const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, caller));
+  const uint64_t tstate = python::GilStateTstate();
+  format::ThreadRecord& r = *t.rec;
+  // Waiting for the GIL it holds: with which thread state it runs now (PyThreadState_Swap
+  // may have changed it since it took the GIL, as Py_NewInterpreter does).
+  if (const uint64_t running = CurrentTstate(t)) {
+    Atomic(r.py_interp).store(python::InterpreterId(running), std::memory_order_relaxed);
+    Atomic(r.py_tstate).store(running, std::memory_order_release);
+  }
+  Atomic(r.py_wait_interp).store(tstate ? python::InterpreterId(tstate) : -1,
+                                 std::memory_order_relaxed);
+  Atomic(r.py_wait_tstate).store(tstate, std::memory_order_relaxed);
+  WaitDetail detail;
+  detail.clock = how == Timing::kClock ? clock : glibc::CondClock(*c);
+  detail.deadline = abstime;
+  BeginWait(t, py.gil, format::kWaitGil, p.lock, p.stack, detail);
+  int rc;
+  switch (how) {
+    case Timing::kUntimed: rc = Real().cond_wait(c, m); break;
+    case Timing::kTimed: rc = Real().cond_timedwait(c, m, abstime); break;
+    default:
+      rc = Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
+      break;
+  }
+  EndWait(t, rc == ETIMEDOUT);  // take_gil's 5 ms slices are one wait
+  return rc;
+}
+
+}  // namespace lockscope::core

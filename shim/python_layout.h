@@ -1,0 +1,120 @@
+// Everything the shim knows of CPython's private structures, in one place, per minor version:
+// where the GIL lives (its mutex, condition variable, `locked` and `last_holder`), how a
+// thread state, an interpreter, a frame and a code object are laid out, and how a code
+// object maps an instruction to a line. The offsets come from each version's own headers
+// (Include/internal/pycore_*.h compiled with Py_BUILD_CORE, x86_64): 3.10, 3.11, 3.12, 3.13.
+//
+// The running CPython is found at start-up (its exported _PyRuntime and Py_GetVersion, in the
+// executable or in libpython) and its version matched against this table: on a version it
+// does not know the shim tracks no GIL and reads no frame, and says so in the dump
+// (FileHeader::python_note): silent rather than wrong.
+//
+// How the GIL is seen without any Py* interception (the interpreter's own calls never reach
+// a preload when libpython is linked -Bsymbolic-functions, or is the executable): take_gil()
+// and drop_gil() lock the GIL's own mutex, set `locked` and `last_holder`, wait on its
+// condition in timed slices and signal it when they let go. So an unlock of that mutex that
+// leaves `locked` set with a holder of this thread is an acquisition; a signal of that
+// condition is a release; a wait on it is a wait for the GIL.
+#ifndef LOCKSCOPE_SHIM_PYTHON_LAYOUT_H_
+#define LOCKSCOPE_SHIM_PYTHON_LAYOUT_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace lockscope::python {
+
+// How a thread's Python frames are chained.
+enum class Frames : uint8_t {
+  kFrameObjects,       // 3.10: PyFrameObject, one per C-level eval call; f_lasti in code units
+  kEntryFlag,          // 3.11: _PyInterpreterFrame, `is_entry` on the first frame of a C call
+  kCStackOwnedShim,    // 3.12+: a shim frame owned by the C stack (owner 3) below each C call
+};
+
+// How a code object maps an instruction offset to a line.
+enum class LineTable : uint8_t {
+  kPep626,             // 3.10: (byte delta, line delta) pairs
+  kLocations,          // 3.11+: PEP 657 location entries
+};
+
+struct Layout {
+  int minor;  // 3.minor
+  // From &_PyRuntime: the main interpreter's GIL (struct _gil_runtime_state), and the
+  // Py_tss_t whose key holds each thread's PyGILState thread state.
+  uint32_t main_gil, autotss;
+  // struct _gil_runtime_state
+  uint32_t gil_last_holder, gil_locked, gil_cond, gil_mutex, gil_switch_cond, gil_switch_mutex;
+  // PyInterpreterState
+  uint32_t interp_id;
+  // PyThreadState
+  uint32_t tstate_interp, tstate_thread_id;
+  uint32_t tstate_frame;      // 3.10 frame, 3.11/3.12 cframe, 3.13 current_frame
+  int32_t cframe_frame;       // 3.11/3.12: _PyCFrame::current_frame; -1: tstate_frame is it
+  Frames frames;
+  uint32_t frame_code, frame_previous, frame_instr;  // 3.10: f_code, f_back, f_lasti
+  uint32_t frame_entry;       // 3.11 is_entry, 3.12+ owner; unused in 3.10
+  // PyCodeObject
+  uint32_t code_filename, code_name, code_firstlineno, code_linetable;
+  int32_t code_instructions;  // 3.11+: offset of co_code_adaptive; -1 (3.10): indexes only
+  LineTable lines;
+  // str (compact ASCII) and bytes
+  uint32_t ascii_header, ascii_length, ascii_state;
+  uint32_t bytes_size, bytes_data;
+};
+
+// clang-format off
+inline constexpr Layout kLayouts[] = {
+  // minor gil  tss   holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
+  {10, 352,   584,    8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
+  {11, 360,   592,    8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
+  {12, 77432, 1544,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  {13, 96104, 2160,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
+};
+// clang-format on
+// (code_name is co_qualname from 3.11 on: "Class.method".)
+
+// 3.12+: a frame whose `owner` is this belongs to the C stack (a shim between C and Python).
+inline constexpr uint8_t kFrameOwnedByCStack = 3;
+
+// The CPython of this process, once found (Detect).
+struct Runtime {
+  const Layout* layout = nullptr;  // null: no CPython, or one we do not know
+  uint64_t runtime = 0;            // &_PyRuntime
+  uint64_t gil = 0;                // the main GIL: struct _gil_runtime_state
+  uint64_t gil_mutex = 0, gil_cond = 0, gil_switch_mutex = 0, gil_switch_cond = 0;
+  uint64_t eval_begin = 0, eval_end = 0;  // _PyEval_EvalFrameDefault's code
+  uint64_t code_type = 0;                 // &PyCode_Type: what a code object's ob_type is
+  // _PyThreadState_UncheckedGet (PyThreadState_GetUnchecked in 3.13): the calling thread's
+  // current thread state in 3.12+, the GIL holder's (the runtime's current one) before.
+  uint64_t (*unchecked_get)() = nullptr;
+  char version[24] = {};
+};
+extern constinit Runtime g_python;
+extern std::atomic<bool> g_python_known;  // g_python is filled (release-stored)
+
+// The CPython of this process when it is one we know, else null.
+inline const Runtime* Known() {
+  return g_python_known.load(std::memory_order_acquire) ? &g_python : nullptr;
+}
+
+// One of the GIL's own mutexes (take_gil and drop_gil lock them): not a lock of the program.
+inline bool IsGilMutex(const Runtime& py, uint64_t address) {
+  return address == py.gil_mutex || address == py.gil_switch_mutex;
+}
+
+// Looks for CPython in the process, once it is there (the executable, libpython, or a
+// libpython dlopen'ed later: call again after new modules appear; cheap once found or
+// refused). Fills g_python for a version it knows. Returns a note for the dump when it found
+// a CPython it does not know, else nullptr.
+const char* Detect();
+
+// Of a thread state of the calling thread (its memory is alive while the thread runs):
+// its interpreter's id (-1 when unknown), and the thread (pthread_self) it belongs to.
+int64_t InterpreterId(uint64_t tstate);
+uint64_t TstateThread(uint64_t tstate);
+// The calling thread's PyGILState thread state (what PyGILState_Ensure would run with), or 0.
+uint64_t GilStateTstate();
+
+}  // namespace lockscope::python
+
+#endif  // LOCKSCOPE_SHIM_PYTHON_LAYOUT_H_
