@@ -357,15 +357,12 @@ void NoteGilLetGo(ThreadCtx& t, uint64_t tstate) {
   t.py_path = py && tstate ? PathOfTstate(*py->layout, tstate) : 0;
 }
 
-void ReadPythonFrames(ThreadCtx& t, PythonFrames* out) {
-  out->count = 0;
-  const python::Runtime* py = python::Known();
-  if (py == nullptr || !t.python) return;
-  const Layout& l = *py->layout;
-  uint64_t tstate = RunningTstate(t, *py);
-  const Memory mem(tstate == 0);
-  if (tstate == 0) tstate = t.py_tstate;
-  if (tstate == 0) return;
+namespace {
+
+// Appends the frames of `tstate` (innermost first) to `out`.
+void AppendFrames(const Memory& mem, const python::Runtime& py, uint64_t tstate,
+                  PythonFrames* out) {
+  const Layout& l = *py.layout;
   const bool shims = l.frames == python::Frames::kCStackOwnedShim;
   uint64_t frame = CurrentFrame(mem, l, tstate);
   // Bounded: a frame chain that loops (memory reused under us) ends here.
@@ -378,7 +375,7 @@ void ReadPythonFrames(ThreadCtx& t, PythonFrames* out) {
       continue;  // the C stack's own frame between two eval calls
     }
     Code code;
-    if (!ReadCode(mem, *py, f.code, &code)) continue;  // not a code object (3.13: shims)
+    if (!ReadCode(mem, py, f.code, &code)) continue;  // not a code object (3.13: shims)
     if (out->count == format::kMaxFrames) break;
     const int32_t line = LineOf(mem, l, code, f.instr);
     out->frames[out->count] =
@@ -386,6 +383,23 @@ void ReadPythonFrames(ThreadCtx& t, PythonFrames* out) {
     out->ends_call[out->count] = !shims && f.entry != 0;
     ++out->count;
   }
+  if (out->count > 0) out->ends_call[out->count - 1] = true;
+}
+
+}  // namespace
+
+void ReadPythonFrames(ThreadCtx& t, PythonFrames* out) {
+  out->count = 0;
+  const python::Runtime* py = python::Known();
+  if (py == nullptr || !t.python) return;
+  uint64_t tstate = RunningTstate(t, *py);
+  const bool running = tstate != 0;
+  if (!running) tstate = t.py_tstate;
+  if (tstate != 0) AppendFrames(Memory(!running), *py, tstate, out);
+  // A thread that runs another thread state than its PyGILState one (a sub-interpreter's, a
+  // second one of its own) called it from the frames of that one: they come further out.
+  const uint64_t own = python::GilStateTstate();
+  if (own != 0 && own != tstate) AppendFrames(Memory(true), *py, own, out);
 }
 
 uint32_t MergePythonFrames(const uint64_t* pcs, uint32_t n, bool native_truncated,
