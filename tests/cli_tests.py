@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import Failure  # noqa: E402
+from harness import Failure, excerpt  # noqa: E402
 
 TIMEOUT = 60
 
@@ -307,6 +307,77 @@ class Tests:
         rc, out, err = run([self.ls, "report", d])
         if rc != 0 or "the shim recorded nothing: glibc 2.99 is not a version" not in err:
             raise Failure("want exit 0 and the note, got %d: %s" % (rc, err[-400:]))
+
+    # ---- CPython ----------------------------------------------------------------------
+
+    def json_after(self, out):
+        """The JSON report at the end of `out` (after what the program printed)."""
+        if "{" not in out:
+            raise Failure("no JSON report in %r" % out[-300:])
+        return json.loads(out[out.index("{"):])
+
+    def test_unknown_python_version_notes_and_tracks_no_gil(self):
+        # The ceph-mgr hang under an embedding program (libpython3.11.so), first as CPython
+        # 3.11 (a self-deadlock on the GIL), then with CPython saying it is 3.99: no GIL, no
+        # Python frame, a note saying why, and only what libc itself shows.
+        args = [self.prog("py_embed"), os.path.join(self.bin, "subinterp_import.py"),
+                "gilstate_ext"]
+        rc, out, _ = run([self.ls, "run", "--hang-timeout", "2", "--format", "json", "--"] + args)
+        known = self.json_after(out)
+        kinds = [(f["kind"], sorted({l["kind"] for l in f["locks"]})) for f in known["findings"]]
+        if rc != 66 or ("self-deadlock", ["gil"]) not in kinds:
+            raise Failure("as 3.11: want a self-deadlock on the GIL, got %d %s" % (rc, kinds))
+        fake = os.path.join(self.bin, "libfake_python_version.so")
+        rc, out, _ = run([self.ls, "run", "--hang-timeout", "2", "--format", "json", "--"] + args,
+                         env={"LD_PRELOAD": fake})
+        report = self.json_after(out)
+        gil = [f["kind"] for f in report["findings"]
+               if any(l["kind"] == "gil" for l in f["locks"]) or f["kind"] == "self-deadlock"]
+        python = [fr for f in report["findings"] for s in f["stacks"] for fr in s["frames"]
+                  if fr.get("language") == "python"]
+        if gil or python:
+            raise Failure("as 3.99: GIL findings %s, Python frames %s" % (gil, python[:2]))
+        if not any("CPython 3.99.0 is not a version this lockscope knows" in n
+                   for n in report["notes"]):
+            raise Failure("as 3.99: no note: %s" % report["notes"])
+
+    def test_timeline_shows_the_worker_ran_after_main_moved_on(self):
+        # CPython bpo-37224: the test's main thread destroyed the interpreter and went on to
+        # join the worker before the worker had run its code there.
+        script = os.path.join(self.bin, "subinterp_thread.py")
+        with open(script) as f:
+            lines = f.read().splitlines()
+        join_line = next(i + 1 for i, l in enumerate(lines) if l.strip() == "t.join()")
+        # The worker takes the GIL back when its delay ends, to run its code.
+        run_line = next(i + 1 for i, l in enumerate(lines) if "time.sleep(" in l)
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        rc, out, err = run([self.ls, "run", "--dump-dir", d, "--", "/usr/bin/python3.11", script])
+        if rc != 0 or "worker: unrecognized interpreter ID" not in out:
+            raise Failure("the story did not happen: %d %r %s" % (rc, out, err[-300:]))
+        rc, out, err = run([self.ls, "report", "--timeline", "--threads",
+                            "test-main,subinterp-run", "--format", "json", d])
+        if rc != 0:
+            raise Failure("timeline: exit %d: %s" % (rc, err[-300:]))
+        events = json.loads(out)["timeline"]
+        times = [e["time"] for e in events]
+        if times != sorted(times) or {e["thread"] for e in events} != {"test-main",
+                                                                      "subinterp-run"}:
+            raise Failure("not one time-ordered timeline of the two threads: %s" % out[:400])
+        joined = [e["time"] for e in events if e["thread"] == "test-main"
+                  and e["what"].startswith("waits for")
+                  and "test_already_running (subinterp_thread.py:%d)" % join_line in e["where"]]
+        ran = [e["time"] for e in events if e["thread"] == "subinterp-run"
+               and e["what"].startswith("takes the GIL")
+               and "run_in_interpreter (subinterp_thread.py:%d)" % run_line in e["where"]]
+        if not joined or not ran or not joined[0] < ran[0]:
+            raise Failure("want main waiting in join (line %d) before the worker runs its code "
+                          "(line %d): %s" % (join_line, run_line, excerpt(events)))
+        rc, out, err = run([self.ls, "report", "--timeline", d])
+        if rc != 0 or "takes the GIL" not in out or "starts (its first lock call)" not in out:
+            raise Failure("text timeline: %d %s" % (rc, out[:300]))
+        expect_usage_error([self.ls, "report", "--timeline", "--threads", "nosuch", d],
+                           "--threads of no thread")
+        expect_usage_error([self.ls, "report", "--threads", "1", d], "--threads alone")
 
     # ---- run --hang-timeout: the kill and the report agree ---------------------------
 
