@@ -25,13 +25,17 @@ bool Mine(uint64_t tstate) {
 
 }  // namespace
 
-void GilMutexUnlocking(ThreadCtx& t) {
+uint64_t GilTakenBy(ThreadCtx& t) {
   const python::Runtime& py = *python::Known();
   // take_gil ends with the GIL locked and this thread's state its last holder (it holds
   // gil->mutex, so neither can change under us). drop_gil's unlock leaves it unlocked.
-  if (GilLocked(py) != 1 || FindHeld(t, py.gil) >= 0) return;
+  if (t.holds_gil || GilLocked(py) != 1) return 0;
   const uint64_t holder = GilHolder(py);
-  if (!Mine(holder)) return;  // another thread's take_gil gave up (finalisation)
+  return Mine(holder) ? holder : 0;  // else another thread's take_gil gave up (finalisation)
+}
+
+void GilTaken(ThreadCtx& t, uint64_t holder) {
+  const python::Runtime& py = *python::Known();
   NoteGilTaken(t, holder);
   format::ThreadRecord& r = *t.rec;
   Atomic(r.py_interp).store(python::InterpreterId(holder), std::memory_order_relaxed);
@@ -43,8 +47,12 @@ void GilMutexUnlocking(ThreadCtx& t) {
 
 void GilReleasing(ThreadCtx& t) {
   const python::Runtime& py = *python::Known();
+  if (!t.holds_gil) return;
   const int i = FindHeld(t, py.gil);
-  if (i < 0) return;
+  if (i < 0) {
+    t.holds_gil = false;
+    return;
+  }
   // drop_gil stored the thread state letting go as the last holder before it locked
   // gil->mutex, which it holds now.
   const uint64_t holder = GilHolder(py);

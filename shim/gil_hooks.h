@@ -33,8 +33,11 @@ inline GilObject GilObjectAt(uint64_t address) {
   return GilObject::kNone;
 }
 
-// gil->mutex is about to be unlocked by this thread.
-void GilMutexUnlocking(ThreadCtx& t);
+// gil->mutex is about to be unlocked by this thread: when that ends take_gil(), the thread
+// state it took the GIL with (else 0). GilTaken records it after the unlock, outside the
+// GIL's critical section.
+uint64_t GilTakenBy(ThreadCtx& t);
+void GilTaken(ThreadCtx& t, uint64_t tstate);
 // gil->cond is about to be signalled by this thread (drop_gil).
 void GilReleasing(ThreadCtx& t);
 // take_gil waits on gil->cond: the published wait around the real call.

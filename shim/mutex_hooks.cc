@@ -309,7 +309,12 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
     const uint64_t address = reinterpret_cast<uint64_t>(m);
     switch (GilObjectAt(address)) {
       case GilObject::kNone: break;
-      case GilObject::kMutex: GilMutexUnlocking(*t); return Real().mutex_unlock(m);
+      case GilObject::kMutex: {
+        const uint64_t took = GilTakenBy(*t);
+        const int rc = Real().mutex_unlock(m);
+        if (took != 0) GilTaken(*t, took);  // after: not inside the GIL's critical section
+        return rc;
+      }
       default: return Real().mutex_unlock(m);
     }
     if (!Release(*t, address)) {

@@ -64,9 +64,11 @@ bool ReadFrame(const Memory& mem, const Layout& l, uint64_t frame, RawFrame* f) 
   return mem.Get(frame + l.frame_instr, &f->instr) && mem.Get(frame + l.frame_entry, &f->entry);
 }
 
+// One multiply: the instruction pointer differs between lines, the code object between
+// functions; the high bits of the product mix both.
 uint16_t SiteHash(uint64_t code, uint64_t instr) {
-  const uint64_t h = format::Mix64(code ^ (instr * 0x9e3779b97f4a7c15ULL));
-  const uint16_t site = static_cast<uint16_t>(h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48));
+  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
+  const uint16_t site = static_cast<uint16_t>(h >> 48);
   return site == 0 ? 1 : site;
 }
 
@@ -77,12 +79,15 @@ uint16_t SiteOfTstate(const Memory& mem, const Layout& l, uint64_t tstate) {
   return SiteHash(f.code, f.instr);
 }
 
-// The call path of a thread state that is the caller's own (plain loads), hashed.
+// The call path of a thread state that is the caller's own (plain loads), hashed: its few
+// innermost frames, which tell apart the callers of a shared helper and cost a few loads
+// (it runs whenever the thread lets the GIL go).
+constexpr uint32_t kPathFrames = 4;
 uint64_t PathOfTstate(const Layout& l, uint64_t tstate) {
   const Memory mem(false);
   uint64_t h = 0;
   uint64_t frame = CurrentFrame(mem, l, tstate);
-  for (uint32_t steps = 0; frame != 0 && steps < 4 * format::kMaxFrames; ++steps) {
+  for (uint32_t steps = 0; frame != 0 && steps < kPathFrames; ++steps) {
     RawFrame f;
     if (!ReadFrame(mem, l, frame, &f)) break;
     h = format::Mix64(h ^ f.code ^ (f.instr << 17));
@@ -92,13 +97,37 @@ uint64_t PathOfTstate(const Layout& l, uint64_t tstate) {
 }
 
 // The thread state the thread runs Python with right now: the current one, when it is this
-// thread's and this thread holds the GIL (then nobody else changes it or frees it).
+// thread's and this thread holds the GIL (then nobody else changes it or frees it). The one
+// it took the GIL with needs no check; another (a sub-interpreter's, swapped in) is checked
+// against the thread.
 uint64_t RunningTstate(const ThreadCtx& t, const python::Runtime& py) {
-  if (!t.holds_gil || py.unchecked_get == nullptr) return 0;
-  const uint64_t tstate = py.unchecked_get();
+  if (!t.holds_gil) return 0;
+  uint64_t tstate;
+  if (py.layout->tstate_current >= 0)  // 3.10, 3.11: a field of _PyRuntime
+    tstate = __atomic_load_n(reinterpret_cast<const uint64_t*>(
+                                 py.runtime + static_cast<uint32_t>(py.layout->tstate_current)),
+                             __ATOMIC_RELAXED);
+  else if (py.unchecked_get != nullptr)
+    tstate = py.unchecked_get();
+  else
+    return 0;
+  if (__builtin_expect(tstate == t.py_tstate, 1)) return tstate;
   if (tstate == 0 || python::TstateThread(tstate) != static_cast<uint64_t>(pthread_self()))
     return 0;
   return tstate;
+}
+
+// SiteOfTstate for the running thread state: plain loads, only what the site needs.
+uint16_t RunningSite(const Layout& l, uint64_t tstate) {
+  uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + l.tstate_frame);
+  if (frame != 0 && l.cframe_frame >= 0)
+    frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(l.cframe_frame));
+  if (frame == 0) return 0;
+  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + l.frame_code);
+  const uint64_t instr = l.frames == python::Frames::kFrameObjects
+                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr))
+                             : *reinterpret_cast<const uint64_t*>(frame + l.frame_instr);
+  return SiteHash(code, instr);
 }
 
 // ---- code objects --------------------------------------------------------------------------
@@ -330,8 +359,7 @@ uint64_t CurrentTstate(ThreadCtx& t) {
 uint16_t PythonSite(ThreadCtx& t) {
   const python::Runtime* py = python::Known();
   if (py == nullptr) return 0;
-  if (const uint64_t tstate = RunningTstate(t, *py))
-    return SiteOfTstate(Memory(false), *py->layout, tstate);
+  if (const uint64_t tstate = RunningTstate(t, *py)) return RunningSite(*py->layout, tstate);
   return t.py_site;  // frozen since it let the GIL go
 }
 

@@ -42,6 +42,9 @@ struct Layout {
   // From &_PyRuntime: the main interpreter's GIL (struct _gil_runtime_state), and the
   // Py_tss_t whose key holds each thread's PyGILState thread state.
   uint32_t main_gil, autotss;
+  // From &_PyRuntime: the current thread state (the GIL holder's) in 3.10 and 3.11, a plain
+  // load; -1 from 3.12 on (a thread-local: the shim calls _PyThreadState_UncheckedGet).
+  int32_t tstate_current;
   // struct _gil_runtime_state
   uint32_t gil_last_holder, gil_locked, gil_cond, gil_mutex, gil_switch_cond, gil_switch_mutex;
   // PyInterpreterState
@@ -64,11 +67,11 @@ struct Layout {
 
 // clang-format off
 inline constexpr Layout kLayouts[] = {
-  // minor gil  tss   holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
-  {10, 352,   584,    8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
-  {11, 360,   592,    8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
-  {12, 77432, 1544,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
-  {13, 96104, 2160,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  // minor gil  tss   cur  holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
+  {10, 352,   584,  568,   8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
+  {11, 360,   592,  576,   8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
+  {12, 77432, 1544,  -1,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  {13, 96104, 2160,  -1,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
 };
 // clang-format on
 // (code_name is co_qualname from 3.11 on: "Class.method".)

@@ -82,6 +82,12 @@ struct ThreadCtx {
   uint16_t py_site;
   uint64_t py_tstate;
   uint64_t py_path;  // PythonPath when it let the GIL go
+  // Semaphores (semaphore_hooks.cc): the record of the last one it touched (most programs
+  // take and post the same one in a row), and the count of semaphores seen not to be locks
+  // when it last dropped such entries from its held stack.
+  uint64_t sem_address;
+  format::SyncRecord* sem_record;
+  uint64_t not_lock_seen;
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -117,7 +123,11 @@ ThreadCtx* EnterSlow(ThreadCtx& t);
 // the whole fast path: two TLS loads and a store.
 inline ThreadCtx* Enter() {
   ThreadCtx& t = t_ctx;
-  if (__builtin_expect(t.guard == kGuardFree && t.rec != nullptr, 1)) {
+  // A thread that runs Python is always at kGuardSlowPaths outside the shim: its hooks come
+  // here too, without the call.
+  if (__builtin_expect((t.guard == kGuardFree || (t.guard == kGuardSlowPaths && !t.retry_pending)) &&
+                           t.rec != nullptr,
+                       1)) {
     t.guard = kGuardInside;
     return &t;
   }
@@ -240,13 +250,12 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
 void CommitDeep(ThreadCtx& t, uint64_t address, uint64_t chain, uint32_t lock, uint32_t stack,
                 uint32_t flags);
 
-// The inline part of Prepare: true (and `*p` filled) when the lock and its chain (or, with
-// nothing held, the lock's cached first-site stack) sit at their home slots, which is the
-// steady state of every program; false sends the caller to PrepareSlow.
-__attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t address,
-                                                        uint32_t flags, Prepared* p) {
-  const uint32_t lock = g_shim.locks.FindAtHome(address);
-  if (__builtin_expect(lock == 0, 0)) return false;
+// The inline part of Prepare for a lock whose record is `lock`: true (and `*p` filled) when
+// its chain (or, with nothing held, the lock's cached first-site stack) sits at its home
+// slot, which is the steady state of every program; false sends the caller to PrepareSlow.
+__attribute__((always_inline)) inline bool PrepareKnownLock(ThreadCtx& t, uint64_t address,
+                                                            uint32_t lock, uint32_t flags,
+                                                            Prepared* p) {
   if (t.depth == 0) {
     const format::LockRecord& rec = g_shim.locks.at(lock);
     const uint32_t stack =
@@ -266,6 +275,14 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
     return false;
   *p = {address, chain, lock, c->stack, flags};
   return true;
+}
+
+// The inline part of Prepare: the lock's record at its home slot, then PrepareKnownLock.
+__attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t address,
+                                                        uint32_t flags, Prepared* p) {
+  const uint32_t lock = g_shim.locks.FindAtHome(address);
+  if (__builtin_expect(lock == 0, 0)) return false;
+  return PrepareKnownLock(t, address, lock, flags, p);
 }
 
 // Identity, chain and stack of an acquisition about to happen; records the order edges of a

@@ -34,6 +34,24 @@ namespace {
 
 using namespace core;
 
+// How many semaphores were ever seen not to be locks: a thread's held stack can only hold a
+// stale entry when this moved since it last looked (DropNotLocks).
+std::atomic<uint64_t> g_not_locks{0};
+
+// The record of the semaphore at `address` (inserted if new): the thread's last one, or a
+// lookup. The cached record is checked against its address (a destroyed semaphore's record
+// is retired and reused).
+format::SyncRecord* SyncOf(ThreadCtx& t, uint64_t address) {
+  format::SyncRecord* rec = t.sem_record;
+  if (rec != nullptr && t.sem_address == address &&
+      Atomic(rec->address).load(std::memory_order_acquire) == address)
+    return rec;
+  rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+  t.sem_address = address;
+  t.sem_record = rec;
+  return rec;
+}
+
 uint16_t SyncFlags(const format::SyncRecord* rec) {
   return rec ? Atomic(const_cast<uint16_t&>(rec->flags)).load(std::memory_order_relaxed) : 0;
 }
@@ -42,10 +60,12 @@ bool NotLock(const format::SyncRecord* rec) { return SyncFlags(rec) & format::kS
 
 // Marks the semaphore at `address` as not a lock, for good.
 void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
-  if (rec != nullptr && !NotLock(rec))
-    Atomic(rec->flags).fetch_or(format::kSyncNotLock, std::memory_order_relaxed);
-  if (const uint32_t lock = g_shim.locks.Find(address))
-    g_shim.locks.SetFlag(lock, format::kLockUnowned);
+  if (rec != nullptr && !NotLock(rec)) {
+    Atomic(rec->flags).fetch_or(format::kSyncNotLock, std::memory_order_release);
+    g_not_locks.fetch_add(1, std::memory_order_release);
+  }
+  const uint32_t lock = rec && rec->lock ? rec->lock : g_shim.locks.Find(address);
+  if (lock != 0) g_shim.locks.SetFlag(lock, format::kLockUnowned);
 }
 
 int FindHeldSemaphore(ThreadCtx& t, uint64_t address) {
@@ -53,8 +73,12 @@ int FindHeldSemaphore(ThreadCtx& t, uint64_t address) {
   return i >= 0 && (Held(t, i).flags & format::kHeldSemaphore) ? i : -1;
 }
 
-// Drops this thread's held semaphores that turned out not to be locks.
+// Drops this thread's held semaphores that turned out not to be locks (only when one was seen
+// since it last looked).
 void DropNotLocks(ThreadCtx& t) {
+  const uint64_t seen = g_not_locks.load(std::memory_order_acquire);
+  if (__builtin_expect(seen == t.not_lock_seen, 1)) return;
+  t.not_lock_seen = seen;
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
     const HeldLock& h = Held(t, i);
     if ((h.flags & format::kHeldSemaphore) && NotLock(g_shim.syncs.Find(h.address)))
@@ -70,14 +94,29 @@ uint32_t TakeFlags(ThreadCtx& t, bool try_take, const void* caller) {
   return flags;
 }
 
-// The semaphore's lock identity, once it proved to be a lock; 0 before.
-uint32_t ProvenLock(const format::SyncRecord* rec, uint64_t address) {
-  return (SyncFlags(rec) & format::kSyncLock) ? SemaphoreLock(address) : 0;
+// The semaphore's lock identity, once it proved to be a lock (cached in its record); 0 before.
+uint32_t ProvenLock(format::SyncRecord* rec, uint64_t address) {
+  if (!(SyncFlags(rec) & format::kSyncLock)) return 0;
+  uint32_t lock = Relaxed(rec->lock);
+  // The cached identity, unless that generation ended meanwhile (free() without
+  // sem_destroy retires it).
+  if (lock == 0 || Relaxed(g_shim.locks.at(lock).address) != address ||
+      Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) != format::kLockLive) {
+    lock = SemaphoreLock(address);
+    Atomic(rec->lock).store(lock, std::memory_order_relaxed);
+  }
+  return lock;
 }
 
 // Before a take: identity, chain, stack and (for a proven lock) the edges.
 Prepared PrepareTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec, uint32_t flags) {
-  if (ProvenLock(rec, address) != 0) return Prepare(t, address, format::kLockSemaphore, flags);
+  if (const uint32_t lock = ProvenLock(rec, address)) {
+    // The record may sit past its home slot (CPython reuses a freed lock's memory for the
+    // next, and the old generation keeps its slot): the probe found it already.
+    Prepared p;
+    if (PrepareKnownLock(t, address, lock, flags, &p)) return p;
+    return PrepareSlow(t, address, format::kLockSemaphore, flags);
+  }
   // Not yet a lock: no identity, and a stack cached by site (a new Condition waiter on every
   // wait must not unwind every time).
   return Prepared{address, 0, 0, WaitSiteStack(t, 0, flags & format::kHeldSiteMask,
@@ -89,7 +128,9 @@ Prepared PrepareTake(ThreadCtx& t, uint64_t address, format::SyncRecord* rec, ui
 // a lock is not held.
 void Took(ThreadCtx& t, sem_t* s, format::SyncRecord* rec, Prepared p, bool waited) {
   const uint64_t address = p.address;
-  if (rec != nullptr) {
+  // The trail of an ownerless semaphore (who took it last). A lock's holder is in its
+  // thread's held stack: not repeated here on every take.
+  if (rec != nullptr && p.lock == 0) {
     Atomic(rec->last_take_tid).store(t.tid, std::memory_order_relaxed);
     CountUp(rec->takes);
   }
@@ -118,7 +159,7 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   ThreadCtx* t = scope.get();
   if (t == nullptr) return call();
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+  format::SyncRecord* rec = SyncOf(*t, address);
   DropNotLocks(*t);
   // Waiting on a semaphore it holds: the thread expects another to post it (a Condition's
   // waiter lock). Not a lock, and not a self-deadlock.
@@ -173,7 +214,7 @@ int SemTryWait(sem_t* s, const void* caller) {
   const int e = errno;
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
-    format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+    format::SyncRecord* rec = SyncOf(*t, address);
     DropNotLocks(*t);
     if (rc == 0) {
       if (!NotLock(rec))
@@ -193,29 +234,33 @@ int SemTryWait(sem_t* s, const void* caller) {
 int SemPost(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
-    format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
-    if (rec != nullptr) {
-      Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
-      CountUp(rec->posts);
-    }
     const int i = FindHeldSemaphore(*t, address);
-    if (i < 0) {
-      MarkNotLock(rec, address);  // posted by a thread that does not hold it: a hand-off
-    } else if (!NotLock(rec)) {
-      HeldLock& h = Held(*t, static_cast<uint32_t>(i));
-      if (h.lock == 0 && rec != nullptr) {
-        // Posted back by its taker: a lock. Its take gets its identity and edges now.
-        Atomic(rec->flags).fetch_or(format::kSyncLock, std::memory_order_relaxed);
-        h.lock = ProvenLock(rec, address);
-        if (h.lock != 0) {
-          RekeyHeld(*t, static_cast<uint32_t>(i));
-          if (!(h.flags & format::kHeldTry))
-            RecordEdgesBelow(*t, static_cast<uint32_t>(i), h.lock, h.stack, h.flags);
-        }
-      }
-      Release(*t, address);
+    if (i >= 0 && Held(*t, static_cast<uint32_t>(i)).lock != 0) {
+      // A lock given back by its holder: the common case, nothing to learn (its holder was
+      // in the held stack, no trail is needed).
+      RemoveHeld(*t, static_cast<uint32_t>(i));  // (semaphores have no recursion)
     } else {
-      RemoveHeld(*t, static_cast<uint32_t>(i));
+      format::SyncRecord* rec = SyncOf(*t, address);
+      if (rec != nullptr) {
+        Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
+        CountUp(rec->posts);
+      }
+      if (i < 0) {
+        MarkNotLock(rec, address);  // posted by a thread that does not hold it: a hand-off
+      } else {
+        HeldLock& h = Held(*t, static_cast<uint32_t>(i));
+        if (!NotLock(rec) && rec != nullptr) {
+          // Posted back by its taker: a lock. Its take gets its identity and edges now.
+          Atomic(rec->flags).fetch_or(format::kSyncLock, std::memory_order_relaxed);
+          h.lock = ProvenLock(rec, address);
+          if (h.lock != 0) {
+            RekeyHeld(*t, static_cast<uint32_t>(i));
+            if (!(h.flags & format::kHeldTry))
+              RecordEdgesBelow(*t, static_cast<uint32_t>(i), h.lock, h.stack, h.flags);
+          }
+        }
+        RemoveHeld(*t, static_cast<uint32_t>(i));
+      }
     }
     DropNotLocks(*t);
   }
@@ -231,6 +276,7 @@ int SemDestroy(sem_t* s) {
       RemoveHeld(*t, static_cast<uint32_t>(i));
     if (g_shim.syncs.valid()) g_shim.syncs.Retire(address);
     RetireLock(address);
+    if (t->sem_address == address) t->sem_record = nullptr;
   }
   return Real().sem_destroy(s);
 }

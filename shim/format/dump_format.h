@@ -283,8 +283,10 @@ struct SyncRecord {
   uint32_t waiting;       // condition variables: threads inside a wait now
   uint64_t last_post_ns;  // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
                           // or broadcast
+  uint32_t lock;          // semaphores known to be locks (kSyncLock): their LockRecord
+  uint32_t reserved;
 };
-static_assert(sizeof(SyncRecord) == 48);
+static_assert(sizeof(SyncRecord) == 56);
 // A semaphore posted back by the thread that took it: used as a lock (CPython's
 // threading.Lock is one), so its takes have order edges (it has a LockRecord of kind
 // kLockSemaphore from then on).

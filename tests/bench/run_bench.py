@@ -48,6 +48,18 @@ for t in threads: t.join()
 """
 
 
+PY_GIL = """
+import threading
+def spin():
+    total = 0
+    for i in range(%d):
+        total += i * i
+threads = [threading.Thread(target=spin) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+"""
+
+
 def gbench(cmd, env, reps, min_time):
     """Medians (ns) per benchmark name from a Google Benchmark JSON run."""
     out = subprocess.run(cmd + ["--benchmark_format=json", "--benchmark_repetitions=%d" % reps,
@@ -178,17 +190,21 @@ def main():
     # shell script that runs dozens of processes before Python starts.
     python = "/usr/bin/python3.11"
     if os.access(python, os.X_OK):
-        script = os.path.join(work, "py_threads.py")
-        with open(script, "w") as f:
-            f.write(PY_THREADS % (100000 if opts.quick else 500000))
-        p_env = dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work))
-        rounds = [(timed([python, script], native_env, 1), timed([python, script], p_env, 1))
-                  for _ in range(reps)]
-        p_native = statistics.median(r[0] for r in rounds)
-        p_shim = statistics.median(r[1] for r in rounds)
-        print("macro: CPython 3.11, 4 threads on a threading.Lock and a queue.Queue: native "
-              "%.2f s, lockscope %.2f s: %s (target 1.10x)"
-              % (p_native, p_shim, fmt_ratio(p_shim / p_native, 1.10)))
+        for name, text, n, what in (
+                ("py_threads.py", PY_THREADS, 100000 if opts.quick else 500000,
+                 "4 threads on a threading.Lock and a queue.Queue"),
+                ("py_gil.py", PY_GIL, 2000000 if opts.quick else 10000000,
+                 "4 CPU-bound threads (GIL hand-offs every 5 ms)")):
+            script = os.path.join(work, name)
+            with open(script, "w") as f:
+                f.write(text % n)
+            p_env = dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work))
+            rounds = [(timed([python, script], native_env, 1), timed([python, script], p_env, 1))
+                      for _ in range(reps)]
+            p_native = statistics.median(r[0] for r in rounds)
+            p_shim = statistics.median(r[1] for r in rounds)
+            print("macro: CPython 3.11, %s: native %.2f s, lockscope %.2f s: %s (target 1.10x)"
+                  % (what, p_native, p_shim, fmt_ratio(p_shim / p_native, 1.10)))
 
     # Analyzer throughput on a large synthetic dump.
     maker = os.path.join(build, "tests", "bench", "make_big_dump")

@@ -22,9 +22,11 @@ int main(void) {
 #if PY_VERSION_HEX >= 0x030C0000
   O("main_gil", offsetof(_PyRuntimeState, _main_interpreter) + offsetof(PyInterpreterState, _gil));
   O("autotss", offsetof(_PyRuntimeState, autoTSSkey));
+  O("tstate_current", -1);
 #else
   O("main_gil", offsetof(_PyRuntimeState, ceval.gil));
   O("autotss", offsetof(_PyRuntimeState, gilstate.autoTSSkey));
+  O("tstate_current", offsetof(_PyRuntimeState, gilstate.tstate_current));
 #endif
   O("tss_key", offsetof(Py_tss_t, _key));
   O("gil_last_holder", offsetof(struct _gil_runtime_state, last_holder));
