@@ -1,6 +1,7 @@
 // Tests for the dump reader (analyzer/dump_reader.h) on real dumps written by the shim's own
 // code (CreateDump + the table classes), then on corrupted copies of them.
 #include "analyzer/dump_reader.h"
+#include "analyzer/symbol_cache.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -45,6 +46,8 @@ const std::vector<uint64_t> kFrames2 = {0x500000, 0x500010};
 struct Written {
   uint32_t l1 = 0, l2 = 0, l3 = 0;  // lock record indices
   uint32_t stack = 0, stack2 = 0;   // stack ids
+  uint32_t py_stack = 0;            // a stack with a Python frame between two native ones
+  uint32_t py_code = 0;             // its Python code record
   std::string path;
   size_t size = 0;
 };
@@ -168,7 +171,25 @@ class DumpReaderTest : public ::testing::Test {
     ring.Write(format::kOpLockWaited, w->l1, w->stack, 1000);
     ring.Write(format::kOpLockFailed, l3b, 110, 2000);
     ring.Write(format::kOpUnlock, 0, 0, 3000, 0, 1);
+    // A ring that passed from an exited thread to thread 77 (its start event says so).
+    v.ring(1)->owner_tid = 77;
+    v.ring(1)->owner_slot = 2;
+    v.ring(1)->capacity = v.ring_events;
+    RingWriter second(v.ring(1));
+    second.Write(format::kOpLockWaited, w->l1, 0, 500);
+    second.Write(format::kOpThreadStart, 0, 77, 4000, 0x7700);
+    second.Write(format::kOpGilTaken, w->l2, w->stack, 5000, 0xabc0);
 
+    // A Python function, and a stack that runs it.
+    format::PyCodeRecord& code = v.py_code[5];
+    code.key = 0x5555;
+    code.first_line = 10;
+    std::strcpy(code.name, "Worker.run");
+    std::strcpy(code.filename, "/srv/app/worker.py");
+    code.ready = 1;
+    w->py_code = 5;
+    const uint64_t py_frames[] = {0x401000, format::PythonFrame(5, 42), 0x402345};
+    w->py_stack = stacks.Put(py_frames, 3);
     format::ModuleRecord& m = v.modules[0];
     m.base = 0x400000;
     m.start = 0x400000;
@@ -225,6 +246,50 @@ std::vector<char>* DumpReaderTest::golden_ = nullptr;
 int DumpReaderTest::counter_ = 0;
 
 // ---- the valid dump --------------------------------------------------------------------
+
+TEST_F(DumpReaderTest, PythonCodeAndFramesAndRingOwners) {
+  auto opened = Dump::Open(written_->path);
+  ASSERT_TRUE(opened.ok()) << opened.status().message();
+  const Dump& d = **opened;
+  const PyCodeInfo* code = d.PythonCode(written_->py_code);
+  ASSERT_NE(code, nullptr);
+  EXPECT_EQ(code->name, "Worker.run");
+  EXPECT_EQ(code->filename, "/srv/app/worker.py");
+  EXPECT_EQ(code->first_line, 10);
+  EXPECT_EQ(d.PythonCode(written_->py_code + 1), nullptr);
+  const std::vector<uint64_t> pcs = d.Stack(written_->py_stack);
+  ASSERT_EQ(pcs.size(), 3u);
+  EXPECT_TRUE(format::IsPythonFrame(pcs[1]));
+  EXPECT_EQ(format::PythonFrameCode(pcs[1]), written_->py_code);
+  EXPECT_EQ(format::PythonFrameLine(pcs[1]), 42u);
+  // Events before the start event belong to the ring's earlier owner (unknown: 0); those
+  // of the ring without a start event, to its owner.
+  std::vector<std::pair<int32_t, uint8_t>> owners;
+  for (const RingEventInfo& e : d.events()) owners.push_back({e.tid, e.event.op});
+  const std::vector<std::pair<int32_t, uint8_t>> want = {
+      {kTid, format::kOpLockWaited}, {kTid, format::kOpLockFailed}, {kTid, format::kOpUnlock},
+      {0, format::kOpLockWaited},    {77, format::kOpThreadStart},  {77, format::kOpGilTaken}};
+  EXPECT_EQ(owners, want);
+  EXPECT_EQ(d.events()[5].event.time_ns, 5000u);
+  EXPECT_EQ(d.events()[5].event.extra, 0xabc0u);
+  // As reports show the stack: the Python frame named by its code record.
+  std::vector<std::unique_ptr<Dump>> dumps;
+  dumps.push_back(std::move(*opened));
+  SymbolCache symbols(dumps);
+  const std::vector<SymbolizedFrame> frames = symbols.Frames(0, pcs);
+  const auto python = std::find_if(frames.begin(), frames.end(),
+                                   [](const SymbolizedFrame& f) { return f.python; });
+  ASSERT_NE(python, frames.end());
+  EXPECT_EQ(python->function, "Worker.run");
+  EXPECT_EQ(python->file, "/srv/app/worker.py");
+  EXPECT_EQ(python->line, 42);
+  EXPECT_EQ(std::count_if(frames.begin(), frames.end(),
+                          [](const SymbolizedFrame& f) { return f.python; }),
+            1);
+  const std::optional<SymbolizedFrame> site = symbols.Site(0, pcs);
+  ASSERT_TRUE(site.has_value());
+  EXPECT_EQ(site->function, "Worker.run");  // the Python line, before any native frame
+}
 
 TEST_F(DumpReaderTest, CreateDumpNamesAndSizesTheFile) {
   const std::string expected = *dir_ + "/lockscope." + std::to_string(getpid()) + ".dump";
@@ -323,8 +388,8 @@ TEST_F(DumpReaderTest, OpensTheValidDump) {
   EXPECT_TRUE(d.Stack(0).empty());
   EXPECT_TRUE(d.Stack(64).empty());
   EXPECT_TRUE(d.Stack(0xffffffff).empty());
-  EXPECT_EQ(d.counters().stacks_used, 2u);
-  EXPECT_EQ(d.counters().frames_used, kFrames.size() + kFrames2.size());
+  EXPECT_EQ(d.counters().stacks_used, 3u);
+  EXPECT_EQ(d.counters().frames_used, kFrames.size() + kFrames2.size() + 3);  // + py_stack
 
   // The thread.
   ASSERT_EQ(d.threads().size(), 1u);
@@ -348,9 +413,9 @@ TEST_F(DumpReaderTest, OpensTheValidDump) {
   EXPECT_EQ(t.wait.index, w.l2);
   EXPECT_EQ(t.wait.stack, w.stack2);
   EXPECT_EQ(t.wait.since_ns, 123456789u);
-  EXPECT_EQ(d.ring_events(), 3u);
+  EXPECT_EQ(d.ring_events(), 6u);
   EXPECT_EQ(d.ring_lost(), 0u);
-  EXPECT_EQ(d.Lock(w.l1)->waits, 1u);  // the one kOpLockWaited event
+  EXPECT_EQ(d.Lock(w.l1)->waits, 2u);  // one in each ring  // the one kOpLockWaited event
   EXPECT_EQ(d.Lock(l3b)->waits, 0u);
   EXPECT_EQ(d.ThreadByTid(kTid), &t);
   EXPECT_EQ(d.ThreadByTid(kTid + 1), nullptr);
@@ -544,7 +609,7 @@ TEST_F(DumpReaderTest, RingWithBadCapacityGivesNoEvents) {
     Put(bytes, off, rh);
     auto d = OpenBytes(bytes);
     ASSERT_TRUE(d.ok()) << d.status();
-    EXPECT_EQ((*d)->ring_events(), 0u) << cap;
+    EXPECT_EQ((*d)->ring_events(), 3u) << cap;  // the second ring's only
   }
 }
 
