@@ -17,7 +17,7 @@ struct Config {
   uint64_t member = fallback;
   LOCKSCOPE_DUMP_SECTIONS(LOCKSCOPE_CONFIG_CAPACITY)
 #undef LOCKSCOPE_CONFIG_CAPACITY
-  uint64_t ring_events = 4096;  // LOCKSCOPE_RING_EVENTS: events per ring
+  uint64_t ring_events = 2048;  // LOCKSCOPE_RING_EVENTS: events per ring (32 bytes each)
   uint32_t stack_depth = 32;    // LOCKSCOPE_STACK_DEPTH (max 64)
   bool disabled = false;        // LOCKSCOPE_DISABLE=1: pass everything through
 };

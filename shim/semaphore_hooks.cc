@@ -209,30 +209,37 @@ int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void*
   return Wait<Timing::kClock>(s, clock, abstime, caller);
 }
 
+// The bookkeeping that can be done before the take is: the caller may hold the semaphore
+// from the take until its post, and work done in between lengthens its critical section.
 int SemTryWait(sem_t* s, const void* caller) {
+  Inside scope;
+  ThreadCtx* t = scope.get();
+  if (t == nullptr) return Real().sem_trywait(s);
+  const uint64_t address = reinterpret_cast<uint64_t>(s);
+  format::SyncRecord* rec = SyncOf(*t, address);
+  DropNotLocks(*t);
+  const Prepared p = NotLock(rec) ? Prepared{address, 0, 0, 0, 0}
+                                  : PrepareTake(*t, address, rec, TakeFlags(*t, true, caller));
   const int rc = Real().sem_trywait(s);
   const int e = errno;
-  if (Inside scope; ThreadCtx* t = scope.get()) {
-    const uint64_t address = reinterpret_cast<uint64_t>(s);
-    format::SyncRecord* rec = SyncOf(*t, address);
-    DropNotLocks(*t);
-    if (rc == 0) {
-      if (!NotLock(rec))
-        Took(*t, s, rec, PrepareTake(*t, address, rec, TakeFlags(*t, true, caller)), false);
-      else
-        Took(*t, s, rec, Prepared{address, 0, 0, 0, 0}, false);
-    } else if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
-      // Trying a semaphore it holds (a Condition waiter's second acquire): as a wait on it.
-      MarkNotLock(rec, address);
-      RemoveHeld(*t, static_cast<uint32_t>(i));
-    }
+  if (rc == 0) {
+    Took(*t, s, rec, p, false);
+  } else if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+    // Trying a semaphore it holds (a Condition waiter's second acquire): as a wait on it.
+    MarkNotLock(rec, address);
+    RemoveHeld(*t, static_cast<uint32_t>(i));
   }
   errno = e;
   return rc;
 }
 
+// The post first, the bookkeeping after: outside the caller's critical section.
 int SemPost(sem_t* s) {
-  if (Inside scope; ThreadCtx* t = scope.get()) {
+  Inside scope;
+  ThreadCtx* t = scope.get();
+  const int rc = Real().sem_post(s);
+  const int e = errno;
+  if (t != nullptr) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
     const int i = FindHeldSemaphore(*t, address);
     if (i >= 0 && Held(*t, static_cast<uint32_t>(i)).lock != 0) {
@@ -264,7 +271,8 @@ int SemPost(sem_t* s) {
     }
     DropNotLocks(*t);
   }
-  return Real().sem_post(s);
+  errno = e;
+  return rc;
 }
 
 // A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and

@@ -405,7 +405,6 @@ class SyncTable {
     rec->begins = 0;
     rec->waiting = 0;
     rec->last_post_ns = 0;
-    rec->lock = 0;
     Atomic(rec->ready).store(1, std::memory_order_release);
     Bump(c_->syncs_used);
     return rec;

@@ -279,14 +279,15 @@ struct SyncRecord {
   uint32_t posts;         // counts, wrapping (condition variables: signals + broadcasts)
   uint32_t takes;
   uint32_t broadcasts;    // condition variables: pthread_cond_broadcast calls
-  uint32_t begins;        // condition variables: waits begun (each timed slice is one)
+  union {
+    uint32_t begins;  // condition variables: waits begun (each timed slice is one)
+    uint32_t lock;    // semaphores known to be locks (kSyncLock): their LockRecord
+  };
   uint32_t waiting;       // condition variables: threads inside a wait now
   uint64_t last_post_ns;  // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
                           // or broadcast
-  uint32_t lock;          // semaphores known to be locks (kSyncLock): their LockRecord
-  uint32_t reserved;
 };
-static_assert(sizeof(SyncRecord) == 56);
+static_assert(sizeof(SyncRecord) == 48);
 // A semaphore posted back by the thread that took it: used as a lock (CPython's
 // threading.Lock is one), so its takes have order edges (it has a LockRecord of kind
 // kLockSemaphore from then on).
@@ -568,7 +569,7 @@ inline constexpr uint64_t kMinRecordSize<Ring> = RingBytes(16);
     misuse_dropped, "misuse records were lost: the misuse table was full")                    \
   X(ForkHeld, fork_held, 11, ForkHeldRecord, false, "LOCKSCOPE_FORK_HELD", 1024, 16, 1u << 20,  \
     false, fork_held_dropped, "locks held at fork() were not listed: the table was full")     \
-  X(PyCode, py_code, 12, PyCodeRecord, false, "LOCKSCOPE_PY_CODE", 4096, 64, 1u << 20, true,    \
+  X(PyCode, py_code, 12, PyCodeRecord, false, "LOCKSCOPE_PY_CODE", 1024, 64, 1u << 20, true,    \
     py_code_dropped, "Python frames lost their names: the Python code table was full")
 // clang-format on
 

@@ -191,7 +191,7 @@ def main():
     python = "/usr/bin/python3.11"
     if os.access(python, os.X_OK):
         for name, text, n, what in (
-                ("py_threads.py", PY_THREADS, 100000 if opts.quick else 500000,
+                ("py_threads.py", PY_THREADS, 300000 if opts.quick else 1500000,
                  "4 threads on a threading.Lock and a queue.Queue"),
                 ("py_gil.py", PY_GIL, 2000000 if opts.quick else 10000000,
                  "4 CPU-bound threads (GIL hand-offs every 5 ms)")):
