@@ -58,31 +58,28 @@ std::vector<std::pair<uint64_t, uint64_t>> DataExtents(int fd, uint64_t size) {
   return out;
 }
 
-// Reads one ring (a record of the rings section, `ring_size` bytes): appends its events,
-// each with the thread it belongs to (a ring passes from an exited thread to a new one, whose
-// first event says so), and counts those lost. The capacity is read once and checked against
-// the record, since a live process may still be writing.
-void ReadRingRecord(const char* ring, uint64_t ring_size, std::vector<RingEventInfo>* events,
-                    uint64_t* lost) {
+// Reads one ring (a record of the rings section, `ring_size` bytes): calls fn(tid, event) for
+// each event it gives, with the thread it belongs to (a ring passes from an exited thread to
+// a new one, whose first event says so), and returns how many were lost. The capacity is read
+// once and checked against the record, since a live process may still be writing.
+template <typename Fn>
+uint64_t ReadRingRecord(const char* ring, uint64_t ring_size, Fn&& fn) {
   const auto header = ::lockscope::Load<format::RingHeader>(ring, 0);
   const uint64_t cap = header.capacity;
   if (cap == 0 || (cap & (cap - 1)) != 0 || format::RingBytes(header.capacity) > ring_size)
-    return;  // never attached, or not a ring this code wrote
-  const size_t first = events->size();
-  bool owner_started = false;
-  *lost += format::ForEachRingEvent(reinterpret_cast<const format::RingHeader*>(ring), cap, cap,
-                                    [&](const format::Event& e) {
-                                      if (e.op == format::kOpThreadStart) owner_started = true;
-                                      events->push_back({0, e});
-                                    });
-  // Who each event belongs to: the tid of the last start before it; events before the first
-  // start belong to the current owner when no start was read at all.
-  int32_t tid = owner_started ? 0 : header.owner_tid;
-  for (size_t i = first; i < events->size(); ++i) {
-    RingEventInfo& info = (*events)[i];
-    if (info.event.op == format::kOpThreadStart) tid = static_cast<int32_t>(info.event.aux);
-    info.tid = tid;
-  }
+    return 0;  // never attached, or not a ring this code wrote
+  const auto* r = reinterpret_cast<const format::RingHeader*>(ring);
+  // Events before the first start in the readable part belong to an earlier owner (0:
+  // unknown); with no start at all, to the current owner.
+  bool started = false;
+  format::ForEachRingEvent(r, cap, cap, [&](const format::Event& e) {
+    started |= e.op == format::kOpThreadStart;
+  });
+  int32_t tid = started ? 0 : header.owner_tid;
+  return format::ForEachRingEvent(r, cap, cap, [&](const format::Event& e) {
+    if (e.op == format::kOpThreadStart) tid = static_cast<int32_t>(e.aux);
+    fn(tid, e);
+  });
 }
 
 // A thread slot as one consistent state. Its thread writes it while we read (a live
@@ -348,17 +345,31 @@ void Dump::LoadThreads(const SectionView& s) {
 }
 
 // A ring passes from an exited thread to a new one: each is read once, whoever has it.
+// Only counted here (events, lost, waited acquisitions per lock): Events() reads them.
 void Dump::LoadRings(const SectionView& s) {
-  for (uint64_t i = 0; s.base != nullptr && i < s.capacity; ++i)
-    ReadRingRecord(s.at(i), s.record_size, &events_, &ring_lost_);
-  ring_events_ = events_.size();
+  rings_ = s;
   absl::flat_hash_map<uint32_t, uint64_t> waits;  // lock index -> waited acquisitions
-  for (const RingEventInfo& e : events_)
-    if (e.event.op == format::kOpLockWaited) ++waits[e.event.lock];
+  for (uint64_t i = 0; s.base != nullptr && i < s.capacity; ++i)
+    ring_lost_ += ReadRingRecord(s.at(i), s.record_size, [&](int32_t, const format::Event& e) {
+      ++ring_events_;
+      if (e.op == format::kOpLockWaited) ++waits[e.lock];
+    });
   for (LockInfo& l : locks_) {
     auto it = waits.find(l.index);
     if (it != waits.end()) l.waits = it->second;
   }
+}
+
+void Dump::ForEachEvent(const std::function<void(const RingEventInfo&)>& fn) const {
+  for (uint64_t i = 0; rings_.base != nullptr && i < rings_.capacity; ++i)
+    ReadRingRecord(rings_.at(i), rings_.record_size,
+                   [&](int32_t tid, const format::Event& e) { fn(RingEventInfo{tid, e}); });
+}
+
+std::vector<RingEventInfo> Dump::Events() const {
+  std::vector<RingEventInfo> out;
+  ForEachEvent([&](const RingEventInfo& e) { out.push_back(e); });
+  return out;
 }
 
 void Dump::LoadPythonCode(const SectionView& s) {

@@ -9,6 +9,7 @@
 #define LOCKSCOPE_ANALYZER_DUMP_READER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -52,8 +53,11 @@ class Dump {
   const std::vector<SyncInfo>& syncs() const { return syncs_; }
   const std::vector<MisuseInfo>& misuses() const { return misuses_; }
   const std::vector<ForkHeldInfo>& fork_held() const { return fork_held_; }
-  // The rings' readable events, each thread's in order (format::EventOp).
-  const std::vector<RingEventInfo>& events() const { return events_; }
+  // The rings' readable events, each thread's in order (format::EventOp), read again from
+  // the mapping on each call (a dump may hold tens of millions; the report only counts them).
+  std::vector<RingEventInfo> Events() const;
+  // The same, one at a time (nothing kept).
+  void ForEachEvent(const std::function<void(const RingEventInfo&)>& fn) const;
   // The Python function of a Python frame (format::PythonFrameCode), or nullptr.
   const PyCodeInfo* PythonCode(uint32_t index) const;
   // The CPython of the process ("3.11.2"), and why its GIL was not tracked; "" when none.
@@ -111,6 +115,7 @@ class Dump {
   std::vector<std::pair<uint64_t, uint64_t>> data_;  // file ranges that hold data
   format::FileHeader header_{};
   SectionView stacks_, frames_;  // read on demand (Stack)
+  SectionView rings_;            // read on demand (Events)
   std::vector<ModuleInfo> modules_;
   std::vector<LockInfo> locks_;
   absl::flat_hash_map<uint32_t, uint32_t> lock_pos_;   // record index -> position in locks_
@@ -121,7 +126,6 @@ class Dump {
   absl::flat_hash_map<uint64_t, uint32_t> sync_pos_;  // address -> position in syncs_
   std::vector<MisuseInfo> misuses_;
   std::vector<ForkHeldInfo> fork_held_;
-  std::vector<RingEventInfo> events_;
   absl::flat_hash_map<uint32_t, PyCodeInfo> py_code_;
   uint64_t skipped_ = 0;
   uint64_t ring_events_ = 0, ring_lost_ = 0;

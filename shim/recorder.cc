@@ -221,6 +221,7 @@ namespace {
 void ReconcileHeld(ThreadCtx& t) {
   for (int i = static_cast<int>(t.depth) - 1; i >= 0; --i) {
     const HeldLock& h = Held(t, i);
+    if (h.flags & format::kHeldSemaphore) continue;  // no owner to check (nor a lock record yet)
     const uint8_t kind = h.lock ? uint8_t(g_shim.locks.at(h.lock).kind & format::kLockKindMask)
                                 : uint8_t{format::kLockMutex};
     if (kind > format::kLockAdaptiveMutex) continue;  // only mutexes record their owner

@@ -52,20 +52,28 @@ void RecordedMisuse(const Dump& d, size_t di, const MisuseInfo& m, std::vector<F
   out->push_back(b.Take());
 }
 
-// A thread that ended while holding locks.
+// A thread that ended while holding locks (semaphores only while they count as locks: a
+// hand-off it took and another thread posted is not held).
 void ExitHolding(const Dump& d, size_t di, const ThreadInfo& t, std::vector<Finding>* out) {
+  std::vector<const format::HeldLock*> held;
+  for (const format::HeldLock& h : t.held)
+    if (HeldAsLock(h, d.Lock(h.lock), d.SyncAt(h.address))) held.push_back(&h);
+  if (held.empty()) return;
   FindingBuilder b(d, di, "exit-holding", Severity::kError);
   const std::string who = b.Thread(&t);
   std::string ids;
-  for (const format::HeldLock& h : t.held) {
-    const LockInfo* lock = d.Lock(h.lock);
-    const std::string id = b.Lock(h.address, lock);
+  for (const format::HeldLock* h : held) {
+    const LockInfo* lock = d.Lock(h->lock);
+    const uint8_t kind = lock                                     ? lock->kind
+                         : (h->flags & format::kHeldSemaphore) ? uint8_t{format::kLockSemaphore}
+                                                               : uint8_t{format::kLockMutex};
+    const std::string id = b.Lock(h->address, kind);
     absl::StrAppend(&ids, ids.empty() ? "" : ", ", id);
-    b.Stack(absl::StrCat(LockNoun(KindOf(lock)), " ", id, " acquired here"), t.tid, h.stack);
+    b.Stack(absl::StrCat(LockNoun(kind), " ", id, " acquired here"), t.tid, h->stack);
   }
   b.finding().summary = absl::StrFormat(
       "%s exited while holding %s: any thread that takes %s next waits forever", who, ids,
-      t.held.size() == 1 ? "it" : "them");
+      held.size() == 1 ? "it" : "them");
   if (t.exit_stack) b.Stack("Exited here", t.tid, t.exit_stack);
   out->push_back(b.Take());
 }

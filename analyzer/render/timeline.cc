@@ -128,20 +128,24 @@ absl::StatusOr<std::string> RenderTimeline(const std::vector<std::unique_ptr<Dum
     const ThreadInfo* t = d.ThreadByTid(tid);
     return t ? t->name : "";
   };
+  // Only the chosen threads' events are kept (a dump may hold millions).
   std::vector<Row> rows;
+  std::vector<std::vector<RingEventInfo>> events(dumps.size());
   for (size_t i = 0; i < dumps.size(); ++i) {
     const Dump& d = *dumps[i];
-    for (const RingEventInfo& e : d.events()) {
+    d.ForEachEvent([&](const RingEventInfo& e) {
       if (!wanted.empty()) {
         const std::string tid = absl::StrCat(e.tid);
         const std::string name = thread_name(d, e.tid);
         const bool by_tid = e.tid != 0 && wanted.count(tid);
         const bool by_name = !name.empty() && wanted.count(name);
-        if (!by_tid && !by_name) continue;
+        if (!by_tid && !by_name) return;
         matched.insert(by_tid ? tid : name);
       }
+      events[i].push_back(e);
+    });
+    for (const RingEventInfo& e : events[i])
       rows.push_back({e.event.time_ns, i, d.header().pid, &e});
-    }
   }
   for (const std::string& w : wanted)
     if (!matched.count(w))

@@ -1,6 +1,6 @@
 // sem_pool.cc — a pool guarded by a counting semaphore with one token: "sem-1" takes the
 // token, its task throws and the thread ends without sem_post. The other workers wait on the
-// semaphore forever. A semaphore has no owner: the report says who took it last.
+// semaphore forever. The semaphore is held, like a lock, by the thread that took it.
 #include <pthread.h>
 #include <semaphore.h>
 #include <unistd.h>

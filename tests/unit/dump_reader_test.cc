@@ -265,13 +265,14 @@ TEST_F(DumpReaderTest, PythonCodeAndFramesAndRingOwners) {
   // Events before the start event belong to the ring's earlier owner (unknown: 0); those
   // of the ring without a start event, to its owner.
   std::vector<std::pair<int32_t, uint8_t>> owners;
-  for (const RingEventInfo& e : d.events()) owners.push_back({e.tid, e.event.op});
+  const std::vector<RingEventInfo> events = d.Events();
+  for (const RingEventInfo& e : events) owners.push_back({e.tid, e.event.op});
   const std::vector<std::pair<int32_t, uint8_t>> want = {
       {kTid, format::kOpLockWaited}, {kTid, format::kOpLockFailed}, {kTid, format::kOpUnlock},
       {0, format::kOpLockWaited},    {77, format::kOpThreadStart},  {77, format::kOpGilTaken}};
   EXPECT_EQ(owners, want);
-  EXPECT_EQ(d.events()[5].event.time_ns, 5000u);
-  EXPECT_EQ(d.events()[5].event.extra, 0xabc0u);
+  EXPECT_EQ(events[5].event.time_ns, 5000u);
+  EXPECT_EQ(events[5].event.extra, 0xabc0u);
   // As reports show the stack: the Python frame named by its code record.
   std::vector<std::unique_ptr<Dump>> dumps;
   dumps.push_back(std::move(*opened));
