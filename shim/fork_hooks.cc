@@ -244,6 +244,8 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   for (uint32_t i = 0; i < s.count; ++i) {
     const ForkSnapshot::Entry& e = s.entries[i];
     if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
+    // CPython re-creates the GIL in the child and takes it again (gil_hooks.cc sees that).
+    if (e.kind == format::kLockGil) continue;
     // Semaphores start over in the child (not yet known to be locks): their records say
     // lock 0, as CheckInheritedLock's callers do.
     const bool semaphore = e.kind == format::kLockSemaphore;
