@@ -11,7 +11,6 @@
 //   parent   nothing to do.
 // A child that later blocks on an inherited lock of another thread records held-across-fork
 // before it blocks (CheckInheritedLock). _Fork (no handlers) is interposed to do the same.
-#include <dlfcn.h>
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
@@ -118,12 +117,20 @@ uint32_t PutFrames(Frames f, const uint32_t* child_code) {
 }
 
 // The prepare handler runs under libc's fork (register-atfork.c, fork.c): the report should
-// start at the program's own fork() call.
+// start at the program's own fork() call. libc's range comes from the dump's module table
+// (dladdr would take the loader's lock, which a dlopen in another thread may hold).
+bool InLibc(uint64_t pc) {
+  const uint64_t used = Atomic(g_shim.dump.header->counters.modules_used).load(std::memory_order_acquire);
+  for (uint64_t i = 0; i < used && i < g_shim.dump.modules_capacity; ++i) {
+    const format::ModuleRecord& m = g_shim.dump.modules[i];
+    if (pc >= m.start && pc < m.end) return strstr(m.path, "/libc.so.") != nullptr;
+  }
+  return false;
+}
+
 void DropLibcFrames(Frames* f) {
   uint32_t skip = 0;
-  Dl_info info;
-  while (skip < f->count && dladdr(reinterpret_cast<void*>(f->pcs[skip] - 1), &info) != 0 &&
-         info.dli_fname != nullptr && strstr(info.dli_fname, "/libc.so.") != nullptr)
+  while (skip < f->count && !format::IsPythonFrame(f->pcs[skip]) && InLibc(f->pcs[skip] - 1))
     ++skip;
   if (skip == 0 || skip == f->count) return;
   memmove(f->pcs, f->pcs + skip, (f->count - skip) * sizeof(uint64_t));

@@ -26,7 +26,9 @@ bool Mine(uint64_t tstate) {
 }  // namespace
 
 uint64_t GilTakenBy(ThreadCtx& t) {
-  const python::Runtime& py = *python::Known();
+  const python::Runtime* known = python::Known();
+  if (known == nullptr) return 0;  // finalising: not followed any more
+  const python::Runtime& py = *known;
   // take_gil ends with the GIL locked and this thread's state its last holder (it holds
   // gil->mutex, so neither can change under us). drop_gil's unlock leaves it unlocked.
   if (t.holds_gil || GilLocked(py) != 1) return 0;
@@ -35,7 +37,7 @@ uint64_t GilTakenBy(ThreadCtx& t) {
 }
 
 void GilTaken(ThreadCtx& t, uint64_t holder) {
-  const python::Runtime& py = *python::Known();
+  const python::Runtime& py = *python::Detected();
   NoteGilTaken(t, holder);
   format::ThreadRecord& r = *t.rec;
   Atomic(r.py_interp).store(python::InterpreterId(holder), std::memory_order_relaxed);
@@ -46,17 +48,22 @@ void GilTaken(ThreadCtx& t, uint64_t holder) {
 }
 
 void GilReleasing(ThreadCtx& t) {
-  const python::Runtime& py = *python::Known();
+  const python::Runtime& py = *python::Detected();
   if (!t.holds_gil) return;
   const int i = FindHeld(t, py.gil);
   if (i < 0) {
     t.holds_gil = false;
     return;
   }
-  // drop_gil stored the thread state letting go as the last holder before it locked
-  // gil->mutex, which it holds now.
-  const uint64_t holder = GilHolder(py);
-  NoteGilLetGo(t, Mine(holder) ? holder : t.py_tstate);
+  if (python::Finalizing(py)) {
+    // Its thread state may be gone (take_gil's exit path lets go with a dangling one).
+    NoteGilLetGo(t, 0);
+  } else {
+    // drop_gil stored the thread state letting go as the last holder before it locked
+    // gil->mutex, which it holds now.
+    const uint64_t holder = GilHolder(py);
+    NoteGilLetGo(t, Mine(holder) ? holder : t.py_tstate);
+  }
   const uint32_t lock = Held(t, i).lock;
   RemoveHeld(t, static_cast<uint32_t>(i));
   RecordEvent(t, format::kOpGilDropped, lock, 0, t.py_tstate);
@@ -64,7 +71,16 @@ void GilReleasing(ThreadCtx& t) {
 
 int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
                const timespec* abstime, const void* caller) {
-  const python::Runtime& py = *python::Known();
+  const python::Runtime* known = python::Known();
+  if (known == nullptr) {  // finalising: the wait passes straight through
+    switch (how) {
+      case Timing::kUntimed: return Real().cond_wait(c, m);
+      case Timing::kTimed: return Real().cond_timedwait(c, m, abstime);
+      default:
+        return Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
+    }
+  }
+  const python::Runtime& py = *known;
   // Prepared before waiting: a GIL that never comes (a deadlock) leaves its edge too.
   const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, caller));
   const uint64_t tstate = python::GilStateTstate();

@@ -24,7 +24,7 @@ namespace lockscope::core {
 // Which of the GIL's objects `address` is, for the CPython of this process (if we know it).
 enum class GilObject { kNone, kMutex, kSwitchMutex, kCond, kSwitchCond };
 inline GilObject GilObjectAt(uint64_t address) {
-  const python::Runtime* py = python::Known();
+  const python::Runtime* py = python::Detected();
   if (__builtin_expect(py == nullptr, 1)) return GilObject::kNone;
   if (address == py->gil_mutex) return GilObject::kMutex;
   if (address == py->gil_cond) return GilObject::kCond;

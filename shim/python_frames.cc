@@ -432,7 +432,7 @@ void ReadPythonFrames(ThreadCtx& t, PythonFrames* out) {
 
 uint32_t MergePythonFrames(const uint64_t* pcs, uint32_t n, bool native_truncated,
                            const PythonFrames& py, uint64_t* out, uint32_t cap) {
-  const python::Runtime* rt = python::Known();
+  const python::Runtime* rt = python::Detected();
   uint32_t count = 0, next = 0;
   for (uint32_t i = 0; i < n && count < cap; ++i) {
     const uint64_t pc = pcs[i];

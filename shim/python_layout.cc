@@ -1,10 +1,10 @@
 #include "shim/python_layout.h"
 
-#include <dlfcn.h>
 #include <pthread.h>
-#include <link.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "shim/elf_symbols.h"
 
 namespace lockscope::python {
 
@@ -24,23 +24,22 @@ int ParseInt(const char** p) {
   return v;
 }
 
-// [begin, end) of a function's code, from its ELF symbol.
-void FunctionRange(void* fn, uint64_t* begin, uint64_t* end) {
-  Dl_info info;
-  void* extra = nullptr;
-  if (fn == nullptr || dladdr1(fn, &info, &extra, RTLD_DL_SYMENT) == 0 || extra == nullptr) return;
-  const auto* sym = static_cast<const ElfW(Sym)*>(extra);
-  *begin = reinterpret_cast<uint64_t>(fn);
-  *end = *begin + (sym->st_size ? sym->st_size : 1);
-}
+// The symbols Detect needs, found as dlsym(RTLD_DEFAULT) would, without dlsym (it takes the
+// loader's lock: elf_symbols.h).
+enum Symbol { kRuntime, kGetVersion, kEvalFrame, kCodeType, kGetUnchecked, kUncheckedGet, kCount };
+constexpr const char* kSymbolNames[kCount] = {
+    "_PyRuntime",          "Py_GetVersion",          "_PyEval_EvalFrameDefault", "PyCode_Type",
+    "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet"};
 
 }  // namespace
 
 const char* Detect() {
   const int state = g_detected.load(std::memory_order_acquire);
   if (state == kDone) return g_python.layout == nullptr ? g_note : nullptr;
-  void* runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
-  auto* get_version = reinterpret_cast<const char* (*)()>(dlsym(RTLD_DEFAULT, "Py_GetVersion"));
+  FoundSymbol found[kCount];
+  FindSymbols(kSymbolNames, found, kCount);
+  void* runtime = reinterpret_cast<void*>(found[kRuntime].address);
+  auto* get_version = reinterpret_cast<const char* (*)()>(found[kGetVersion].address);
   if (runtime == nullptr || get_version == nullptr) {
     if (state != kAbsent) g_detected.store(kAbsent, std::memory_order_release);
     return nullptr;
@@ -59,7 +58,15 @@ const char* Detect() {
   while (version[n] != '\0' && version[n] != ' ' && n + 1 < sizeof(r.version)) ++n;
   memcpy(r.version, version, n);
   const char* note = nullptr;
-  if (layout == nullptr) {
+  if (layout != nullptr && strstr(version, "free-threading") != nullptr) {
+    // 3.13t: no GIL, and other thread-state and object layouts.
+    snprintf(g_note, sizeof(g_note),
+             "CPython %s is a free-threaded build: there is no GIL to track, and its Python "
+             "stacks are not read",
+             r.version);
+    note = g_note;
+    layout = nullptr;
+  } else if (layout == nullptr) {
     snprintf(g_note, sizeof(g_note),
              "CPython %s is not a version this lockscope knows (3.%d to 3.%d): the GIL and "
              "Python stacks are not tracked",
@@ -73,10 +80,11 @@ const char* Detect() {
     r.gil_cond = r.gil + layout->gil_cond;
     r.gil_switch_mutex = r.gil + layout->gil_switch_mutex;
     r.gil_switch_cond = r.gil + layout->gil_switch_cond;
-    FunctionRange(dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault"), &r.eval_begin, &r.eval_end);
-    r.code_type = reinterpret_cast<uint64_t>(dlsym(RTLD_DEFAULT, "PyCode_Type"));
-    void* get = dlsym(RTLD_DEFAULT, "PyThreadState_GetUnchecked");
-    if (get == nullptr) get = dlsym(RTLD_DEFAULT, "_PyThreadState_UncheckedGet");
+    r.eval_begin = found[kEvalFrame].address;
+    r.eval_end = r.eval_begin + (found[kEvalFrame].size ? found[kEvalFrame].size : 1);
+    r.code_type = found[kCodeType].address;
+    const uint64_t get = found[kGetUnchecked].address ? found[kGetUnchecked].address
+                                                      : found[kUncheckedGet].address;
     r.unchecked_get = reinterpret_cast<uint64_t (*)()>(get);
   }
   g_python = r;

@@ -45,6 +45,9 @@ struct Layout {
   // From &_PyRuntime: the current thread state (the GIL holder's) in 3.10 and 3.11, a plain
   // load; -1 from 3.12 on (a thread-local: the shim calls _PyThreadState_UncheckedGet).
   int32_t tstate_current;
+  // From &_PyRuntime: the thread state finalising the runtime (non-null from then on: thread
+  // states may be freed under their threads, and the shim stops reading them).
+  uint32_t finalizing;
   // struct _gil_runtime_state
   uint32_t gil_last_holder, gil_locked, gil_cond, gil_mutex, gil_switch_cond, gil_switch_mutex;
   // PyInterpreterState
@@ -67,11 +70,11 @@ struct Layout {
 
 // clang-format off
 inline constexpr Layout kLayouts[] = {
-  // minor gil  tss   cur  holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
-  {10, 352,   584,  568,   8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
-  {11, 360,   592,  576,   8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
-  {12, 77432, 1544,  -1,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
-  {13, 96104, 2160,  -1,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  // minor gil  tss   cur  fin  holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
+  {10, 352,   584,  568,  16,   8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
+  {11, 360,   592,  576,  24,   8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
+  {12, 77432, 1544,  -1,  24,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  {13, 96104, 2160,  -1, 608,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
 };
 // clang-format on
 // (code_name is co_qualname from 3.11 on: "Class.method".)
@@ -95,9 +98,20 @@ struct Runtime {
 extern constinit Runtime g_python;
 extern std::atomic<bool> g_python_known;  // g_python is filled (release-stored)
 
-// The CPython of this process when it is one we know, else null.
-inline const Runtime* Known() {
+// Whether the runtime is finalising. From then on, other threads' thread states (and their
+// frames) may be freed under them: the shim stops following them and tracking the GIL.
+inline bool Finalizing(const Runtime& py) {
+  return __atomic_load_n(reinterpret_cast<const uint64_t*>(py.runtime + py.layout->finalizing),
+                         __ATOMIC_ACQUIRE) != 0;
+}
+// The CPython of this process when it is one we know (its objects' addresses), else null.
+inline const Runtime* Detected() {
   return g_python_known.load(std::memory_order_acquire) ? &g_python : nullptr;
+}
+// The same, when its memory may also be read: not finalising.
+inline const Runtime* Known() {
+  const Runtime* py = Detected();
+  return py != nullptr && !Finalizing(*py) ? py : nullptr;
 }
 
 // One of the GIL's own mutexes (take_gil and drop_gil lock them): not a lock of the program.

@@ -83,9 +83,13 @@ void RecordEdgesBelow(ThreadCtx& t, uint32_t below, uint32_t lock, uint32_t stac
     HeldLock& h = Held(t, i);
     if (h.lock == 0 && (h.flags & format::kHeldSemaphore)) {
       // A semaphore not yet known to be a lock gets its identity now, so that this edge is
-      // there if it proves one (and is left out if it proves not to be).
-      h.lock = SemaphoreLock(h.address);
-      identified |= h.lock != 0;
+      // there if it proves one (and is left out if it proves not to be). One known not to
+      // be a lock (a stale entry) gets none.
+      const format::SyncRecord* sync = g_shim.syncs.Find(h.address);
+      if (sync != nullptr && !(Relaxed(sync->flags) & format::kSyncNotLock)) {
+        h.lock = SemaphoreLock(h.address);
+        identified |= h.lock != 0;
+      }
     }
     if (h.lock == 0 || h.lock == lock) continue;
     if ((flags & format::kHeldBehindGil) && IsGil(h.lock)) continue;
@@ -344,10 +348,12 @@ uint32_t CaptureStack() {
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what) {
   const uint32_t salt = site_flags | what;
-  // The frame address tells apart native paths of different depths through the same site.
-  const uint64_t depth = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  // The frame address within its page tells apart native paths of different depths through
+  // the same site, and is the same in every thread for the same path (thread stacks end on
+  // a page boundary, below the same TLS block), so threads share their wait sites.
+  const uint64_t depth = reinterpret_cast<uint64_t>(__builtin_frame_address(0)) & 0xfff;
   uint64_t key = format::Mix64(ChainKey(CurrentChain(t), 0, 0) ^ object ^ (uint64_t{salt} << 32));
-  key = format::Mix64(key ^ depth ^ (uint64_t{t.slot} << 48));
+  key = format::Mix64(key ^ (depth << 40));
   if (t.python) key = format::Mix64(key ^ PythonPath(t));
   key |= 1;
   if (format::ChainRecord* c = g_shim.chains.Find(key)) return c->stack;

@@ -64,8 +64,9 @@ void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
     Atomic(rec->flags).fetch_or(format::kSyncNotLock, std::memory_order_release);
     g_not_locks.fetch_add(1, std::memory_order_release);
   }
-  const uint32_t lock = rec && rec->lock ? rec->lock : g_shim.locks.Find(address);
-  if (lock != 0) g_shim.locks.SetFlag(lock, format::kLockUnowned);
+  const uint32_t cached = rec ? Relaxed(rec->lock) : 0;
+  const uint32_t lock = g_shim.locks.Valid(cached) ? cached : g_shim.locks.Find(address);
+  if (g_shim.locks.Valid(lock)) g_shim.locks.SetFlag(lock, format::kLockUnowned);
 }
 
 int FindHeldSemaphore(ThreadCtx& t, uint64_t address) {
@@ -100,7 +101,7 @@ uint32_t ProvenLock(format::SyncRecord* rec, uint64_t address) {
   uint32_t lock = Relaxed(rec->lock);
   // The cached identity, unless that generation ended meanwhile (free() without
   // sem_destroy retires it).
-  if (lock == 0 || Relaxed(g_shim.locks.at(lock).address) != address ||
+  if (!g_shim.locks.Valid(lock) || Relaxed(g_shim.locks.at(lock).address) != address ||
       Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) != format::kLockLive) {
     lock = SemaphoreLock(address);
     Atomic(rec->lock).store(lock, std::memory_order_relaxed);
@@ -162,8 +163,9 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   format::SyncRecord* rec = SyncOf(*t, address);
   DropNotLocks(*t);
   // Waiting on a semaphore it holds: the thread expects another to post it (a Condition's
-  // waiter lock). Not a lock, and not a self-deadlock.
-  if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+  // waiter lock): not a lock. Unless it is known to be one: then this is a self-deadlock
+  // (`with l: with l:`), and the held entry stays for the wait-for graph to see.
+  if (const int i = FindHeldSemaphore(*t, address); i >= 0 && !(SyncFlags(rec) & format::kSyncLock)) {
     MarkNotLock(rec, address);
     RemoveHeld(*t, static_cast<uint32_t>(i));
   }
@@ -224,7 +226,8 @@ int SemTryWait(sem_t* s, const void* caller) {
   const int e = errno;
   if (rc == 0) {
     Took(*t, s, rec, p, false);
-  } else if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+  } else if (const int i = FindHeldSemaphore(*t, address);
+             i >= 0 && !(SyncFlags(rec) & format::kSyncLock)) {
     // Trying a semaphore it holds (a Condition waiter's second acquire): as a wait on it.
     MarkNotLock(rec, address);
     RemoveHeld(*t, static_cast<uint32_t>(i));
@@ -233,21 +236,19 @@ int SemTryWait(sem_t* s, const void* caller) {
   return rc;
 }
 
-// The post first, the bookkeeping after: outside the caller's critical section.
+// The bookkeeping before the post: once posted, a waiter may take the semaphore and destroy
+// it (its record given back, maybe to another object) before this thread looks at it.
 int SemPost(sem_t* s) {
-  Inside scope;
-  ThreadCtx* t = scope.get();
-  const int rc = Real().sem_post(s);
-  const int e = errno;
-  if (t != nullptr) {
+  if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
+    format::SyncRecord* rec = SyncOf(*t, address);
     const int i = FindHeldSemaphore(*t, address);
-    if (i >= 0 && Held(*t, static_cast<uint32_t>(i)).lock != 0) {
+    const uint16_t flags = SyncFlags(rec);
+    if (i >= 0 && (flags & format::kSyncLock) && !(flags & format::kSyncNotLock)) {
       // A lock given back by its holder: the common case, nothing to learn (its holder was
       // in the held stack, no trail is needed).
       RemoveHeld(*t, static_cast<uint32_t>(i));  // (semaphores have no recursion)
     } else {
-      format::SyncRecord* rec = SyncOf(*t, address);
       if (rec != nullptr) {
         Atomic(rec->last_post_tid).store(t->tid, std::memory_order_relaxed);
         CountUp(rec->posts);
@@ -271,8 +272,7 @@ int SemPost(sem_t* s) {
     }
     DropNotLocks(*t);
   }
-  errno = e;
-  return rc;
+  return Real().sem_post(s);
 }
 
 // A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and

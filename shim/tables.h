@@ -163,6 +163,8 @@ class LockTable {
     if (!(Atomic(r_[i].kind).load(std::memory_order_relaxed) & flag))
       Atomic(r_[i].kind).fetch_or(flag, std::memory_order_relaxed);
   }
+  // Whether `i` is a record index of this table (a value read from elsewhere in the dump).
+  bool Valid(uint32_t i) const { return i != 0 && i <= mask_; }
   // Marks a lock as an endpoint of an order edge (see kLockHadEdges).
   void NoteEdge(uint32_t i) { SetFlag(i, format::kLockHadEdges); }
   bool valid() const { return r_ != nullptr; }
@@ -330,7 +332,15 @@ class SyncTable {
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       format::SyncRecord& rec = r_[i];
       uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
-      if (a == address) return &rec;
+      if (a == address) {
+        // Another kind of object lived here (a condition variable freed without
+        // pthread_cond_destroy, then a semaphore at its address): its record ends, or the
+        // fields one kind keeps would be read as the other's.
+        if (!Atomic(rec.ready).load(std::memory_order_acquire) || rec.kind == kind) return &rec;
+        Atomic(rec.ready).store(0, std::memory_order_release);
+        Atomic(rec.address).store(format::kSyncRetired, std::memory_order_release);
+        a = format::kSyncRetired;
+      }
       if (a == format::kSyncRetired) {
         if (retired == nullptr) retired = &rec;
         continue;

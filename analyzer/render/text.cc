@@ -90,8 +90,11 @@ std::string RenderText(const Report& report, SymbolCache& symbols) {
                           f.summary);
     for (const std::string& d : f.details) absl::StrAppend(&out, "  ", d, "\n");
     for (const FindingLock& l : f.locks)
-      absl::StrAppendFormat(&out, "  %s = %s%s at 0x%x\n", l.id, l.kind,
-                            l.name.empty() ? "" : " " + l.name, l.address);
+      if (l.kind == "gil")  // its name says what it is: "the GIL"
+        absl::StrAppendFormat(&out, "  %s = %s at 0x%x\n", l.id, l.name, l.address);
+      else
+        absl::StrAppendFormat(&out, "  %s = %s%s at 0x%x\n", l.id, l.kind,
+                              l.name.empty() ? "" : " " + l.name, l.address);
     for (const FindingStack& s : f.stacks) {
       absl::StrAppendFormat(&out, "\n  %s in thread %s:\n", s.role, ThreadLabel(f, s.tid));
       AppendFrames(&out, symbols.Frames(s.dump, s.pcs));

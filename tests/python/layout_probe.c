@@ -28,6 +28,7 @@ int main(void) {
   O("autotss", offsetof(_PyRuntimeState, gilstate.autoTSSkey));
   O("tstate_current", offsetof(_PyRuntimeState, gilstate.tstate_current));
 #endif
+  O("finalizing", offsetof(_PyRuntimeState, _finalizing));
   O("tss_key", offsetof(Py_tss_t, _key));
   O("gil_last_holder", offsetof(struct _gil_runtime_state, last_holder));
   O("gil_locked", offsetof(struct _gil_runtime_state, locked));

@@ -10,7 +10,7 @@ int main() {
   for (const auto& l : kLayouts) {
 #define F(field) std::printf("%s %ld\n", #field, static_cast<long>(l.field))
     std::printf("minor %d\n", l.minor);
-    F(main_gil), F(autotss), F(tstate_current), F(gil_last_holder), F(gil_locked), F(gil_cond), F(gil_mutex);
+    F(main_gil), F(autotss), F(tstate_current), F(finalizing), F(gil_last_holder), F(gil_locked), F(gil_cond), F(gil_mutex);
     F(gil_switch_cond), F(gil_switch_mutex), F(interp_id), F(tstate_interp);
     F(tstate_thread_id), F(tstate_frame), F(cframe_frame), F(frame_code), F(frame_previous);
     F(frame_instr), F(frame_entry), F(code_filename), F(code_name), F(code_firstlineno);
