@@ -201,6 +201,78 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
   return rc;
 }
 
+// ---- the common case of CPython's `with lock:` -------------------------------------------
+//
+// A thread that runs Python takes the same lock again and again: its last semaphore record
+// is cached (SyncOf), the lock is known (kSyncLock), the thread holds the GIL, and the chain
+// is known. Then a take is the general path's result without its calls: the checks below
+// are exactly the general path's conditions for that result, and anything else goes there.
+
+// The cached record of `address` when it is a known lock and nothing changed since (no
+// semaphore became a non-lock meanwhile); with its lock identity.
+__attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_t address,
+                                                     uint32_t* lock) {
+  const format::SyncRecord* rec = t.sem_record;
+  if (rec == nullptr || t.sem_address != address ||
+      Atomic(const_cast<uint64_t&>(rec->address)).load(std::memory_order_acquire) != address ||
+      (Relaxed(rec->flags) & (format::kSyncLock | format::kSyncNotLock)) != format::kSyncLock ||
+      g_not_locks.load(std::memory_order_relaxed) != t.not_lock_seen)
+    return false;
+  const uint32_t l = Relaxed(rec->lock);
+  if (!g_shim.locks.Valid(l) || Relaxed(g_shim.locks.at(l).address) != address ||
+      Atomic(const_cast<uint8_t&>(g_shim.locks.at(l).state)).load(std::memory_order_acquire) !=
+          format::kLockLive)
+    return false;
+  *lock = l;
+  return true;
+}
+
+// 1: taken, 0: not taken (rc in *rc), -1: not the common case (nothing done).
+__attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* caller, int* rc) {
+  ThreadCtx& t = t_ctx;
+  const uint64_t address = reinterpret_cast<uint64_t>(s);
+  uint32_t lock;
+  if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.holds_gil &&
+        t.depth < format::kInlineHeld && KnownLock(t, address, &lock)))
+    return -1;
+  t.guard = kGuardInside;
+  const uint32_t flags =
+      format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
+  Prepared p;
+  if (!PrepareKnownLock(t, address, lock, flags, &p)) {
+    t.guard = kGuardSlowPaths;
+    return -1;
+  }
+  *rc = Real().sem_trywait(s);
+  if (*rc != 0) {  // held by another thread: CPython blocks next, on the general path
+    t.guard = kGuardSlowPaths;
+    return 0;
+  }
+  if (__builtin_expect(glibc::SemValue(s) > 0, 0)) {  // a counting semaphore after all
+    MarkNotLock(t.sem_record, address);
+  } else {
+    Push(t, t.rec->held[t.depth], p);
+  }
+  t.guard = kGuardSlowPaths;
+  return 1;
+}
+
+// The post of the innermost held lock by its holder: true when done (the entry popped).
+__attribute__((always_inline)) inline bool FastPost(sem_t* s) {
+  ThreadCtx& t = t_ctx;
+  const uint64_t address = reinterpret_cast<uint64_t>(s);
+  uint32_t lock;
+  if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.depth > 0 &&
+        t.depth <= format::kInlineHeld))
+    return false;
+  const HeldLock& top = t.rec->held[t.depth - 1];
+  if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0 ||
+      !KnownLock(t, address, &lock))
+    return false;
+  SetDepth(t, t.depth - 1);
+  return true;
+}
+
 }  // namespace
 
 int SemWait(sem_t* s, const void* caller) { return Wait<Timing::kUntimed>(s, 0, nullptr, caller); }
@@ -214,6 +286,9 @@ int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void*
 // The bookkeeping that can be done before the take is: the caller may hold the semaphore
 // from the take until its post, and work done in between lengthens its critical section.
 int SemTryWait(sem_t* s, const void* caller) {
+  // (A known lock that is taken: the general path would record nothing either.)
+  int fast_rc;
+  if (FastTryWait(s, caller, &fast_rc) >= 0) return fast_rc;
   Inside scope;
   ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().sem_trywait(s);
@@ -239,6 +314,7 @@ int SemTryWait(sem_t* s, const void* caller) {
 // The bookkeeping before the post: once posted, a waiter may take the semaphore and destroy
 // it (its record given back, maybe to another object) before this thread looks at it.
 int SemPost(sem_t* s) {
+  if (FastPost(s)) return Real().sem_post(s);
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
     format::SyncRecord* rec = SyncOf(*t, address);
