@@ -64,7 +64,8 @@ void Free(void* ptr) {
         if (!TestBit(g_line_filter, line)) continue;
         uint64_t a = line << 6 > lo ? line << 6 : (lo + 7) & ~uint64_t{7};
         uint64_t b = (line + 1) << 6 < hi ? (line + 1) << 6 : hi;
-        for (; a + 8 <= b; a += 8) g_shim.locks.Retire(a);
+        for (; a + 8 <= b; a += 8)
+          if (g_shim.locks.Retire(a) != 0) NoteSemaphoresChanged();  // (any kind: cheap)
       }
     }
   }

@@ -25,6 +25,7 @@
 namespace lockscope::core {
 
 constinit Shim g_shim;
+constinit SemChanges g_sem_changes;
 __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 
 namespace {
@@ -660,6 +661,8 @@ void EnsureInitialized() {
 
 void ResetForChild(ThreadCtx& t) {
   InitTables();
+  t.sem_memo = {};
+  t.sem_record = nullptr;
   ResetModuleCache();
   RefreshModules(g_shim.dump);
   NotePython();

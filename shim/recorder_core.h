@@ -88,9 +88,37 @@ struct ThreadCtx {
   uint64_t sem_address;
   format::SyncRecord* sem_record;
   uint64_t not_lock_seen;
+  // Its last take of a known semaphore lock while holding the GIL (FastTryWait): what that
+  // take was prepared with, for the same semaphore, site and held entry below, as long as
+  // g_sem_changes has not moved (address 0: none). It spares CPython's `with lock:` the
+  // loads of three shared records, each a cache miss once the thread moved to another CPU.
+  struct SemMemo {
+    uint64_t address;
+    uint64_t changes;    // g_sem_changes then
+    uint32_t depth;      // the held depth then, and the entry below (when depth > 0)
+    uint32_t flags;      // the take's held flags (its site)
+    uint64_t below_chain;
+    uint32_t below_lock;
+    uint32_t below_flags;
+    uint64_t chain;      // what it was prepared with
+    uint32_t lock;
+    uint32_t stack;
+  } sem_memo;
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
+
+// Moves whenever a semaphore's record or lock identity may have changed: a semaphore seen
+// not to be a lock, destroyed, or freed with a lock identity. A thread's SemMemo is good
+// only while this has not moved. Relaxed: a change that matters to a thread (the same
+// address reused) reaches it through the program's own synchronisation, after the move.
+// A cache line of its own: read on every Python lock take, written rarely.
+struct alignas(64) SemChanges {
+  std::atomic<uint64_t> count{0};
+};
+extern constinit SemChanges g_sem_changes;
+inline uint64_t SemaphoreChanges() { return g_sem_changes.count.load(std::memory_order_relaxed); }
+inline void NoteSemaphoresChanged() { g_sem_changes.count.fetch_add(1, std::memory_order_relaxed); }
 
 // ThreadCtx::guard. The mutex fast paths run only at kGuardFree.
 enum : int {

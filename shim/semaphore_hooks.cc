@@ -63,6 +63,7 @@ void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
   if (rec != nullptr && !NotLock(rec)) {
     Atomic(rec->flags).fetch_or(format::kSyncNotLock, std::memory_order_release);
     g_not_locks.fetch_add(1, std::memory_order_release);
+    NoteSemaphoresChanged();
   }
   const uint32_t cached = rec ? Relaxed(rec->lock) : 0;
   const uint32_t lock = g_shim.locks.Valid(cached) ? cached : g_shim.locks.Find(address);
@@ -227,21 +228,61 @@ __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_
   return true;
 }
 
+// The thread's last fast take (ThreadCtx::SemMemo) when this take would be prepared the
+// same: the same semaphore, site, depth and entry below it, and no semaphore changed since.
+__attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, uint64_t address,
+                                                   uint32_t flags, Prepared* p) {
+  const ThreadCtx::SemMemo& m = t.sem_memo;
+  if (m.address != address || m.flags != flags || m.depth != t.depth ||
+      m.changes != SemaphoreChanges())
+    return false;
+  if (t.depth > 0) {
+    const HeldLock& below = t.rec->held[t.depth - 1];
+    if (below.chain != m.below_chain || below.lock != m.below_lock ||
+        below.flags != m.below_flags)
+      return false;
+  }
+  *p = {address, m.chain, m.lock, m.stack, flags};
+  return true;
+}
+
+void Remember(ThreadCtx& t, uint64_t changes, const Prepared& p) {
+  ThreadCtx::SemMemo& m = t.sem_memo;
+  m.address = p.address;
+  m.changes = changes;
+  m.depth = t.depth;
+  m.flags = p.flags;
+  if (t.depth > 0) {
+    const HeldLock& below = t.rec->held[t.depth - 1];
+    m.below_chain = below.chain;
+    m.below_lock = below.lock;
+    m.below_flags = below.flags;
+  }
+  m.chain = p.chain;
+  m.lock = p.lock;
+  m.stack = p.stack;
+}
+
 // 1: taken, 0: not taken (rc in *rc), -1: not the common case (nothing done).
 __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* caller, int* rc) {
   ThreadCtx& t = t_ctx;
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  uint32_t lock;
   if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.holds_gil &&
-        t.depth < format::kInlineHeld && KnownLock(t, address, &lock)))
+        t.depth < format::kInlineHeld))
     return -1;
   t.guard = kGuardInside;
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   Prepared p;
-  if (!PrepareKnownLock(t, address, lock, flags, &p)) {
-    t.guard = kGuardSlowPaths;
-    return -1;
+  if (!MemoHit(t, address, flags, &p)) {
+    // Read before the checks: a change made meanwhile leaves the memo stale, not wrong.
+    const uint64_t changes = SemaphoreChanges();
+    uint32_t lock;
+    if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, &p)) {
+      t.guard = kGuardSlowPaths;
+      return -1;
+    }
+    Remember(t, changes, p);
   }
   *rc = Real().sem_trywait(s);
   if (*rc != 0) {  // held by another thread: CPython blocks next, on the general path
@@ -249,7 +290,7 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
     return 0;
   }
   if (__builtin_expect(glibc::SemValue(s) > 0, 0)) {  // a counting semaphore after all
-    MarkNotLock(t.sem_record, address);
+    MarkNotLock(SyncOf(t, address), address);  // (the memo does not keep the record)
   } else {
     Push(t, t.rec->held[t.depth], p);
   }
@@ -261,12 +302,16 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
 __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
   ThreadCtx& t = t_ctx;
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  uint32_t lock;
   if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.depth > 0 &&
         t.depth <= format::kInlineHeld))
     return false;
   const HeldLock& top = t.rec->held[t.depth - 1];
-  if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0 ||
+  if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0)
+    return false;
+  // Still a known lock: as its memo says (nothing changed since), or as its records say.
+  const ThreadCtx::SemMemo& m = t.sem_memo;
+  uint32_t lock;
+  if (!(m.address == address && m.lock == top.lock && m.changes == SemaphoreChanges()) &&
       !KnownLock(t, address, &lock))
     return false;
   SetDepth(t, t.depth - 1);
@@ -360,6 +405,7 @@ int SemDestroy(sem_t* s) {
       RemoveHeld(*t, static_cast<uint32_t>(i));
     if (g_shim.syncs.valid()) g_shim.syncs.Retire(address);
     RetireLock(address);
+    NoteSemaphoresChanged();
     if (t->sem_address == address) t->sem_record = nullptr;
   }
   return Real().sem_destroy(s);
