@@ -347,9 +347,12 @@ int SemTryWait(sem_t* s, const void* caller) {
   if (rc == 0) {
     Took(*t, s, rec, p, false);
   } else if (const int i = FindHeldSemaphore(*t, address);
-             i >= 0 && !(SyncFlags(rec) & format::kSyncLock)) {
-    // Trying a semaphore it holds (a Condition waiter's second acquire): as a wait on it.
-    MarkNotLock(rec, address);
+             i >= 0 && rec != nullptr && !(SyncFlags(rec) & format::kSyncLock)) {
+    // Tried by the thread that holds it, before it proved to be a lock: Condition.notify
+    // over a Lock asks that way whether its caller holds it (a lock: its taker will post
+    // it), and a Condition waiter's second acquire starts that way (a signal: another
+    // thread will post it). Not held any more, and not judged until that post.
+    Atomic(rec->flags).fetch_or(format::kSyncTriedByHolder, std::memory_order_relaxed);
     RemoveHeld(*t, static_cast<uint32_t>(i));
   }
   errno = e;
@@ -375,7 +378,14 @@ int SemPost(sem_t* s) {
         CountUp(rec->posts);
       }
       if (i < 0) {
-        MarkNotLock(rec, address);  // posted by a thread that does not hold it: a hand-off
+        if (rec != nullptr && (flags & format::kSyncTriedByHolder) && !(flags & format::kSyncNotLock) &&
+            Relaxed(rec->last_take_tid) == t->tid) {
+          // Posted back by its taker after it tried it again (Condition.notify's probe): a
+          // lock, from its next take on.
+          Atomic(rec->flags).fetch_or(format::kSyncLock, std::memory_order_relaxed);
+        } else {
+          MarkNotLock(rec, address);  // posted by a thread that does not hold it: a hand-off
+        }
       } else {
         HeldLock& h = Held(*t, static_cast<uint32_t>(i));
         if (!NotLock(rec) && rec != nullptr) {

@@ -273,7 +273,7 @@ struct SyncRecord {
   uint64_t address;  // claimed by CAS 0 (or kSyncRetired) -> address
   uint8_t kind;      // kLockSemaphore | kLockCondvar
   uint8_t ready;     // 1 once kind is written
-  uint16_t flags;     // semaphores: kSyncLock, kSyncNotLock
+  uint16_t flags;     // semaphores: kSyncLock, kSyncNotLock, kSyncTriedByHolder
   int32_t last_post_tid;  // sem_post / pthread_cond_signal / _broadcast
   int32_t last_take_tid;  // successful sem_wait / sem_trywait / sem_timedwait
   uint32_t posts;         // counts, wrapping (condition variables: signals + broadcasts)
@@ -294,6 +294,11 @@ static_assert(sizeof(SyncRecord) == 48);
 inline constexpr uint16_t kSyncLock = 1;
 // A semaphore seen not to be a lock (kLockUnowned says how); wins over kSyncLock.
 inline constexpr uint16_t kSyncNotLock = 2;
+// A semaphore that the thread holding it, not yet known to be a lock, tried to take again
+// (Condition.notify's ownership probe over a Lock; a Condition waiter's second acquire
+// starts with a try): its holder dropped it from its held stack, and a post by the thread
+// that took it last still proves it a lock.
+inline constexpr uint16_t kSyncTriedByHolder = 4;
 // `address` of a record given back when its object was destroyed (no object lives at 1):
 // readers skip it, writers may reuse it for another object.
 inline constexpr uint64_t kSyncRetired = 1;
