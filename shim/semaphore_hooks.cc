@@ -12,7 +12,10 @@
 //     threading.Condition's waiter locks, a Lock used as a signal), waited on by the thread
 //     that holds it, or still available after a take (a counting semaphore). It leaves the
 //     held stacks (each thread drops its own stale entries at its next semaphore call) and
-//     the analyzer keeps it for stalls only.
+//     the analyzer keeps it for stalls only;
+//   - a try by its holder before it proved anything (format::kSyncTriedByHolder) drops it
+//     from the held stack and waits for its next post to judge: Condition.notify probes its
+//     Lock that way, and a Condition waiter's second acquire starts that way.
 // Waiting for a lock it never proves (a new Condition waiter each wait) thus costs no lock
 // record, chain or edge: the tables do not grow with waits.
 //
