@@ -65,7 +65,7 @@ void Free(void* ptr) {
         uint64_t a = line << 6 > lo ? line << 6 : (lo + 7) & ~uint64_t{7};
         uint64_t b = (line + 1) << 6 < hi ? (line + 1) << 6 : hi;
         for (; a + 8 <= b; a += 8)
-          if (g_shim.locks.Retire(a) != 0) NoteSemaphoresChanged();  // (any kind: cheap)
+          if (g_shim.locks.Retire(a) != 0) NoteSemaphoresChanged();  // an identity ended
       }
     }
   }

@@ -393,7 +393,9 @@ bool SafeRead(uint64_t address, void* out, size_t size) {
 }
 
 uint32_t RetireLock(uint64_t address) {
-  return g_shim.locks.valid() ? g_shim.locks.Retire(address) : 0;
+  const uint32_t lock = g_shim.locks.valid() ? g_shim.locks.Retire(address) : 0;
+  if (lock != 0) NoteSemaphoresChanged();  // an identity ended: SemMemo
+  return lock;
 }
 
 Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {

@@ -108,17 +108,19 @@ struct ThreadCtx {
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 
-// Moves whenever a semaphore's record or lock identity may have changed: a semaphore seen
-// not to be a lock, destroyed, or freed with a lock identity. A thread's SemMemo is good
-// only while this has not moved. Relaxed: a change that matters to a thread (the same
-// address reused) reaches it through the program's own synchronisation, after the move.
+// Moves whenever a lock identity ends (destroy, re-init or free() of any lock kind:
+// RetireLock, the free hook) or a semaphore is seen not to be a lock. A thread's SemMemo is
+// good only while this has not moved (a memo implies a live identity, so a semaphore whose
+// memory is reused without sem_destroy or free() goes unnoticed, as on the general path).
+// A change that matters to a thread (the same address reused) reaches it through the
+// program's own synchronisation, after the move.
 // A cache line of its own: read on every Python lock take, written rarely.
 struct alignas(64) SemChanges {
   std::atomic<uint64_t> count{0};
 };
 extern constinit SemChanges g_sem_changes;
 inline uint64_t SemaphoreChanges() { return g_sem_changes.count.load(std::memory_order_relaxed); }
-inline void NoteSemaphoresChanged() { g_sem_changes.count.fetch_add(1, std::memory_order_relaxed); }
+inline void NoteSemaphoresChanged() { g_sem_changes.count.fetch_add(1, std::memory_order_release); }
 
 // ThreadCtx::guard. The mutex fast paths run only at kGuardFree.
 enum : int {

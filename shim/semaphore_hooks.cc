@@ -211,6 +211,8 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
 // is cached (SyncOf), the lock is known (kSyncLock), the thread holds the GIL, and the chain
 // is known. Then a take is the general path's result without its calls: the checks below
 // are exactly the general path's conditions for that result, and anything else goes there.
+// A take that matches the thread's last one (SemMemo) reuses what those checks gave then:
+// only a change of some semaphore or lock identity (g_sem_changes) could change it.
 
 // The cached record of `address` when it is a known lock and nothing changed since (no
 // semaphore became a non-lock meanwhile); with its lock identity.
@@ -278,8 +280,9 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
       format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   Prepared p;
   if (!MemoHit(t, address, flags, &p)) {
-    // Read before the checks: a change made meanwhile leaves the memo stale, not wrong.
-    const uint64_t changes = SemaphoreChanges();
+    // Read before the checks (acquire: they cannot move above it): a change made meanwhile
+    // leaves the memo stale, not wrong.
+    const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
     uint32_t lock;
     if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, &p)) {
       t.guard = kGuardSlowPaths;
@@ -288,7 +291,8 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
     Remember(t, changes, p);
   }
   *rc = Real().sem_trywait(s);
-  if (*rc != 0) {  // held by another thread: CPython blocks next, on the general path
+  if (*rc != 0) {  // held (by another thread: CPython blocks next, on the general path; or
+                   // by this one: Condition.notify's ownership probe)
     t.guard = kGuardSlowPaths;
     return 0;
   }
@@ -381,7 +385,9 @@ int SemPost(sem_t* s) {
         CountUp(rec->posts);
       }
       if (i < 0) {
-        if (rec != nullptr && (flags & format::kSyncTriedByHolder) && !(flags & format::kSyncNotLock) &&
+        // (Only before it proved anything: last_take_tid is not kept for a known lock.)
+        if (rec != nullptr && (flags & format::kSyncTriedByHolder) &&
+            !(flags & (format::kSyncLock | format::kSyncNotLock)) &&
             Relaxed(rec->last_take_tid) == t->tid) {
           // Posted back by its taker after it tried it again (Condition.notify's probe): a
           // lock, from its next take on.
@@ -417,8 +423,7 @@ int SemDestroy(sem_t* s) {
     if (const int i = FindHeldSemaphore(*t, address); i >= 0)
       RemoveHeld(*t, static_cast<uint32_t>(i));
     if (g_shim.syncs.valid()) g_shim.syncs.Retire(address);
-    RetireLock(address);
-    NoteSemaphoresChanged();
+    RetireLock(address);  // (moves g_sem_changes when it ends a lock identity)
     if (t->sem_address == address) t->sem_record = nullptr;
   }
   return Real().sem_destroy(s);
