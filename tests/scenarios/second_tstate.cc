@@ -4,7 +4,7 @@
 // own (PyThreadState_New + PyEval_AcquireThread), then calls a third-party library that uses
 // PyGILState_Ensure. PyGILState_Ensure finds the thread's first thread state, which is not
 // the current one, restores it, and waits for the GIL its own thread holds: forever. The main
-// thread waits for the worker in Thread.join().
+// thread waits for the worker in Thread.join() (the worker hangs only once it is there).
 #include <pthread.h>
 #include <pybind11/embed.h>
 
@@ -38,11 +38,26 @@ int main() {
   pthread_setname_np(pthread_self(), "embedder");
   py::scoped_interpreter interpreter;
   py::exec(R"(
+import sys
 import threading
+import time
 import testmod
 
+def in_join(ident):
+    frame = sys._current_frames().get(ident)
+    while frame is not None and frame.f_code.co_name != "join":
+        frame = frame.f_back
+    return frame is not None
+
+def work(waiter):
+    # The main thread is in Thread.join() before the worker hangs (else, on a busy machine,
+    # it may still be on its way out of Thread.start(), waiting for the GIL).
+    while not in_join(waiter):
+        time.sleep(0.01)
+    testmod.func()
+
 def start_worker():
-    t = threading.Thread(target=testmod.func)
+    t = threading.Thread(target=work, args=(threading.get_ident(),))
     t.start()
     t.join()
 
