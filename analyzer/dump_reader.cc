@@ -387,10 +387,6 @@ const PyCodeInfo* Dump::PythonCode(uint32_t index) const {
   return it == py_code_.end() ? nullptr : &it->second;
 }
 
-std::string Dump::python_version() const {
-  return FixedString(header_.python_version, sizeof(header_.python_version));
-}
-
 std::string Dump::python_note() const {
   return FixedString(header_.python_note, sizeof(header_.python_note));
 }

@@ -60,8 +60,7 @@ class Dump {
   void ForEachEvent(const std::function<void(const RingEventInfo&)>& fn) const;
   // The Python function of a Python frame (format::PythonFrameCode), or nullptr.
   const PyCodeInfo* PythonCode(uint32_t index) const;
-  // The CPython of the process ("3.11.2"), and why its GIL was not tracked; "" when none.
-  std::string python_version() const;
+  // Why the process's CPython was not followed (an unknown version); "" when none.
   std::string python_note() const;
   uint64_t skipped_records() const { return skipped_; }
   // Events read from the threads' rings (blocking and unusual events), and those overwritten

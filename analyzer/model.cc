@@ -28,6 +28,12 @@ const char* LockNoun(uint8_t kind) {
   return "Mutex";
 }
 
+uint8_t HeldKind(const format::HeldLock& h, const LockInfo* lock) {
+  if (lock != nullptr) return lock->kind;
+  return (h.flags & format::kHeldSemaphore) ? uint8_t{format::kLockSemaphore}
+                                            : uint8_t{format::kLockMutex};
+}
+
 bool HeldAsLock(const format::HeldLock& h, const LockInfo* lock, const SyncInfo* sync) {
   if (lock != nullptr && (lock->flags & format::kLockUnowned)) return false;
   if (h.flags & format::kHeldSemaphore) return sync != nullptr && !(sync->flags & format::kSyncNotLock);

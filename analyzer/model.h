@@ -101,6 +101,9 @@ const char* LockKindName(uint8_t kind);
 // How stack roles and sentences name a lock of that kind: "Mutex", "Rwlock", "Spinlock", ...
 const char* LockNoun(uint8_t kind);
 
+// The kind of a held entry's lock: its record's, else (a semaphore not yet known to be a
+// lock has no record) a semaphore or a mutex by the entry's flags.
+uint8_t HeldKind(const format::HeldLock& h, const LockInfo* lock);
 // Whether a held entry is a lock of its thread, as the checks count holders: not a
 // semaphore seen not to be a lock (a hand-off, a counting semaphore).
 bool HeldAsLock(const format::HeldLock& h, const LockInfo* lock, const SyncInfo* sync);

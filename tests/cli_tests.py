@@ -411,6 +411,13 @@ class Tests:
         if not joined or not ran or not joined[0] < ran[0]:
             raise Failure("want main waiting in join (line %d) before the worker runs its code "
                           "(line %d): %s" % (join_line, run_line, excerpt(events)))
+        # One thread asked for by its tid and by its name: both found.
+        worker_tid = next(e["tid"] for e in events if e["thread"] == "subinterp-run")
+        rc, out, err = run([self.ls, "report", "--timeline", "--threads",
+                            "%d,subinterp-run" % worker_tid, "--format", "json", d])
+        if rc != 0 or {e["thread"] for e in json.loads(out)["timeline"]} != {"subinterp-run"}:
+            raise Failure("timeline by tid and name of one thread: exit %d: %s %s"
+                          % (rc, out[:200], err[-300:]))
         rc, out, err = run([self.ls, "report", "--timeline", d])
         if rc != 0 or "takes the GIL" not in out or "starts (its first lock call)" not in out:
             raise Failure("text timeline: %d %s" % (rc, out[:300]))

@@ -63,10 +63,7 @@ void ExitHolding(const Dump& d, size_t di, const ThreadInfo& t, std::vector<Find
   const std::string who = b.Thread(&t);
   std::string ids;
   for (const format::HeldLock* h : held) {
-    const LockInfo* lock = d.Lock(h->lock);
-    const uint8_t kind = lock                                     ? lock->kind
-                         : (h->flags & format::kHeldSemaphore) ? uint8_t{format::kLockSemaphore}
-                                                               : uint8_t{format::kLockMutex};
+    const uint8_t kind = HeldKind(*h, d.Lock(h->lock));
     const std::string id = b.Lock(h->address, kind);
     absl::StrAppend(&ids, ids.empty() ? "" : ", ", id);
     b.Stack(absl::StrCat(LockNoun(kind), " ", id, " acquired here"), t.tid, h->stack);

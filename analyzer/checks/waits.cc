@@ -218,12 +218,7 @@ class WaitGraph {
     return seconds < 0 ? "" : absl::StrFormat(" for %.1f s", seconds);
   }
 
-  // The kind of a held entry's lock (a semaphore not yet known as a lock has no record).
-  uint8_t KindOf(const format::HeldLock& h) const {
-    if (const LockInfo* l = d_.Lock(h.lock)) return l->kind;
-    return (h.flags & format::kHeldSemaphore) ? uint8_t{format::kLockSemaphore}
-                                              : uint8_t{format::kLockMutex};
-  }
+  uint8_t KindOf(const format::HeldLock& h) const { return HeldKind(h, d_.Lock(h.lock)); }
 
   FindingBuilder Builder(const char* kind) const {
     return FindingBuilder(d_, di_, kind, Severity::kError);

@@ -140,7 +140,8 @@ absl::StatusOr<std::string> RenderTimeline(const std::vector<std::unique_ptr<Dum
         const bool by_tid = e.tid != 0 && wanted.count(tid);
         const bool by_name = !name.empty() && wanted.count(name);
         if (!by_tid && !by_name) return;
-        matched.insert(by_tid ? tid : name);
+        if (by_tid) matched.insert(tid);  // (both, when both were asked for)
+        if (by_name) matched.insert(name);
       }
       events[i].push_back(e);
     });
