@@ -663,8 +663,8 @@ void EnsureInitialized() {
 
 void ResetForChild(ThreadCtx& t) {
   InitTables();
-  t.sem_memo = {};
-  t.sem_record = nullptr;
+  for (ThreadCtx::SemMemo& m : t.sem_memo) m = {};
+  for (ThreadCtx::SemCached& c : t.sem_cache) c = {};
   ResetModuleCache();
   RefreshModules(g_shim.dump);
   NotePython();

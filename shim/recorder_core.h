@@ -32,6 +32,7 @@
 #include "shim/config.h"
 #include "shim/dump_file.h"
 #include "shim/format/dump_format.h"
+#include "shim/python_frames.h"
 #include "shim/real_functions.h"
 #include "shim/ring_buffer.h"
 #include "shim/tables.h"
@@ -61,6 +62,9 @@ struct Shim {
 };
 extern constinit Shim g_shim;
 
+// How many semaphores a thread keeps at hand (ThreadCtx::sem_cache, sem_memo): a linear scan.
+inline constexpr uint32_t kSemCached = 4;
+
 // Per-thread state, in zero-initialised initial-exec TLS (a trivial type, so no TLS
 // wrapper call on access).
 struct ThreadCtx {
@@ -82,16 +86,21 @@ struct ThreadCtx {
   uint16_t py_site;
   uint64_t py_tstate;
   uint64_t py_path;  // PythonPath when it let the GIL go
-  // Semaphores (semaphore_hooks.cc): the record of the last one it touched (most programs
-  // take and post the same one in a row), and the count of semaphores seen not to be locks
-  // when it last dropped such entries from its held stack.
-  uint64_t sem_address;
-  format::SyncRecord* sem_record;
+  // Semaphores (semaphore_hooks.cc): the records of the last few it touched (a thread takes
+  // and posts the same few again and again: a Python thread its own locks and a queue's),
+  // and the count of semaphores seen not to be locks when it last dropped such entries from
+  // its held stack.
+  struct SemCached {
+    uint64_t address;
+    format::SyncRecord* record;
+  } sem_cache[kSemCached];
+  uint32_t sem_cache_next;  // the entry the next miss replaces (round robin)
   uint64_t not_lock_seen;
-  // Its last take of a known semaphore lock while holding the GIL (FastTryWait): what that
-  // take was prepared with, for the same semaphore, site and held entry below, as long as
-  // g_sem_changes has not moved (address 0: none). It spares CPython's `with lock:` the
-  // loads of three shared records, each a cache miss once the thread moved to another CPU.
+  // Its last takes of known semaphore locks while holding the GIL (FastTryWait), one per
+  // semaphore: what each take was prepared with, for the same semaphore, site and held entry
+  // below, as long as g_sem_changes has not moved (address 0: none). It spares CPython's
+  // `with lock:` the loads of three shared records, each a cache miss once the thread moved
+  // to another CPU.
   struct SemMemo {
     uint64_t address;
     uint64_t changes;    // g_sem_changes then
@@ -103,7 +112,8 @@ struct ThreadCtx {
     uint64_t chain;      // what it was prepared with
     uint32_t lock;
     uint32_t stack;
-  } sem_memo;
+  } sem_memo[kSemCached];
+  uint32_t sem_memo_next;  // the entry the next new semaphore replaces (round robin)
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -217,7 +227,6 @@ inline uint32_t SiteFlags(const void* caller) {
   return static_cast<uint32_t>(reinterpret_cast<uint64_t>(caller)) << 16;
 }
 
-uint16_t PythonSite(ThreadCtx& t);  // python_frames.h
 
 // The call-site bits of an acquisition by `t`: SiteFlags, and for a thread that runs Python
 // its Python call site too, so that two Python lines that reach a lock through the same C
@@ -226,6 +235,14 @@ inline uint32_t SiteOf(ThreadCtx& t, const void* caller) {
   const uint32_t flags = SiteFlags(caller);
   if (__builtin_expect(!t.python, 1)) return flags;
   return flags ^ (uint32_t{PythonSite(t)} << 16);
+}
+
+// SiteOf for a thread that holds the GIL (the Python lock fast path): the same value, with
+// its common case inlined (HeldGilSite).
+__attribute__((always_inline)) inline uint32_t SiteOfGilHolder(ThreadCtx& t, const void* caller) {
+  const int32_t held = HeldGilSite(t.py_tstate);
+  const uint16_t site = held >= 0 ? static_cast<uint16_t>(held) : PythonSite(t);
+  return SiteFlags(caller) ^ (uint32_t{site} << 16);
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {

@@ -41,17 +41,29 @@ using namespace core;
 // stale entry when this moved since it last looked (DropNotLocks).
 std::atomic<uint64_t> g_not_locks{0};
 
-// The record of the semaphore at `address` (inserted if new): the thread's last one, or a
-// lookup. The cached record is checked against its address (a destroyed semaphore's record
-// is retired and reused).
+// The thread's cached record of `address`, unchecked (nullptr: none).
+__attribute__((always_inline)) inline format::SyncRecord* CachedRecord(const ThreadCtx& t,
+                                                                       uint64_t address) {
+  for (const ThreadCtx::SemCached& c : t.sem_cache)
+    if (c.address == address) return c.record;
+  return nullptr;
+}
+
+// The record of the semaphore at `address` (inserted if new): one of the thread's last ones,
+// or a lookup. A cached record is checked against its address (a destroyed semaphore's
+// record is retired and reused).
 format::SyncRecord* SyncOf(ThreadCtx& t, uint64_t address) {
-  format::SyncRecord* rec = t.sem_record;
-  if (rec != nullptr && t.sem_address == address &&
-      Atomic(rec->address).load(std::memory_order_acquire) == address)
-    return rec;
-  rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
-  t.sem_address = address;
-  t.sem_record = rec;
+  ThreadCtx::SemCached* slot = nullptr;
+  for (ThreadCtx::SemCached& c : t.sem_cache) {
+    if (c.address != address) continue;
+    if (c.record != nullptr && Atomic(c.record->address).load(std::memory_order_acquire) == address)
+      return c.record;
+    slot = &c;  // stale: refreshed in place
+    break;
+  }
+  if (slot == nullptr) slot = &t.sem_cache[t.sem_cache_next++ % kSemCached];
+  format::SyncRecord* rec = g_shim.syncs.FindOrInsert(address, format::kLockSemaphore);
+  *slot = {address, rec};
   return rec;
 }
 
@@ -218,8 +230,8 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
 // semaphore became a non-lock meanwhile); with its lock identity.
 __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_t address,
                                                      uint32_t* lock) {
-  const format::SyncRecord* rec = t.sem_record;
-  if (rec == nullptr || t.sem_address != address ||
+  const format::SyncRecord* rec = CachedRecord(t, address);
+  if (rec == nullptr ||
       Atomic(const_cast<uint64_t&>(rec->address)).load(std::memory_order_acquire) != address ||
       (Relaxed(rec->flags) & (format::kSyncLock | format::kSyncNotLock)) != format::kSyncLock ||
       g_not_locks.load(std::memory_order_relaxed) != t.not_lock_seen)
@@ -233,39 +245,50 @@ __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_
   return true;
 }
 
-// The thread's last fast take (ThreadCtx::SemMemo) when this take would be prepared the
-// same: the same semaphore, site, depth and entry below it, and no semaphore changed since.
+// The thread's last fast take of `address` (ThreadCtx::SemMemo), if it has one.
+__attribute__((always_inline)) inline const ThreadCtx::SemMemo* MemoOf(const ThreadCtx& t,
+                                                                       uint64_t address) {
+  for (const ThreadCtx::SemMemo& m : t.sem_memo)
+    if (m.address == address) return &m;
+  return nullptr;
+}
+
+// The thread's last fast take of `address` when this take would be prepared the same: the
+// same site, depth and entry below it, and no semaphore changed since.
 __attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, uint64_t address,
                                                    uint32_t flags, Prepared* p) {
-  const ThreadCtx::SemMemo& m = t.sem_memo;
-  if (m.address != address || m.flags != flags || m.depth != t.depth ||
-      m.changes != SemaphoreChanges())
+  const ThreadCtx::SemMemo* m = MemoOf(t, address);
+  if (m == nullptr || m->flags != flags || m->depth != t.depth ||
+      m->changes != SemaphoreChanges())
     return false;
   if (t.depth > 0) {
     const HeldLock& below = t.rec->held[t.depth - 1];
-    if (below.chain != m.below_chain || below.lock != m.below_lock ||
-        below.flags != m.below_flags)
+    if (below.chain != m->below_chain || below.lock != m->below_lock ||
+        below.flags != m->below_flags)
       return false;
   }
-  *p = {address, m.chain, m.lock, m.stack, flags};
+  *p = {address, m->chain, m->lock, m->stack, flags};
   return true;
 }
 
 void Remember(ThreadCtx& t, uint64_t changes, const Prepared& p) {
-  ThreadCtx::SemMemo& m = t.sem_memo;
-  m.address = p.address;
-  m.changes = changes;
-  m.depth = t.depth;
-  m.flags = p.flags;
+  ThreadCtx::SemMemo* m = nullptr;
+  for (ThreadCtx::SemMemo& e : t.sem_memo)
+    if (e.address == p.address) m = &e;
+  if (m == nullptr) m = &t.sem_memo[t.sem_memo_next++ % kSemCached];
+  m->address = p.address;
+  m->changes = changes;
+  m->depth = t.depth;
+  m->flags = p.flags;
   if (t.depth > 0) {
     const HeldLock& below = t.rec->held[t.depth - 1];
-    m.below_chain = below.chain;
-    m.below_lock = below.lock;
-    m.below_flags = below.flags;
+    m->below_chain = below.chain;
+    m->below_lock = below.lock;
+    m->below_flags = below.flags;
   }
-  m.chain = p.chain;
-  m.lock = p.lock;
-  m.stack = p.stack;
+  m->chain = p.chain;
+  m->lock = p.lock;
+  m->stack = p.stack;
 }
 
 // 1: taken, 0: not taken (rc in *rc), -1: not the common case (nothing done).
@@ -277,7 +300,7 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
     return -1;
   t.guard = kGuardInside;
   const uint32_t flags =
-      format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
+      format::kHeldSemaphore | format::kHeldBehindGil | SiteOfGilHolder(t, caller);
   Prepared p;
   if (!MemoHit(t, address, flags, &p)) {
     // Read before the checks (acquire: they cannot move above it): a change made meanwhile
@@ -316,9 +339,9 @@ __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
   if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0)
     return false;
   // Still a known lock: as its memo says (nothing changed since), or as its records say.
-  const ThreadCtx::SemMemo& m = t.sem_memo;
+  const ThreadCtx::SemMemo* m = MemoOf(t, address);
   uint32_t lock;
-  if (!(m.address == address && m.lock == top.lock && m.changes == SemaphoreChanges()) &&
+  if (!(m != nullptr && m->lock == top.lock && m->changes == SemaphoreChanges()) &&
       !KnownLock(t, address, &lock))
     return false;
   SetDepth(t, t.depth - 1);
@@ -424,7 +447,8 @@ int SemDestroy(sem_t* s) {
       RemoveHeld(*t, static_cast<uint32_t>(i));
     if (g_shim.syncs.valid()) g_shim.syncs.Retire(address);
     RetireLock(address);  // (moves g_sem_changes when it ends a lock identity)
-    if (t->sem_address == address) t->sem_record = nullptr;
+    for (ThreadCtx::SemCached& c : t->sem_cache)
+      if (c.address == address) c = {};
   }
   return Real().sem_destroy(s);
 }
