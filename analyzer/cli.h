@@ -1,4 +1,4 @@
-// The `run` and `report` commands (main.cc parses the command line). The user-facing
+// The `run`, `report` and `attach` commands (main.cc parses the command line). The user-facing
 // surface (options, exit statuses, formats) is the README's "Usage".
 #ifndef LOCKSCOPE_ANALYZER_CLI_H_
 #define LOCKSCOPE_ANALYZER_CLI_H_
@@ -38,6 +38,10 @@ int ReportCommand(const Options& o);
 // `run`: runs the program under the shim (its hang monitor with --hang-timeout), then prints
 // the report. Returns the exit status: N for an error finding, else the program's own.
 int RunCommand(const Options& o);
+
+// `attach`: a snapshot of a running process (no shim in it), then its report. Returns the
+// exit status: N for an error finding, else 0.
+int AttachCommand(const Options& o);
 
 }  // namespace lockscope
 

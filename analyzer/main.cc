@@ -18,9 +18,10 @@ const char kUsage[] =
     "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
     "       lockscope report [OPTIONS] DUMP_OR_DIR...\n"
     "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
+    "       lockscope attach [OPTIONS] PID   (a process running without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
-    "         --error-exitcode N  (run only:) --dump-dir DIR  --hang-timeout SECONDS\n";
+    "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n";
 
 void Fail(const std::string& message) {
   std::cerr << "lockscope: " << message << "\n";
@@ -29,7 +30,11 @@ void Fail(const std::string& message) {
 
 namespace {
 
-Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
+enum class Command { kRun, kReport, kAttach };
+
+Options ParseOptions(const std::vector<std::string>& args, Command command) {
+  const bool is_run = command == Command::kRun;
+  const bool is_report = command == Command::kReport;
   Options o;
   size_t i = 0;
   auto value = [&](const std::string& flag) -> std::string {
@@ -61,7 +66,7 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
       std::string v = get();
       if (!absl::SimpleAtoi(v, &o.error_exitcode) || o.error_exitcode < 0 || o.error_exitcode > 255)
         Fail(absl::StrCat("--error-exitcode needs a number from 0 to 255, not '", v, "'"));
-    } else if (is_run && a == "--dump-dir") {
+    } else if (!is_report && a == "--dump-dir") {
       o.dump_dir = get();
     } else if (is_run && a == "--hang-timeout") {
       std::string v = get();
@@ -69,10 +74,10 @@ Options ParseOptions(const std::vector<std::string>& args, bool is_run) {
       if (!absl::SimpleAtod(v, &s) || s <= 0)
         Fail(absl::StrCat("--hang-timeout needs a positive number of seconds, not '", v, "'"));
       o.hang_timeout = s;
-    } else if (!is_run && a == "--timeline") {
+    } else if (is_report && a == "--timeline") {
       if (has_inline) Fail("--timeline takes no value");
       o.timeline = true;
-    } else if (!is_run && a == "--threads") {
+    } else if (is_report && a == "--threads") {
       for (absl::string_view t : absl::StrSplit(get(), ',', absl::SkipEmpty()))
         o.threads.emplace_back(t);
       if (o.threads.empty()) Fail("--threads needs thread ids or names, comma-separated");
@@ -107,8 +112,9 @@ int main(int argc, char** argv) {
     std::cout << ShimPath() << "\n";
     return 0;
   }
-  if (cmd == "run") return RunCommand(ParseOptions(args, true));
-  if (cmd == "report") return ReportCommand(ParseOptions(args, false));
+  if (cmd == "run") return RunCommand(ParseOptions(args, Command::kRun));
+  if (cmd == "report") return ReportCommand(ParseOptions(args, Command::kReport));
+  if (cmd == "attach") return AttachCommand(ParseOptions(args, Command::kAttach));
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::cout << kUsage;
     return 0;

@@ -47,8 +47,9 @@ Finding ChildBlocked(const Dump& d, size_t di, const MisuseInfo& m, const ForkHe
                     : absl::StrFormat("%s %s acquired here in the parent (pid %d)",
                                       LockNoun(h.kind), object, hdr.parent_pid),
           h.holder_tid, h.stack);
-  b.Stack(absl::StrFormat("fork() called here (pid %d)", hdr.parent_pid), hdr.fork_tid,
-          hdr.fork_stack);
+  if (hdr.fork_stack != 0)  // (none when the dump was made by attach)
+    b.Stack(absl::StrFormat("fork() called here (pid %d)", hdr.parent_pid), hdr.fork_tid,
+            hdr.fork_stack);
   b.Stack(absl::StrFormat("Child (pid %d) blocked here acquiring %s", hdr.pid, object), m.tid,
           m.stack);
   // Still blocked on it (a process that ran its exit path waits for nothing).

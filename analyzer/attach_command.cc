@@ -1,0 +1,61 @@
+// `attach PID`: the report of a process that runs without the shim (process_snapshot.h says
+// what it can see), from a dump made of it and read like any other.
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "analyzer/cli.h"
+#include "analyzer/process_snapshot.h"
+#include "analyzer/report_command.h"
+
+namespace lockscope {
+
+int AttachCommand(const Options& o) {
+  if (o.positional.size() != 1)
+    Fail(absl::StrCat("attach needs one process id\n", kUsage));
+  int pid = 0;
+  if (!absl::SimpleAtoi(o.positional[0], &pid) || pid <= 0)
+    Fail(absl::StrCat("attach needs a process id, not '", o.positional[0], "'"));
+  // The dump goes to --dump-dir when given (kept), else to a directory of our own (removed).
+  std::string dir = o.dump_dir;
+  const bool keep = !dir.empty();
+  if (keep) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) Fail(absl::StrCat("cannot create ", dir, ": ", ec.message()));
+  } else {
+    const char* tmp = getenv("TMPDIR");
+    std::string pattern = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-attach.XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) Fail(absl::StrCat("cannot create ", pattern));
+    dir = pattern;
+  }
+  auto cleanup = [&](const std::string& dump) {
+    if (keep) return;
+    if (!dump.empty()) unlink(dump.c_str());
+    rmdir(dir.c_str());
+  };
+  absl::StatusOr<SnapshotResult> snap = SnapshotProcess(pid, dir);
+  if (!snap.ok()) {
+    cleanup("");
+    Fail(std::string(snap.status().message()));
+  }
+  std::unique_ptr<Analysis> a = AnalyzeInputs({snap->dump_path}, "", DefaultAnalyzeOptions());
+  a->report.notes.push_back(
+      absl::StrCat("process ", pid, ": ", kAttachCaveat,
+                   absl::StrFormat(" (its threads were stopped for %.3f s in all)",
+                                   snap->stopped_seconds)));
+  NameAndSuppress(*a, o);
+  const int status = Emit(*a, o, 0);
+  a.reset();
+  cleanup(snap->dump_path);
+  return status;
+}
+
+}  // namespace lockscope

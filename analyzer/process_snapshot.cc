@@ -1,0 +1,407 @@
+#include "analyzer/process_snapshot.h"
+
+#include <dirent.h>
+#include <elfutils/libdwfl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "shim/dump_file.h"
+#include "shim/tables.h"
+
+namespace lockscope {
+
+const char kAttachCaveat[] =
+    "attached without the shim: the threads' stacks and what they block on are known, but "
+    "not where a lock was taken, the locks nobody waits for, how long a wait has lasted (no "
+    "stall verdict) or the lock order; `lockscope run` records those";
+
+namespace {
+
+constexpr uint32_t kMaxFrames = 64;
+constexpr long kSysFutex = 202;  // x86_64
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+uint64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// One thread as seen: its name, the futex it sleeps on (0: not in a futex wait), its stack.
+struct SeenThread {
+  pid_t tid = 0;
+  std::string name;
+  uint64_t futex = 0;
+  std::vector<uint64_t> pcs;
+  std::vector<std::string> functions;  // of the innermost frames, for the blocking call
+};
+
+// /proc/PID/task/TID/syscall of a thread asleep in futex(uaddr, FUTEX_WAIT*...): uaddr.
+uint64_t FutexOf(pid_t pid, pid_t tid) {
+  const std::string s = ReadFile(absl::StrCat("/proc/", pid, "/task/", tid, "/syscall"));
+  long nr = -1;
+  unsigned long long uaddr = 0, op = 0;
+  if (sscanf(s.c_str(), "%ld 0x%llx 0x%llx", &nr, &uaddr, &op) != 3 || nr != kSysFutex) return 0;
+  const unsigned long long cmd = op & 0x7f;  // without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME
+  // FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_LOCK_PI2
+  return cmd == 0 || cmd == 9 || cmd == 6 || cmd == 13 ? uaddr : 0;
+}
+
+// What a blocked thread's innermost frames say it waits in.
+enum class Blocking { kNone, kMutex, kCondvar, kSemaphore };
+Blocking BlockingCall(const std::vector<std::string>& functions) {
+  for (const std::string& f : functions) {
+    // (A condition wait re-acquiring its mutex is a mutex wait: its frames name the mutex
+    // call first.)
+    if (absl::StrContains(f, "lll_lock_wait") || absl::StrContains(f, "pthread_mutex_lock") ||
+        absl::StrContains(f, "pthread_mutex_cond_lock") ||
+        absl::StrContains(f, "pthread_mutex_timedlock") ||
+        absl::StrContains(f, "pthread_mutex_clocklock"))
+      return Blocking::kMutex;
+    if (absl::StrContains(f, "pthread_cond_")) return Blocking::kCondvar;
+    if (absl::StrContains(f, "sem_wait") || absl::StrContains(f, "sem_timedwait") ||
+        absl::StrContains(f, "sem_clockwait"))
+      return Blocking::kSemaphore;
+  }
+  return Blocking::kNone;
+}
+
+struct Walk {
+  Dwfl* dwfl = nullptr;
+  std::map<pid_t, SeenThread>* threads = nullptr;
+};
+
+int OnFrame(Dwfl_Frame* frame, void* arg) {
+  auto* t = static_cast<std::pair<Dwfl*, SeenThread*>*>(arg);
+  Dwarf_Addr pc = 0;
+  bool activation = false;
+  if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
+  // Recorded stacks hold return addresses (the symbolizer looks at pc - 1): the interrupted
+  // frame's pc is the instruction itself.
+  if (activation) ++pc;
+  t->second->pcs.push_back(pc);
+  if (t->second->functions.size() < 12) {
+    const char* name = nullptr;
+    if (Dwfl_Module* m = dwfl_addrmodule(t->first, pc - 1)) name = dwfl_module_addrname(m, pc - 1);
+    t->second->functions.push_back(name ? name : "");
+  }
+  return t->second->pcs.size() < kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+int OnThread(Dwfl_Thread* thread, void* arg) {
+  Walk* w = static_cast<Walk*>(arg);
+  const pid_t tid = dwfl_thread_tid(thread);
+  SeenThread& t = (*w->threads)[tid];
+  t.tid = tid;
+  std::pair<Dwfl*, SeenThread*> ctx{w->dwfl, &t};
+  dwfl_thread_getframes(thread, OnFrame, &ctx);  // a partial stack is still a stack
+  return DWARF_CB_OK;
+}
+
+struct ModuleOut {
+  format::ModuleRecord* records;
+  uint64_t capacity, used;
+};
+
+int OnModule(Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) {
+  auto* out = static_cast<ModuleOut*>(arg);
+  if (out->used == out->capacity) return DWARF_CB_ABORT;
+  Dwarf_Addr start = 0, end = 0;
+  const char* name = dwfl_module_info(m, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
+  if (name == nullptr || name[0] != '/') return DWARF_CB_OK;  // [vdso] and the like
+  Dwarf_Addr bias = 0;
+  if (dwfl_module_getelf(m, &bias) == nullptr) return DWARF_CB_OK;
+  format::ModuleRecord& r = out->records[out->used++];
+  r.base = bias;
+  r.start = start;
+  r.end = end;
+  const unsigned char* bits = nullptr;
+  GElf_Addr vaddr = 0;
+  const int n = dwfl_module_build_id(m, &bits, &vaddr);
+  if (n > 0 && n <= int(sizeof(r.build_id))) {
+    memcpy(r.build_id, bits, n);
+    r.build_id_size = uint8_t(n);
+  }
+  snprintf(r.path, sizeof(r.path), "%s", name);
+  r.ready = 1;
+  return DWARF_CB_OK;
+}
+
+std::string Link(const std::string& path) {
+  char buf[PATH_MAX];
+  const ssize_t n = readlink(path.c_str(), buf, sizeof(buf) - 1);
+  return n > 0 ? std::string(buf, n) : "";
+}
+
+// The child `pid` of `parent` waits (thread `tid`) on the mutex at `address`, owned by
+// `owner`, a thread of its parent: what the shim records when a fork child blocks on a lock
+// inherited locked (a ForkHeldRecord, and the child's attempt as a misuse record).
+void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent, pid_t tid, pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
+  for (uint64_t i = 0; i < c->fork_held_used; ++i)
+    if (view.fork_held[i].address == address) return;
+  if (c->fork_held_used == view.fork_held_capacity ||
+      c->misuse_used == view.misuse_capacity)
+    return;
+  format::ForkHeldRecord& f = view.fork_held[c->fork_held_used++];
+  f.address = address;
+  f.holder_tid = owner;
+  f.lock = lock;
+  f.kind = format::kLockMutex;
+  f.reported = 1;
+  std::string comm = ReadFile(absl::StrCat("/proc/", parent, "/task/", owner, "/comm"));
+  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  snprintf(f.holder_name, sizeof(f.holder_name), "%s", comm.c_str());
+  f.ready = 1;
+  format::MisuseRecord& m = view.misuse[c->misuse_used++];
+  m.kind = format::kMisuseHeldAcrossFork;
+  m.tid = tid;
+  m.address = address;
+  m.lock = lock;
+  m.stack = stack;
+  m.owner_tid = owner;
+  m.ready = 1;
+}
+
+// Why we may not trace `pid`, in one line.
+std::string NotTraceable(pid_t pid, int err) {
+  std::string why = absl::StrCat("cannot trace process ", pid, " (", strerror(err), ")");
+  const std::string scope = ReadFile("/proc/sys/kernel/yama/ptrace_scope");
+  const int level = scope.empty() ? -1 : scope[0] - '0';
+  if (level >= 1)
+    absl::StrAppend(&why, ": /proc/sys/kernel/yama/ptrace_scope is ", level,
+                    level == 1 ? " (only a parent may trace its children): run lockscope as root, "
+                                 "or allow it with `sudo sysctl kernel.yama.ptrace_scope=0`"
+                               : " (tracing is restricted to root, or off): run lockscope as "
+                                 "root");
+  else
+    absl::StrAppend(&why, ": run lockscope as the process's user, or as root");
+  return why;
+}
+
+}  // namespace
+
+absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir) {
+  const std::string proc = absl::StrCat("/proc/", pid);
+  struct stat st;
+  if (pid <= 0 || stat(proc.c_str(), &st) != 0)
+    return absl::NotFoundError(absl::StrCat("no process ", pid));
+  if (pid == getpid()) return absl::InvalidArgumentError("lockscope cannot attach to itself");
+  {
+    // One tracer at a time (and a debugger's stopped threads say nothing of their waits).
+    const std::string status = ReadFile(proc + "/status");
+    const size_t at = status.find("TracerPid:");
+    const int tracer = at == std::string::npos ? 0 : atoi(status.c_str() + at + 10);
+    if (tracer > 0)
+      return absl::FailedPreconditionError(absl::StrCat(
+          "process ", pid, " is already traced by process ", tracer, " (a debugger?): detach it first"));
+  }
+  // Reading its memory needs what tracing it needs: ask once, with a clear answer.
+  const int mem = open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
+  if (mem < 0) return absl::PermissionDeniedError(NotTraceable(pid, errno));
+
+  static const Dwfl_Callbacks callbacks = {
+      .find_elf = dwfl_linux_proc_find_elf,
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = nullptr,
+      .debuginfo_path = nullptr,
+  };
+  Dwfl* dwfl = dwfl_begin(&callbacks);
+  auto fail = [&](absl::Status s) {
+    if (dwfl) dwfl_end(dwfl);
+    close(mem);
+    return s;
+  };
+  if (dwfl == nullptr) return fail(absl::InternalError("libdwfl: cannot start"));
+  if (dwfl_linux_proc_report(dwfl, pid) != 0 || dwfl_report_end(dwfl, nullptr, nullptr) != 0)
+    return fail(absl::NotFoundError(absl::StrCat("cannot read the modules of process ", pid)));
+
+  // The futex each thread sleeps on, read before any thread is stopped (a stopped thread's
+  // syscall file says nothing useful once its wait was interrupted).
+  std::map<pid_t, SeenThread> threads;
+  if (DIR* d = opendir((proc + "/task").c_str())) {
+    while (dirent* e = readdir(d)) {
+      const pid_t tid = atoi(e->d_name);
+      if (tid <= 0) continue;
+      SeenThread& t = threads[tid];
+      t.tid = tid;
+      t.futex = FutexOf(pid, tid);
+      std::string comm = ReadFile(absl::StrCat(proc, "/task/", tid, "/comm"));
+      if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+      t.name = comm;
+    }
+    closedir(d);
+  }
+  if (threads.empty()) return fail(absl::NotFoundError(absl::StrCat("no process ", pid)));
+
+  if (int err = dwfl_linux_proc_attach(dwfl, pid, false); err != 0)
+    return fail(absl::PermissionDeniedError(NotTraceable(pid, err)));
+  const uint64_t stop_begin = MonotonicNs();
+  Walk walk{dwfl, &threads};
+  const int walked = dwfl_getthreads(dwfl, OnThread, &walk);
+  const uint64_t stop_end = MonotonicNs();
+  if (walked != 0 && std::all_of(threads.begin(), threads.end(),
+                                 [](const auto& t) { return t.second.pcs.empty(); }))
+    return fail(absl::PermissionDeniedError(NotTraceable(pid, EPERM)));
+
+  // The dump: the shim's own layout and tables, written from here.
+  Config config;
+  config.dir = dir.c_str();
+  config.threads = 4;  // (slot 0 is never used: 0 means no slot)
+  while (config.threads < threads.size() + 1) config.threads <<= 1;
+  config.locks = 4096;
+  config.chains = 64;
+  config.edges = 64;
+  config.stacks = 1;
+  while (config.stacks < 2 * threads.size() + 2) config.stacks <<= 1;
+  config.frames = std::max<uint64_t>(1024, config.stacks * kMaxFrames);
+  config.rings = 0;
+  config.syncs = 4096;
+  config.py_code = 64;
+  DumpView view;
+  char path[PATH_MAX];
+  if (!CreateDump(config, nullptr, &view, path))
+    return fail(absl::InternalError(absl::StrCat("cannot write a dump in ", dir, ": ",
+                                                 strerror(errno))));
+  format::FileHeader& h = *view.header;
+  format::Counters* c = &h.counters;
+  LockTable locks(view.locks, view.locks_capacity, c);
+  StackDepot stacks(view.stacks, view.stacks_capacity, view.frames, view.frames_capacity, c);
+  SyncTable syncs(view.syncs, view.syncs_capacity, c);
+  h.pid = pid;
+  {
+    // ppid: the 4th field of /proc/PID/stat, after the parenthesised name.
+    const std::string stat_line = ReadFile(proc + "/stat");
+    const size_t close_paren = stat_line.rfind(')');
+    int ppid = 0;
+    if (close_paren != std::string::npos &&
+        sscanf(stat_line.c_str() + close_paren + 1, " %*c %d", &ppid) == 1)
+      h.ppid = ppid;
+    memset(h.exe_path, 0, sizeof(h.exe_path));
+    const ssize_t n = readlink((proc + "/exe").c_str(), h.exe_path, sizeof(h.exe_path) - 1);
+    if (n < 0) h.exe_path[0] = '\0';
+    const std::string cmdline = ReadFile(proc + "/cmdline");
+    memset(h.cmdline, 0, sizeof(h.cmdline));
+    memcpy(h.cmdline, cmdline.data(), std::min(cmdline.size(), sizeof(h.cmdline) - 1));
+  }
+  ModuleOut modules{view.modules, view.modules_capacity, 0};
+  dwfl_getmodules(dwfl, OnModule, &modules, 0);
+  c->modules_used = modules.used;
+
+  // A fork child that did not exec runs its parent's program: a lock owned by a thread it
+  // does not have was held by one of its parent's when it was forked (that thread may have
+  // ended since). Otherwise such an owner ended holding it.
+  const std::string exe = Link(proc + "/exe");
+  const bool forked = h.ppid > 1 && !exe.empty() && Link(absl::StrCat("/proc/", h.ppid, "/exe")) == exe;
+  if (forked) h.parent_pid = h.ppid;
+
+  // Threads and their waits; a mutex waited on is held by its owner.
+  std::map<pid_t, uint32_t> slot_of;
+  uint32_t slot = 1;
+  for (auto& [tid, t] : threads) {
+    if (slot == view.threads_capacity) break;
+    format::ThreadRecord& r = view.threads[slot];
+    slot_of[tid] = slot++;
+    r.tid = tid;
+    snprintf(r.name, sizeof(r.name), "%s", t.name.c_str());
+    r.ring = format::kNoIndex;
+    r.py_interp = -1;
+    r.py_wait_interp = -1;
+  }
+  for (auto& [tid, t] : threads) {
+    auto where = slot_of.find(tid);
+    if (where == slot_of.end()) continue;
+    format::ThreadRecord& r = view.threads[where->second];
+    if (t.pcs.empty()) ++c->unwind_failures;  // (the report says how many)
+    const uint32_t stack =
+        t.pcs.empty() ? 0 : stacks.Put(t.pcs.data(), static_cast<uint32_t>(t.pcs.size()));
+    if (t.futex == 0) continue;
+    format::WaitRecord& w = r.wait;
+    w.stack = stack;
+    switch (BlockingCall(t.functions)) {
+      case Blocking::kNone: break;
+      case Blocking::kMutex: {
+        bool inserted = false;
+        w.kind = format::kWaitMutex;
+        w.index = locks.FindOrInsert(t.futex, format::kLockMutex, &inserted);
+        w.address = t.futex;
+        int32_t owner = 0;  // pthread_mutex_t::__data.__owner
+        if (pread(mem, &owner, sizeof(owner), static_cast<off_t>(t.futex + 8)) != sizeof(owner))
+          owner = 0;
+        if (owner <= 0) break;  // (a lock word without an owner: nobody to wait for)
+        auto holder = slot_of.find(owner);
+        if (holder == slot_of.end() && forked) {
+          // Held by a thread of the parent when it forked us: nobody here will release it.
+          NoteHeldAcrossFork(view, c, h.ppid, tid, owner, t.futex, w.index, stack);
+          break;
+        }
+        if (holder == slot_of.end()) {
+          // Its owner is gone: the thread ended holding it (an exited slot, as the shim
+          // keeps for such a thread).
+          if (slot == view.threads_capacity) break;
+          format::ThreadRecord& gone = view.threads[slot];
+          holder = slot_of.emplace(owner, slot++).first;
+          gone.tid = owner;
+          gone.ring = format::kNoIndex;
+          gone.py_interp = -1;
+          gone.py_wait_interp = -1;
+          gone.state = format::kThreadExited;  // (published with the others below)
+        }
+        format::ThreadRecord& o = view.threads[holder->second];
+        bool listed = false;
+        for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == t.futex;
+        if (!listed && o.held_count < format::kInlineHeld) {
+          o.held[o.held_count] = format::HeldLock{t.futex, w.index, 0, 0, 0, 0};
+          ++o.held_count;
+        }
+        break;
+      }
+      case Blocking::kCondvar: {
+        // The futex is one of the condition's two __g_signals words (at 40 and 44).
+        const uint64_t cond = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
+        w.kind = format::kWaitCondvar;
+        format::SyncRecord* s = syncs.FindOrInsert(cond, format::kLockCondvar);
+        w.index = s ? syncs.IndexOf(s) : 0;
+        w.address = cond;
+        break;
+      }
+      case Blocking::kSemaphore: {
+        w.kind = format::kWaitSemaphore;
+        format::SyncRecord* s = syncs.FindOrInsert(t.futex, format::kLockSemaphore);
+        w.index = s ? syncs.IndexOf(s) : 0;
+        w.address = t.futex;
+        break;
+      }
+    }
+  }
+  for (uint32_t i = 1; i < slot; ++i)
+    if (view.threads[i].state == 0)
+      __atomic_store_n(&view.threads[i].state, format::kThreadLive, __ATOMIC_RELEASE);
+  h.state = format::kStateRunning;
+  dwfl_end(dwfl);
+  close(mem);
+  SnapshotResult result;
+  result.dump_path = path;
+  result.stopped_seconds = (stop_end - stop_begin) / 1e9;
+  return result;
+}
+
+}  // namespace lockscope

@@ -1,0 +1,41 @@
+// `attach`: a lockscope dump of a process that runs without the shim, made from what the
+// kernel and the lock words say, so that the report's checks read it like any other dump.
+//
+// What it sees: every thread's native stack (libdwfl, which ptrace-attaches each thread for
+// the moment its registers are read, then detaches: the process goes on, or stays hung, as
+// before), the futex each blocked thread sleeps on (/proc/PID/task/TID/syscall), what kind of
+// object that futex belongs to (the blocking frame: pthread_mutex_lock, pthread_cond_wait,
+// sem_wait), and a mutex's owner (its `__owner` word, read from the process's memory). A
+// thread blocked on a mutex waits for the mutex's owner, who holds it: the wait-for graph of
+// the `deadlock` and `self-deadlock` checks.
+//
+// What it cannot see: where a lock was taken, the locks a thread holds that nobody waits for,
+// when a wait began (so no `stall`), and the lock order (only the shim records those).
+//
+// Cost: the threads' registers and stacks, and four bytes per mutex waited on.
+#ifndef LOCKSCOPE_ANALYZER_PROCESS_SNAPSHOT_H_
+#define LOCKSCOPE_ANALYZER_PROCESS_SNAPSHOT_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace lockscope {
+
+struct SnapshotResult {
+  std::string dump_path;
+  double stopped_seconds = 0;  // how long the threads were stopped, in all
+};
+
+// Writes the snapshot of process `pid` as a dump in `dir`. Errors are one line: no such
+// process, a process we may not trace (and why), a process with no thread left.
+absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir);
+
+// What an attach report cannot tell, for its notes.
+extern const char kAttachCaveat[];
+
+}  // namespace lockscope
+
+#endif  // LOCKSCOPE_ANALYZER_PROCESS_SNAPSHOT_H_

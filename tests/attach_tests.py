@@ -1,0 +1,289 @@
+#!/usr/bin/python3
+"""`lockscope attach PID`: hung scenario programs started natively (no shim), attached to
+while they hang.
+
+usage: attach_tests.py --lockscope LOCKSCOPE --analyzer BUILD/analyzer/lockscope
+                       --bin-dir BUILD/tests/scenarios [--filter S]
+
+(--analyzer: the built analyzer itself, which the permission check runs as another user.)
+
+Each check asserts the finding's kind, threads, lock names and the scenario's own functions
+(with file and line) in the JSON report, the exit status, and that the process is still
+there afterwards, blocked where it was (attach leaves it as it found it); every program is
+killed at the end, its children too. A clean program attached to mid-run finishes with its
+normal output and status. Bad input exits 2 with one line. Prints "PASS name" / "FAIL name:
+reason" lines and finally "attach: N passed, N failed". Python 3 standard library only.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Failure, excerpt  # noqa: E402
+
+TIMEOUT = 60
+
+
+def futex_waiters(pid):
+    """{tid: futex address} of the threads of `pid` asleep in futex()."""
+    out = {}
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/syscall" % (pid, tid)) as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        if fields and fields[0] == "202":
+            out[int(tid)] = fields[1]
+    return out
+
+
+def descendants(pid):
+    """Every process below `pid` (children, their children...), even in other sessions."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir("/proc/%d/task" % p)
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open("/proc/%d/task/%s/children" % (p, tid)) as f:
+                    kids = [int(c) for c in f.read().split()]
+            except OSError:
+                kids = []
+            found += kids
+            todo += kids
+    return found
+
+
+class Hung:
+    """A scenario program started natively, until it has `blocked` threads asleep in futex()
+    (in itself, or in its first child when `in_child`); killed with its whole tree on exit."""
+
+    def __init__(self, program, blocked, in_child=False):
+        self.proc = subprocess.Popen([program], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, start_new_session=True)
+        self.target = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            candidates = descendants(self.proc.pid) if in_child else [self.proc.pid]
+            for pid in candidates:
+                if len(futex_waiters(pid)) >= blocked:
+                    self.target = pid
+                    break
+            if self.target:
+                break
+            time.sleep(0.05)
+        if self.target is None:
+            self.kill()
+            raise Failure("%s never blocked %d thread(s)" % (program, blocked))
+        time.sleep(0.2)  # (the last thread to block is in its futex call, not before it)
+
+    def kill(self):
+        for pid in descendants(self.proc.pid) + [self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+
+def frames_of(finding):
+    return [fr for s in finding.get("stacks", []) for fr in s.get("frames", [])]
+
+
+def expect_functions(finding, functions):
+    for name, source in functions:
+        if not any(name in (fr.get("function") or "") and (fr.get("file") or "").endswith(source)
+                   and fr.get("line", 0) > 0 for fr in frames_of(finding)):
+            raise Failure("no frame %s (%s:line) in the %s stacks: %s" % (
+                name, source, finding["kind"],
+                excerpt([fr.get("function") for fr in frames_of(finding)])))
+
+
+class Tests:
+    def __init__(self, lockscope, analyzer, bin_dir):
+        self.lockscope, self.analyzer, self.bin = lockscope, analyzer, bin_dir
+
+    def attach(self, pid, *args):
+        r = harness.run([self.lockscope, "attach"] + list(args) + [str(pid)], TIMEOUT)
+        if r.timed_out:
+            raise Failure("attach timed out")
+        return r
+
+    def attach_json(self, pid, want_status):
+        r = self.attach(pid, "--format", "json")
+        if r.status != want_status:
+            raise Failure("want exit %d, got: %s" % (want_status, r.describe()))
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            raise Failure("not JSON: %s" % excerpt(r.stdout))
+
+    def one(self, report, kind):
+        found = [f for f in report["findings"] if f["kind"] == kind]
+        if len(found) != 1:
+            raise Failure("want one %s, got %s" % (
+                kind, excerpt([(f["kind"], f["summary"]) for f in report["findings"]])))
+        return found[0]
+
+    def hung_case(self, program, blocked, kind, threads, locks, functions, in_child=False):
+        with Hung(os.path.join(self.bin, program), blocked, in_child) as h:
+            before = futex_waiters(h.target)
+            report = self.attach_json(h.target, 66)
+            f = self.one(report, kind)
+            names = sorted(t["name"] for t in f["threads"])
+            for t in threads:
+                if t not in names:
+                    raise Failure("thread %s not in %s" % (t, names))
+            for lock in locks:
+                if lock not in f["summary"]:
+                    raise Failure("lock %s not in the summary: %s" % (lock, f["summary"]))
+            expect_functions(f, functions)
+            if not any("attached without the shim" in n for n in report.get("notes", [])):
+                raise Failure("no note on what attach cannot see: %s" % report.get("notes"))
+            # Still there, blocked where it was.
+            time.sleep(0.2)
+            if h.proc.poll() is not None:
+                raise Failure("the program ended after attach (status %s)" % h.proc.returncode)
+            after = futex_waiters(h.target)
+            if after != before:
+                raise Failure("threads in futex() before %s, after %s" % (before, after))
+
+    def test_abba_deadlock(self):
+        self.hung_case("abba_hang", 2, "deadlock", ["hang-ab", "hang-ba"],
+                       ["g_hang_a", "g_hang_b"],
+                       [("hang_lock_a_then_b", "abba_hang.cc"),
+                        ("hang_lock_b_then_a", "abba_hang.cc")])
+
+    def test_three_thread_cycle(self):
+        self.hung_case("cycle3_hang", 3, "deadlock", ["ring-a", "ring-b", "ring-c"],
+                       ["g_ring_a", "g_ring_b", "g_ring_c"],
+                       [("ring_take_mine_then_next", "cycle3_hang.cc")])
+
+    def test_self_relock(self):
+        self.hung_case("self_relock", 1, "self-deadlock", [], ["g_config_lock"],
+                       [("reload_config_inner", "self_relock.cc")])
+
+    def test_self_relock_single_threaded(self):
+        # The main thread, alone in its process (its child lives in another session).
+        self.hung_case("tree_hang", 1, "self-deadlock", [], ["g_tree_lock"],
+                       [("tree_lock_twice", "tree_hang.cc")])
+
+    def test_lock_never_returned(self):
+        # The worker that ended holding the resource lock is not there any more: its waiters
+        # wait for a thread id the process does not have.
+        self.hung_case("worker_pool", 3, "exit-holding", [], ["g_resource_lock"], [])
+
+    def test_fork_child_blocked_on_parents_lock(self):
+        # The fork child of a program whose logger thread held the lock at fork().
+        self.hung_case("fork_logger", 1, "held-across-fork", [], ["g_log_lock"],
+                       [("child_log_message", "fork_logger.cc")], in_child=True)
+
+    def test_clean_program_finishes_as_it_would(self):
+        program = os.path.join(self.bin, "busy_clean")
+        proc = subprocess.Popen([program], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            time.sleep(0.5)
+            r = self.attach(proc.pid, "--format", "json")
+            if r.status != 0:
+                raise Failure("want exit 0 for a clean program, got: %s" % r.describe())
+            if json.loads(r.stdout)["findings"]:
+                raise Failure("findings in a clean program: %s" % excerpt(r.stdout))
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            raise Failure("the program did not finish after attach")
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        if proc.returncode != 7 or out.decode() != "tally 300\n":
+            raise Failure("want 'tally 300' and status 7, got %r and %d" % (out, proc.returncode))
+
+    def expect_error(self, args, what, words, usage=False):
+        r = harness.run([self.lockscope, "attach"] + args, TIMEOUT)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        if (r.status != 2 or not lines or not lines[0].startswith("lockscope: ") or
+                (len(lines) != 1 and not (usage and lines[1].startswith("usage:")))):
+            raise Failure("%s: want exit 2 and one line, got: %s" % (what, r.describe()))
+        for w in words:
+            if w not in lines[0]:
+                raise Failure("%s: %r not in %r" % (what, w, lines[0]))
+
+    def test_no_such_process(self):
+        pid = 4194304  # above the kernel's largest pid
+        self.expect_error([str(pid)], "a pid that does not exist", ["no process %d" % pid])
+        self.expect_error(["not-a-pid"], "not a number", ["process id"])
+        self.expect_error([], "no pid", ["process id"], usage=True)
+
+    def test_already_traced(self):
+        # Another tracer (PTRACE_SEIZE: it does not even stop the program) holds the process.
+        seize = ("import ctypes, sys, time\n"
+                 "libc = ctypes.CDLL(None, use_errno=True)\n"
+                 "libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]\n"
+                 "if libc.ptrace(0x4206, int(sys.argv[1]), None, None) != 0: sys.exit(3)\n"
+                 "print('seized', flush=True)\n"
+                 "time.sleep(30)\n")
+        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+            tracer = subprocess.Popen([sys.executable, "-c", seize, str(h.target)],
+                                      stdout=subprocess.PIPE)
+            try:
+                if tracer.stdout.readline().strip() != b"seized":
+                    raise Failure("the helper could not trace the program")
+                self.expect_error([str(h.target)], "a traced process",
+                                  ["already traced by process %d" % tracer.pid])
+            finally:
+                tracer.kill()
+                tracer.wait()
+
+    def test_not_allowed_to_trace(self):
+        if os.geteuid() != 0:
+            print("  (not root: cannot run attach as another user here)")
+            return
+        # Another user may not trace our processes: attach as nobody to a root program.
+        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                   self.analyzer, "attach", str(h.target)]
+            r = harness.run(cmd, TIMEOUT)
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            if r.status != 2 or len(lines) != 1 or "cannot trace process" not in lines[0]:
+                raise Failure("want exit 2 with 'cannot trace process', got: %s" % r.describe())
+            if h.proc.poll() is not None:
+                raise Failure("the program ended")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lockscope", required=True)
+    ap.add_argument("--analyzer", required=True)
+    ap.add_argument("--bin-dir", required=True)
+    ap.add_argument("--filter", default="")
+    opts = ap.parse_args()
+    tests = Tests(os.path.abspath(opts.lockscope), os.path.abspath(opts.analyzer),
+                  os.path.abspath(opts.bin_dir))
+    checks = [(name, getattr(tests, name))
+              for name in sorted(n for n in dir(tests) if n.startswith("test_"))]
+    return harness.run_suite("attach", checks, opts.filter)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
