@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <sys/procfs.h>
+#include <sys/reg.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <sstream>
 #include <vector>
@@ -24,7 +28,7 @@
 namespace lockscope {
 
 const char kAttachCaveat[] =
-    "attached without the shim: the threads' stacks and what they block on are known, but "
+    "read without the shim: the threads' stacks and what they block on are known, but "
     "not where a lock was taken, the locks nobody waits for, how long a wait has lasted (no "
     "stall verdict) or the lock order; `lockscope run` records those";
 
@@ -125,11 +129,16 @@ struct ModuleOut {
 int OnModule(Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) {
   auto* out = static_cast<ModuleOut*>(arg);
   if (out->used == out->capacity) return DWARF_CB_ABORT;
-  Dwarf_Addr start = 0, end = 0;
-  const char* name = dwfl_module_info(m, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr);
-  if (name == nullptr || name[0] != '/') return DWARF_CB_OK;  // [vdso] and the like
+  // Its file: the module's name for a live process; a core names modules by soname, and
+  // the file found for it (by build-id or the core's file notes) is the main file.
   Dwarf_Addr bias = 0;
   if (dwfl_module_getelf(m, &bias) == nullptr) return DWARF_CB_OK;
+  Dwarf_Addr start = 0, end = 0;
+  const char* mainfile = nullptr;
+  const char* name =
+      dwfl_module_info(m, nullptr, &start, &end, nullptr, nullptr, &mainfile, nullptr);
+  const char* path = name != nullptr && name[0] == '/' ? name : mainfile;
+  if (path == nullptr || path[0] != '/') return DWARF_CB_OK;  // [vdso] and the like
   format::ModuleRecord& r = out->records[out->used++];
   r.base = bias;
   r.start = start;
@@ -141,7 +150,7 @@ int OnModule(Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) {
     memcpy(r.build_id, bits, n);
     r.build_id_size = uint8_t(n);
   }
-  snprintf(r.path, sizeof(r.path), "%s", name);
+  snprintf(r.path, sizeof(r.path), "%s", path);
   r.ready = 1;
   return DWARF_CB_OK;
 }
@@ -195,6 +204,140 @@ std::string NotTraceable(pid_t pid, int err) {
   else
     absl::StrAppend(&why, ": run lockscope as the process's user, or as root");
   return why;
+}
+
+// What a snapshot knows of its process, live or from a core: its threads (their stacks and
+// futex waits), how to read its memory, its modules (libdwfl's).
+struct Target {
+  pid_t pid = 0, ppid = 0;
+  std::string exe, cmdline;
+  bool forked = false;  // a fork child still running its parent's program
+  std::function<bool(uint64_t address, void* out, size_t size)> read;
+  Dwfl* dwfl = nullptr;
+  std::map<pid_t, SeenThread> threads;
+};
+
+// The dump of `target` in `dir`, with the shim's own layout and tables; its path.
+absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& dir) {
+  // The dump: the shim's own layout and tables, written from here.
+  Config config;
+  config.dir = dir.c_str();
+  config.threads = 4;  // (slot 0 is never used: 0 means no slot)
+  while (config.threads < target.threads.size() + 1) config.threads <<= 1;
+  config.locks = 4096;
+  config.chains = 64;
+  config.edges = 64;
+  config.stacks = 1;
+  while (config.stacks < 2 * target.threads.size() + 2) config.stacks <<= 1;
+  config.frames = std::max<uint64_t>(1024, config.stacks * kMaxFrames);
+  config.rings = 0;
+  config.syncs = 4096;
+  config.py_code = 64;
+  DumpView view;
+  char path[PATH_MAX];
+  if (!CreateDump(config, nullptr, &view, path))
+    return absl::InternalError(absl::StrCat("cannot write a dump in ", dir, ": ",
+                                            strerror(errno)));
+  format::FileHeader& h = *view.header;
+  format::Counters* c = &h.counters;
+  LockTable locks(view.locks, view.locks_capacity, c);
+  StackDepot stacks(view.stacks, view.stacks_capacity, view.frames, view.frames_capacity, c);
+  SyncTable syncs(view.syncs, view.syncs_capacity, c);
+  h.pid = target.pid;
+  h.ppid = target.ppid;
+  memset(h.exe_path, 0, sizeof(h.exe_path));
+  snprintf(h.exe_path, sizeof(h.exe_path), "%s", target.exe.c_str());
+  memset(h.cmdline, 0, sizeof(h.cmdline));
+  memcpy(h.cmdline, target.cmdline.data(), std::min(target.cmdline.size(), sizeof(h.cmdline) - 1));
+  ModuleOut modules{view.modules, view.modules_capacity, 0};
+  dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
+  c->modules_used = modules.used;
+
+  if (target.forked) h.parent_pid = target.ppid;
+
+  // Threads and their waits; a mutex waited on is held by its owner.
+  std::map<pid_t, uint32_t> slot_of;
+  uint32_t slot = 1;
+  for (const auto& [tid, t] : target.threads) {
+    if (slot == view.threads_capacity) break;
+    format::ThreadRecord& r = view.threads[slot];
+    slot_of[tid] = slot++;
+    r.tid = tid;
+    snprintf(r.name, sizeof(r.name), "%s", t.name.c_str());
+    r.ring = format::kNoIndex;
+    r.py_interp = -1;
+    r.py_wait_interp = -1;
+  }
+  for (const auto& [tid, t] : target.threads) {
+    auto where = slot_of.find(tid);
+    if (where == slot_of.end()) continue;
+    format::ThreadRecord& r = view.threads[where->second];
+    if (t.pcs.empty()) ++c->unwind_failures;  // (the report says how many)
+    const uint32_t stack =
+        t.pcs.empty() ? 0 : stacks.Put(t.pcs.data(), static_cast<uint32_t>(t.pcs.size()));
+    if (t.futex == 0) continue;
+    format::WaitRecord& w = r.wait;
+    w.stack = stack;
+    switch (BlockingCall(t.functions)) {
+      case Blocking::kNone: break;
+      case Blocking::kMutex: {
+        bool inserted = false;
+        w.kind = format::kWaitMutex;
+        w.index = locks.FindOrInsert(t.futex, format::kLockMutex, &inserted);
+        w.address = t.futex;
+        int32_t owner = 0;  // pthread_mutex_t::__data.__owner
+        if (!target.read(t.futex + 8, &owner, sizeof(owner))) owner = 0;
+        if (owner <= 0) break;  // (a lock word without an owner: nobody to wait for)
+        auto holder = slot_of.find(owner);
+        if (holder == slot_of.end() && target.forked) {
+          // Held by a thread of the parent when it forked us: nobody here will release it.
+          NoteHeldAcrossFork(view, c, target.ppid, tid, owner, t.futex, w.index, stack);
+          break;
+        }
+        if (holder == slot_of.end()) {
+          // Its owner is gone: the thread ended holding it (an exited slot, as the shim
+          // keeps for such a thread).
+          if (slot == view.threads_capacity) break;
+          format::ThreadRecord& gone = view.threads[slot];
+          holder = slot_of.emplace(owner, slot++).first;
+          gone.tid = owner;
+          gone.ring = format::kNoIndex;
+          gone.py_interp = -1;
+          gone.py_wait_interp = -1;
+          gone.state = format::kThreadExited;  // (published with the others below)
+        }
+        format::ThreadRecord& o = view.threads[holder->second];
+        bool listed = false;
+        for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == t.futex;
+        if (!listed && o.held_count < format::kInlineHeld) {
+          o.held[o.held_count] = format::HeldLock{t.futex, w.index, 0, 0, 0, 0};
+          ++o.held_count;
+        }
+        break;
+      }
+      case Blocking::kCondvar: {
+        // The futex is one of the condition's two __g_signals words (at 40 and 44).
+        const uint64_t cond = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
+        w.kind = format::kWaitCondvar;
+        format::SyncRecord* s = syncs.FindOrInsert(cond, format::kLockCondvar);
+        w.index = s ? syncs.IndexOf(s) : 0;
+        w.address = cond;
+        break;
+      }
+      case Blocking::kSemaphore: {
+        w.kind = format::kWaitSemaphore;
+        format::SyncRecord* s = syncs.FindOrInsert(t.futex, format::kLockSemaphore);
+        w.index = s ? syncs.IndexOf(s) : 0;
+        w.address = t.futex;
+        break;
+      }
+    }
+  }
+  for (uint32_t i = 1; i < slot; ++i)
+    if (view.threads[i].state == 0)
+      __atomic_store_n(&view.threads[i].state, format::kThreadLive, __ATOMIC_RELEASE);
+  h.state = format::kStateRunning;
+  return std::string(path);
 }
 
 }  // namespace
@@ -262,31 +405,8 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
                                  [](const auto& t) { return t.second.pcs.empty(); }))
     return fail(absl::PermissionDeniedError(NotTraceable(pid, EPERM)));
 
-  // The dump: the shim's own layout and tables, written from here.
-  Config config;
-  config.dir = dir.c_str();
-  config.threads = 4;  // (slot 0 is never used: 0 means no slot)
-  while (config.threads < threads.size() + 1) config.threads <<= 1;
-  config.locks = 4096;
-  config.chains = 64;
-  config.edges = 64;
-  config.stacks = 1;
-  while (config.stacks < 2 * threads.size() + 2) config.stacks <<= 1;
-  config.frames = std::max<uint64_t>(1024, config.stacks * kMaxFrames);
-  config.rings = 0;
-  config.syncs = 4096;
-  config.py_code = 64;
-  DumpView view;
-  char path[PATH_MAX];
-  if (!CreateDump(config, nullptr, &view, path))
-    return fail(absl::InternalError(absl::StrCat("cannot write a dump in ", dir, ": ",
-                                                 strerror(errno))));
-  format::FileHeader& h = *view.header;
-  format::Counters* c = &h.counters;
-  LockTable locks(view.locks, view.locks_capacity, c);
-  StackDepot stacks(view.stacks, view.stacks_capacity, view.frames, view.frames_capacity, c);
-  SyncTable syncs(view.syncs, view.syncs_capacity, c);
-  h.pid = pid;
+  Target target;
+  target.pid = pid;
   {
     // ppid: the 4th field of /proc/PID/stat, after the parenthesised name.
     const std::string stat_line = ReadFile(proc + "/stat");
@@ -294,113 +414,133 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
     int ppid = 0;
     if (close_paren != std::string::npos &&
         sscanf(stat_line.c_str() + close_paren + 1, " %*c %d", &ppid) == 1)
-      h.ppid = ppid;
-    memset(h.exe_path, 0, sizeof(h.exe_path));
-    const ssize_t n = readlink((proc + "/exe").c_str(), h.exe_path, sizeof(h.exe_path) - 1);
-    if (n < 0) h.exe_path[0] = '\0';
-    const std::string cmdline = ReadFile(proc + "/cmdline");
-    memset(h.cmdline, 0, sizeof(h.cmdline));
-    memcpy(h.cmdline, cmdline.data(), std::min(cmdline.size(), sizeof(h.cmdline) - 1));
+      target.ppid = ppid;
   }
-  ModuleOut modules{view.modules, view.modules_capacity, 0};
-  dwfl_getmodules(dwfl, OnModule, &modules, 0);
-  c->modules_used = modules.used;
-
+  target.exe = Link(proc + "/exe");
+  target.cmdline = ReadFile(proc + "/cmdline");
   // A fork child that did not exec runs its parent's program: a lock owned by a thread it
   // does not have was held by one of its parent's when it was forked (that thread may have
   // ended since). Otherwise such an owner ended holding it.
-  const std::string exe = Link(proc + "/exe");
-  const bool forked = h.ppid > 1 && !exe.empty() && Link(absl::StrCat("/proc/", h.ppid, "/exe")) == exe;
-  if (forked) h.parent_pid = h.ppid;
+  target.forked = target.ppid > 1 && !target.exe.empty() &&
+                  Link(absl::StrCat("/proc/", target.ppid, "/exe")) == target.exe;
+  target.read = [mem](uint64_t address, void* out, size_t size) {
+    return pread(mem, out, size, static_cast<off_t>(address)) == static_cast<ssize_t>(size);
+  };
+  target.dwfl = dwfl;
+  target.threads = std::move(threads);
+  absl::StatusOr<std::string> path = WriteDump(target, dir);
+  dwfl_end(dwfl);
+  close(mem);
+  if (!path.ok()) return path.status();
+  SnapshotResult result;
+  result.dump_path = *path;
+  result.stopped_seconds = (stop_end - stop_begin) / 1e9;
+  return result;
+}
 
-  // Threads and their waits; a mutex waited on is held by its owner.
-  std::map<pid_t, uint32_t> slot_of;
-  uint32_t slot = 1;
-  for (auto& [tid, t] : threads) {
-    if (slot == view.threads_capacity) break;
-    format::ThreadRecord& r = view.threads[slot];
-    slot_of[tid] = slot++;
-    r.tid = tid;
-    snprintf(r.name, sizeof(r.name), "%s", t.name.c_str());
-    r.ring = format::kNoIndex;
-    r.py_interp = -1;
-    r.py_wait_interp = -1;
+bool IsCoreFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  unsigned char ident[18] = {};
+  const bool read_all = pread(fd, ident, sizeof(ident), 0) == sizeof(ident);
+  close(fd);
+  // ELF, 64-bit little-endian (what the shim knows), e_type ET_CORE.
+  return read_all && memcmp(ident, ELFMAG, SELFMAG) == 0 && ident[EI_CLASS] == ELFCLASS64 &&
+         ident[EI_DATA] == ELFDATA2LSB && (ident[16] | ident[17] << 8) == ET_CORE;
+}
+
+absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir) {
+  elf_version(EV_CURRENT);
+  const int fd = open(core.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot read ", core, ": ", strerror(errno)));
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  static const Dwfl_Callbacks callbacks = {
+      .find_elf = dwfl_build_id_find_elf,
+      .find_debuginfo = dwfl_standard_find_debuginfo,
+      .section_address = nullptr,
+      .debuginfo_path = nullptr,
+  };
+  Dwfl* dwfl = elf ? dwfl_begin(&callbacks) : nullptr;
+  auto done = [&]() {
+    if (dwfl) dwfl_end(dwfl);
+    if (elf) elf_end(elf);
+    close(fd);
+  };
+  GElf_Ehdr ehdr;
+  if (dwfl == nullptr || gelf_getehdr(elf, &ehdr) == nullptr || ehdr.e_type != ET_CORE ||
+      ehdr.e_machine != EM_X86_64) {
+    done();
+    return absl::InvalidArgumentError(absl::StrCat(core, " is not an x86_64 core file"));
   }
-  for (auto& [tid, t] : threads) {
-    auto where = slot_of.find(tid);
-    if (where == slot_of.end()) continue;
-    format::ThreadRecord& r = view.threads[where->second];
-    if (t.pcs.empty()) ++c->unwind_failures;  // (the report says how many)
-    const uint32_t stack =
-        t.pcs.empty() ? 0 : stacks.Put(t.pcs.data(), static_cast<uint32_t>(t.pcs.size()));
-    if (t.futex == 0) continue;
-    format::WaitRecord& w = r.wait;
-    w.stack = stack;
-    switch (BlockingCall(t.functions)) {
-      case Blocking::kNone: break;
-      case Blocking::kMutex: {
-        bool inserted = false;
-        w.kind = format::kWaitMutex;
-        w.index = locks.FindOrInsert(t.futex, format::kLockMutex, &inserted);
-        w.address = t.futex;
-        int32_t owner = 0;  // pthread_mutex_t::__data.__owner
-        if (pread(mem, &owner, sizeof(owner), static_cast<off_t>(t.futex + 8)) != sizeof(owner))
-          owner = 0;
-        if (owner <= 0) break;  // (a lock word without an owner: nobody to wait for)
-        auto holder = slot_of.find(owner);
-        if (holder == slot_of.end() && forked) {
-          // Held by a thread of the parent when it forked us: nobody here will release it.
-          NoteHeldAcrossFork(view, c, h.ppid, tid, owner, t.futex, w.index, stack);
-          break;
+  Target target;
+  // Its memory: the PT_LOAD segments the core has contents for. Its threads: NT_PRSTATUS
+  // (each thread's registers: a thread in futex() has orig_rax 202 and the address in rdi).
+  struct Segment {
+    uint64_t vaddr, filesz, offset;
+  };
+  std::vector<Segment> segments;
+  size_t phnum = 0;
+  elf_getphdrnum(elf, &phnum);
+  for (size_t i = 0; i < phnum; ++i) {
+    GElf_Phdr ph;
+    if (gelf_getphdr(elf, static_cast<int>(i), &ph) == nullptr) continue;
+    if (ph.p_type == PT_LOAD && ph.p_filesz > 0) {
+      segments.push_back({ph.p_vaddr, ph.p_filesz, ph.p_offset});
+    } else if (ph.p_type == PT_NOTE) {
+      Elf_Data* data = elf_getdata_rawchunk(elf, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+      if (data == nullptr) continue;
+      GElf_Nhdr nh;
+      size_t offset = 0, name_at = 0, desc_at = 0;
+      while ((offset = gelf_getnote(data, offset, &nh, &name_at, &desc_at)) > 0) {
+        const char* desc = static_cast<const char*>(data->d_buf) + desc_at;
+        if (nh.n_type == NT_PRSTATUS && nh.n_descsz >= sizeof(prstatus_t)) {
+          prstatus_t st;
+          memcpy(&st, desc, sizeof(st));
+          SeenThread& t = target.threads[st.pr_pid];
+          t.tid = st.pr_pid;
+          const uint64_t op = st.pr_reg[RSI];
+          const uint64_t cmd = op & 0x7f;
+          if (st.pr_reg[ORIG_RAX] == static_cast<uint64_t>(kSysFutex) &&
+              (cmd == 0 || cmd == 9 || cmd == 6 || cmd == 13))
+            t.futex = st.pr_reg[RDI];
+        } else if (nh.n_type == NT_PRPSINFO && nh.n_descsz >= sizeof(prpsinfo_t)) {
+          prpsinfo_t ps;
+          memcpy(&ps, desc, sizeof(ps));
+          target.pid = ps.pr_pid;
+          target.ppid = ps.pr_ppid;
+          target.cmdline = std::string(ps.pr_psargs, strnlen(ps.pr_psargs, sizeof(ps.pr_psargs)));
+          target.exe = std::string(ps.pr_fname, strnlen(ps.pr_fname, sizeof(ps.pr_fname)));
         }
-        if (holder == slot_of.end()) {
-          // Its owner is gone: the thread ended holding it (an exited slot, as the shim
-          // keeps for such a thread).
-          if (slot == view.threads_capacity) break;
-          format::ThreadRecord& gone = view.threads[slot];
-          holder = slot_of.emplace(owner, slot++).first;
-          gone.tid = owner;
-          gone.ring = format::kNoIndex;
-          gone.py_interp = -1;
-          gone.py_wait_interp = -1;
-          gone.state = format::kThreadExited;  // (published with the others below)
-        }
-        format::ThreadRecord& o = view.threads[holder->second];
-        bool listed = false;
-        for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == t.futex;
-        if (!listed && o.held_count < format::kInlineHeld) {
-          o.held[o.held_count] = format::HeldLock{t.futex, w.index, 0, 0, 0, 0};
-          ++o.held_count;
-        }
-        break;
-      }
-      case Blocking::kCondvar: {
-        // The futex is one of the condition's two __g_signals words (at 40 and 44).
-        const uint64_t cond = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
-        w.kind = format::kWaitCondvar;
-        format::SyncRecord* s = syncs.FindOrInsert(cond, format::kLockCondvar);
-        w.index = s ? syncs.IndexOf(s) : 0;
-        w.address = cond;
-        break;
-      }
-      case Blocking::kSemaphore: {
-        w.kind = format::kWaitSemaphore;
-        format::SyncRecord* s = syncs.FindOrInsert(t.futex, format::kLockSemaphore);
-        w.index = s ? syncs.IndexOf(s) : 0;
-        w.address = t.futex;
-        break;
       }
     }
   }
-  for (uint32_t i = 1; i < slot; ++i)
-    if (view.threads[i].state == 0)
-      __atomic_store_n(&view.threads[i].state, format::kThreadLive, __ATOMIC_RELEASE);
-  h.state = format::kStateRunning;
-  dwfl_end(dwfl);
-  close(mem);
+  if (target.threads.empty()) {
+    done();
+    return absl::InvalidArgumentError(absl::StrCat(core, ": a core file without threads"));
+  }
+  if (auto main_thread = target.threads.find(target.pid); main_thread != target.threads.end())
+    main_thread->second.name = target.exe;  // (a core names the process, not its threads)
+  target.read = [fd, &segments](uint64_t address, void* out, size_t size) {
+    for (const Segment& sg : segments)
+      if (address >= sg.vaddr && address + size <= sg.vaddr + sg.filesz)
+        return pread(fd, out, size, static_cast<off_t>(sg.offset + (address - sg.vaddr))) ==
+               static_cast<ssize_t>(size);
+    return false;
+  };
+  if (dwfl_core_file_report(dwfl, elf, nullptr) < 0 || dwfl_report_end(dwfl, nullptr, nullptr) != 0 ||
+      dwfl_core_file_attach(dwfl, elf) < 0) {
+    done();
+    return absl::InvalidArgumentError(absl::StrCat(core, ": cannot read its modules or threads (",
+                                                   dwfl_errmsg(-1), ")"));
+  }
+  Walk walk{dwfl, &target.threads};
+  dwfl_getthreads(dwfl, OnThread, &walk);
+  target.dwfl = dwfl;
+  absl::StatusOr<std::string> path = WriteDump(target, dir);
+  done();
+  if (!path.ok()) return path.status();
   SnapshotResult result;
-  result.dump_path = path;
-  result.stopped_seconds = (stop_end - stop_begin) / 1e9;
+  result.dump_path = *path;
   return result;
 }
 

@@ -1,4 +1,4 @@
-// `attach`: a lockscope dump of a process that runs without the shim, made from what the
+// `attach` and core files: a lockscope dump of a process that runs without the shim, made from what the
 // kernel and the lock words say, so that the report's checks read it like any other dump.
 //
 // What it sees: every thread's native stack (libdwfl, which ptrace-attaches each thread for
@@ -33,7 +33,16 @@ struct SnapshotResult {
 // process, a process we may not trace (and why), a process with no thread left.
 absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir);
 
-// What an attach report cannot tell, for its notes.
+// Whether `path` is an ELF core file (by its header).
+bool IsCoreFile(const std::string& path);
+
+// The same snapshot from an ELF core file (`gcore`, or the kernel's): the threads and their
+// registers from its notes, its memory from its segments, its modules from its file notes
+// (found on this machine by build-id or path). A core does not say which process forked it,
+// so an owner that is gone is `exit-holding` there.
+absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir);
+
+// What a report made from a snapshot cannot tell, for its notes.
 extern const char kAttachCaveat[];
 
 }  // namespace lockscope

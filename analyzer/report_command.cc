@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/lock_names.h"
+#include "analyzer/process_snapshot.h"
 #include "analyzer/render/render.h"
 
 namespace lockscope {
@@ -83,6 +85,21 @@ size_t LiveTaskCount(const Dump& dump) {
 }  // namespace
 
 // One bad file in a directory must not hide every other process's report.
+// A core file's snapshot (process_snapshot.h), as a dump: written to a directory of its
+// own, opened (the mapping outlives the file), then removed.
+std::unique_ptr<Dump> OpenCore(const std::string& core) {
+  const char* tmp = getenv("TMPDIR");
+  std::string dir = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-core.XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr) Fail(absl::StrCat("cannot create ", dir));
+  absl::StatusOr<SnapshotResult> snap = SnapshotCore(core, dir);
+  absl::StatusOr<std::unique_ptr<Dump>> d =
+      snap.ok() ? Dump::Open(snap->dump_path) : absl::StatusOr<std::unique_ptr<Dump>>(snap.status());
+  if (snap.ok()) unlink(snap->dump_path.c_str());
+  rmdir(dir.c_str());
+  if (!d.ok()) Fail(std::string(d.status().message()));
+  return std::move(*d);
+}
+
 std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
                                         const std::string& dump_dir,
                                         const AnalyzeOptions& options) {
@@ -96,8 +113,13 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
   }
   auto analysis = std::make_unique<Analysis>();
   Analysis& a = *analysis;
-  std::vector<std::string> skipped;
+  std::vector<std::string> skipped, core_notes;
   for (const auto& [f, explicit_file] : files) {
+    if (explicit_file && IsCoreFile(f)) {
+      a.dumps.push_back(OpenCore(f));
+      core_notes.push_back(absl::StrCat(f, ": ", kAttachCaveat));
+      continue;
+    }
     auto d = Dump::Open(f);
     if (!d.ok()) {
       if (explicit_file) Fail(std::string(d.status().message()));
@@ -112,6 +134,7 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
   a.report = Analyze(a.dumps, with_tasks);
   a.report.dump_dir = dump_dir;
   a.report.notes.insert(a.report.notes.end(), skipped.begin(), skipped.end());
+  a.report.notes.insert(a.report.notes.end(), core_notes.begin(), core_notes.end());
   if (a.dumps.empty())
     a.report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ",
                                           dump_dir, " (did the program start?)"));

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""`lockscope attach PID`: hung scenario programs started natively (no shim), attached to
-while they hang.
+"""`lockscope attach PID` and `lockscope report CORE`: hung scenario programs started natively
+(no shim), attached to while they hang, and read from their core files (gcore).
 
 usage: attach_tests.py --lockscope LOCKSCOPE --analyzer BUILD/analyzer/lockscope
                        --bin-dir BUILD/tests/scenarios [--filter S]
@@ -20,7 +20,9 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +30,8 @@ import harness  # noqa: E402
 from harness import Failure, excerpt  # noqa: E402
 
 TIMEOUT = 60
+SCRATCH = tempfile.mkdtemp(prefix="lockscope-attach-")
+os.environ["TMPDIR"] = SCRATCH
 
 
 def futex_waiters(pid):
@@ -158,7 +162,8 @@ class Tests:
                 if lock not in f["summary"]:
                     raise Failure("lock %s not in the summary: %s" % (lock, f["summary"]))
             expect_functions(f, functions)
-            if not any("attached without the shim" in n for n in report.get("notes", [])):
+            if not any("read without the shim" in n and "stopped for" in n
+                       for n in report.get("notes", [])):
                 raise Failure("no note on what attach cannot see: %s" % report.get("notes"))
             # Still there, blocked where it was.
             time.sleep(0.2)
@@ -167,6 +172,63 @@ class Tests:
             after = futex_waiters(h.target)
             if after != before:
                 raise Failure("threads in futex() before %s, after %s" % (before, after))
+
+    def core_case(self, program, blocked, kind, locks, functions):
+        """The same program's core file (gcore), read by `report` after the program is gone."""
+        with Hung(os.path.join(self.bin, program), blocked) as h:
+            prefix = os.path.join(SCRATCH, program)
+            r = harness.run(["gcore", "-o", prefix, str(h.target)], TIMEOUT)
+            core = "%s.%d" % (prefix, h.target)
+            if r.status != 0 or not os.path.exists(core):
+                raise Failure("gcore failed: %s" % r.describe())
+        try:
+            r = harness.run([self.lockscope, "report", "--format", "json", core], TIMEOUT)
+            if r.status != 66:
+                raise Failure("want exit 66, got: %s" % r.describe())
+            report = json.loads(r.stdout)
+            f = self.one(report, kind)
+            for lock in locks:
+                if lock not in f["summary"]:
+                    raise Failure("lock %s not in the summary: %s" % (lock, f["summary"]))
+            expect_functions(f, functions)
+            if not any("read without the shim" in n for n in report.get("notes", [])):
+                raise Failure("no note on what a core cannot tell: %s" % report.get("notes"))
+        finally:
+            os.unlink(core)
+
+    def test_core_abba_deadlock(self):
+        self.core_case("abba_hang", 2, "deadlock", ["g_hang_a", "g_hang_b"],
+                       [("hang_lock_a_then_b", "abba_hang.cc"),
+                        ("hang_lock_b_then_a", "abba_hang.cc")])
+
+    def test_core_three_thread_cycle(self):
+        self.core_case("cycle3_hang", 3, "deadlock", ["g_ring_a", "g_ring_b", "g_ring_c"],
+                       [("ring_take_mine_then_next", "cycle3_hang.cc")])
+
+    def test_core_self_relock(self):
+        self.core_case("self_relock", 1, "self-deadlock", ["g_config_lock"],
+                       [("reload_config_inner", "self_relock.cc")])
+
+    def test_core_lock_never_returned(self):
+        self.core_case("worker_pool", 3, "exit-holding", ["g_resource_lock"], [])
+
+    def test_core_unreadable(self):
+        # A core cut short (its notes gone) and a file that only starts like ELF.
+        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+            prefix = os.path.join(SCRATCH, "cut")
+            harness.run(["gcore", "-o", prefix, str(h.target)], TIMEOUT)
+            core = "%s.%d" % (prefix, h.target)
+        with open(core, "rb") as f:
+            head = f.read(5000)
+        os.unlink(core)
+        for name, data in (("cut.core", head), ("elf.bad", b"\x7fELF")):
+            path = os.path.join(SCRATCH, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            r = harness.run([self.lockscope, "report", path], TIMEOUT)
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            if r.status != 2 or len(lines) != 1 or not lines[0].startswith("lockscope: "):
+                raise Failure("%s: want exit 2 and one line, got: %s" % (name, r.describe()))
 
     def test_abba_deadlock(self):
         self.hung_case("abba_hang", 2, "deadlock", ["hang-ab", "hang-ba"],
@@ -263,7 +325,7 @@ class Tests:
         with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                    self.analyzer, "attach", str(h.target)]
-            r = harness.run(cmd, TIMEOUT)
+            r = harness.run(cmd, TIMEOUT, env={"TMPDIR": "/tmp"})  # (ours is root's only)
             lines = [l for l in r.stderr.splitlines() if l.strip()]
             if r.status != 2 or len(lines) != 1 or "cannot trace process" not in lines[0]:
                 raise Failure("want exit 2 with 'cannot trace process', got: %s" % r.describe())
@@ -282,7 +344,12 @@ def main():
                   os.path.abspath(opts.bin_dir))
     checks = [(name, getattr(tests, name))
               for name in sorted(n for n in dir(tests) if n.startswith("test_"))]
-    return harness.run_suite("attach", checks, opts.filter)
+    status = harness.run_suite("attach", checks, opts.filter)
+    if status == 0:
+        shutil.rmtree(SCRATCH, ignore_errors=True)
+    else:
+        print("scratch directory kept in %s" % SCRATCH)
+    return status
 
 
 if __name__ == "__main__":

@@ -5,9 +5,10 @@ LOCKSCOPE_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 LOCKSCOPE_BUILD=${LOCKSCOPE_BUILD:-$LOCKSCOPE_ROOT/build}
 
 # Debian 12 packages the build, the tests and the Python scenarios need (python3-dev and
-# pybind11-dev: the CPython scenarios' extensions and embedding programs).
+# pybind11-dev: the CPython scenarios' extensions and embedding programs; gdb: the attach
+# tests' core files, made with gcore).
 LOCKSCOPE_PACKAGES=(g++ meson ninja-build pkg-config libunwind-dev libabsl-dev libgtest-dev
-                    libdw-dev python3 python3-dev pybind11-dev)
+                    libdw-dev python3 python3-dev pybind11-dev gdb)
 
 lockscope_missing_packages() {
   local p missing=()
