@@ -41,16 +41,21 @@ int AttachCommand(const Options& o) {
     if (!dump.empty()) unlink(dump.c_str());
     rmdir(dir.c_str());
   };
-  absl::StatusOr<SnapshotResult> snap = SnapshotProcess(pid, dir);
+  absl::StatusOr<SnapshotResult> snap = SnapshotProcess(pid, dir, o.watch);
   if (!snap.ok()) {
     cleanup("");
     Fail(std::string(snap.status().message()));
   }
-  std::unique_ptr<Analysis> a = AnalyzeInputs({snap->dump_path}, "", DefaultAnalyzeOptions());
-  a->report.notes.push_back(
-      absl::StrCat("process ", pid, ": ", kAttachCaveat,
-                   absl::StrFormat(" (its threads were stopped for %.3f s in all)",
-                                   snap->stopped_seconds)));
+  // A wait known to have lasted the whole watch is as long as a stall needs to be (and no
+  // wait is known to have lasted longer).
+  AnalyzeOptions options = DefaultAnalyzeOptions();
+  options.waits.stall_seconds = o.watch > 0 ? o.watch : 1e18;
+  std::unique_ptr<Analysis> a = AnalyzeInputs({snap->dump_path}, "", options);
+  a->report.notes.push_back(absl::StrCat(
+      "process ", pid, ": ", kAttachCaveat,
+      absl::StrFormat("; a wait that lasted the whole watch (%.1f s, --watch) is a stall; its "
+                      "threads were stopped for %.3f s in all",
+                      o.watch, snap->stopped_seconds)));
   NameAndSuppress(*a, o);
   const int status = Emit(*a, o, 0);
   a.reset();

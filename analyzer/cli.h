@@ -22,6 +22,7 @@ struct Options {
   int error_exitcode = 66;
   std::string dump_dir;
   std::optional<double> hang_timeout;
+  double watch = 1;                  // attach: seconds to watch the waits before the snapshot
   bool timeline = false;             // report: the rings' events in time order
   std::vector<std::string> threads;  // report --timeline: tids or names (all when empty)
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS

@@ -18,7 +18,7 @@ const char kUsage[] =
     "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
     "       lockscope report [OPTIONS] DUMP_OR_DIR...\n"
     "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
-    "       lockscope attach [OPTIONS] PID   (a process running without the shim)\n"
+    "       lockscope attach [OPTIONS] [--watch SECONDS] PID   (a process without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
     "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n";
@@ -74,6 +74,12 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       if (!absl::SimpleAtod(v, &s) || s <= 0)
         Fail(absl::StrCat("--hang-timeout needs a positive number of seconds, not '", v, "'"));
       o.hang_timeout = s;
+    } else if (command == Command::kAttach && a == "--watch") {
+      std::string v = get();
+      double s = 0;
+      if (!absl::SimpleAtod(v, &s) || s < 0 || s > 3600)
+        Fail(absl::StrCat("--watch needs a number of seconds from 0 to 3600, not '", v, "'"));
+      o.watch = s;
     } else if (is_report && a == "--timeline") {
       if (has_inline) Fail("--timeline takes no value");
       o.timeline = true;

@@ -29,8 +29,8 @@ namespace lockscope {
 
 const char kAttachCaveat[] =
     "read without the shim: the threads' stacks and what they block on are known, but "
-    "not where a lock was taken, the locks nobody waits for, how long a wait has lasted (no "
-    "stall verdict) or the lock order; `lockscope run` records those";
+    "not where a lock was taken, the locks nobody waits for, when a wait began, or the lock "
+    "order; `lockscope run` records those";
 
 namespace {
 
@@ -50,11 +50,13 @@ uint64_t MonotonicNs() {
   return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
 }
 
-// One thread as seen: its name, the futex it sleeps on (0: not in a futex wait), its stack.
+// One thread as seen: its name, the futex it sleeps on (0: not in a futex wait) and since
+// when at the latest (0: unknown), its stack.
 struct SeenThread {
   pid_t tid = 0;
   std::string name;
   uint64_t futex = 0;
+  uint64_t since_ns = 0;
   std::vector<uint64_t> pcs;
   std::vector<std::string> functions;  // of the innermost frames, for the blocking call
 };
@@ -68,6 +70,13 @@ uint64_t FutexOf(pid_t pid, pid_t tid) {
   const unsigned long long cmd = op & 0x7f;  // without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME
   // FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_LOCK_PI2
   return cmd == 0 || cmd == 9 || cmd == 6 || cmd == 13 ? uaddr : 0;
+}
+
+// How often the thread was switched out, voluntarily or not: unchanged, it did not run.
+std::string Switches(pid_t pid, pid_t tid) {
+  const std::string status = ReadFile(absl::StrCat("/proc/", pid, "/task/", tid, "/status"));
+  const size_t at = status.find("voluntary_ctxt_switches");
+  return at == std::string::npos ? "" : status.substr(at);
 }
 
 // What a blocked thread's innermost frames say it waits in.
@@ -242,7 +251,6 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   format::Counters* c = &h.counters;
   LockTable locks(view.locks, view.locks_capacity, c);
   StackDepot stacks(view.stacks, view.stacks_capacity, view.frames, view.frames_capacity, c);
-  SyncTable syncs(view.syncs, view.syncs_capacity, c);
   h.pid = target.pid;
   h.ppid = target.ppid;
   memset(h.exe_path, 0, sizeof(h.exe_path));
@@ -278,6 +286,7 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     if (t.futex == 0) continue;
     format::WaitRecord& w = r.wait;
     w.stack = stack;
+    w.since_ns = t.since_ns;
     switch (BlockingCall(t.functions)) {
       case Blocking::kNone: break;
       case Blocking::kMutex: {
@@ -315,22 +324,17 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
         }
         break;
       }
-      case Blocking::kCondvar: {
+      // (No record for either: it would claim counts of signals, takes and posts that
+      // nobody counted.)
+      case Blocking::kCondvar:
         // The futex is one of the condition's two __g_signals words (at 40 and 44).
-        const uint64_t cond = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
         w.kind = format::kWaitCondvar;
-        format::SyncRecord* s = syncs.FindOrInsert(cond, format::kLockCondvar);
-        w.index = s ? syncs.IndexOf(s) : 0;
-        w.address = cond;
+        w.address = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
         break;
-      }
-      case Blocking::kSemaphore: {
+      case Blocking::kSemaphore:
         w.kind = format::kWaitSemaphore;
-        format::SyncRecord* s = syncs.FindOrInsert(t.futex, format::kLockSemaphore);
-        w.index = s ? syncs.IndexOf(s) : 0;
         w.address = t.futex;
         break;
-      }
     }
   }
   for (uint32_t i = 1; i < slot; ++i)
@@ -342,7 +346,8 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
 
 }  // namespace
 
-absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir) {
+absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir,
+                                               double watch_seconds) {
   const std::string proc = absl::StrCat("/proc/", pid);
   struct stat st;
   if (pid <= 0 || stat(proc.c_str(), &st) != 0)
@@ -378,8 +383,11 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
     return fail(absl::NotFoundError(absl::StrCat("cannot read the modules of process ", pid)));
 
   // The futex each thread sleeps on, read before any thread is stopped (a stopped thread's
-  // syscall file says nothing useful once its wait was interrupted).
+  // syscall file says nothing useful once its wait was interrupted), at both ends of the
+  // watch.
   std::map<pid_t, SeenThread> threads;
+  std::map<pid_t, std::string> switches;
+  const uint64_t watch_begin = MonotonicNs();
   if (DIR* d = opendir((proc + "/task").c_str())) {
     while (dirent* e = readdir(d)) {
       const pid_t tid = atoi(e->d_name);
@@ -387,6 +395,7 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
       SeenThread& t = threads[tid];
       t.tid = tid;
       t.futex = FutexOf(pid, tid);
+      switches[tid] = Switches(pid, tid);
       std::string comm = ReadFile(absl::StrCat(proc, "/task/", tid, "/comm"));
       if (!comm.empty() && comm.back() == '\n') comm.pop_back();
       t.name = comm;
@@ -394,6 +403,16 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
     closedir(d);
   }
   if (threads.empty()) return fail(absl::NotFoundError(absl::StrCat("no process ", pid)));
+  if (watch_seconds > 0) {
+    usleep(static_cast<useconds_t>(watch_seconds * 1e6));
+    for (auto& [tid, t] : threads) {
+      const uint64_t futex = FutexOf(pid, tid);
+      if (t.futex != 0 && futex == t.futex && !switches[tid].empty() &&
+          Switches(pid, tid) == switches[tid])
+        t.since_ns = watch_begin;  // asleep there all along
+      t.futex = futex;
+    }
+  }
 
   if (int err = dwfl_linux_proc_attach(dwfl, pid, false); err != 0)
     return fail(absl::PermissionDeniedError(NotTraceable(pid, err)));

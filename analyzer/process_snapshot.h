@@ -10,7 +10,8 @@
 // the `deadlock` and `self-deadlock` checks.
 //
 // What it cannot see: where a lock was taken, the locks a thread holds that nobody waits for,
-// when a wait began (so no `stall`), and the lock order (only the shim records those).
+// when a wait began (only that it lasted the watch, see SnapshotProcess), and the lock order
+// (only the shim records those).
 //
 // Cost: the threads' registers and stacks, and four bytes per mutex waited on.
 #ifndef LOCKSCOPE_ANALYZER_PROCESS_SNAPSHOT_H_
@@ -31,7 +32,13 @@ struct SnapshotResult {
 
 // Writes the snapshot of process `pid` as a dump in `dir`. Errors are one line: no such
 // process, a process we may not trace (and why), a process with no thread left.
-absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir);
+//
+// Before it stops anything it watches the process for `watch_seconds`: a thread asleep on the
+// same futex at both ends that did not run in between (its context-switch counts did not
+// move) has waited at least that long, and its wait says so (since_ns); the others' start
+// is unknown.
+absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir,
+                                               double watch_seconds);
 
 // Whether `path` is an ELF core file (by its header).
 bool IsCoreFile(const std::string& path);

@@ -255,6 +255,26 @@ class Tests:
         # wait for a thread id the process does not have.
         self.hung_case("worker_pool", 3, "exit-holding", [], ["g_resource_lock"], [])
 
+    def test_stall_behind_condition_wait(self):
+        # Waits seen for the whole watch (1 s by default) are stalls: the crowd on the
+        # registry lock, behind its holder asleep on a condition.
+        self.hung_case("cond_stall", 4, "stall", ["waiter-1", "waiter-2", "waiter-3", "holder"],
+                       ["g_registry_lock"],
+                       [("waiter_take_registry", "cond_stall.cc"),
+                        ("holder_wait_for_event", "cond_stall.cc")])
+
+    def test_stall_chain(self):
+        self.hung_case("stall_chain", 3, "stall", ["p-holder"], ["g_l1"],
+                       [("unnamed_take_l1", "stall_chain.cc"), ("p_hold_and_wait", "stall_chain.cc")])
+
+    def test_no_stall_without_a_watch(self):
+        # --watch 0: no wait is known to be long.
+        with Hung(os.path.join(self.bin, "cond_stall"), 4) as h:
+            r = self.attach(h.target, "--watch", "0", "--format", "json")
+            kinds = [f["kind"] for f in json.loads(r.stdout)["findings"]]
+            if r.status != 0 or kinds:
+                raise Failure("want exit 0 and no finding, got %s: %s" % (r.status, kinds))
+
     def test_fork_child_blocked_on_parents_lock(self):
         # The fork child of a program whose logger thread held the lock at fork().
         self.hung_case("fork_logger", 1, "held-across-fork", [], ["g_log_lock"],

@@ -479,8 +479,11 @@ class WaitGraph {
       if (s != nullptr && s->posts > 0)
         f.details.push_back(absl::StrFormat("  %s was signalled %d time(s), last by %s", object,
                                             s->posts, WhoDid(fb, s->last_post_tid)));
-      else
+      else if (s != nullptr)
         f.details.push_back(absl::StrCat("  ", object, " was never signalled"));
+      else  // (a full table, or a dump made without the shim: nothing counted its signals)
+        f.details.push_back(absl::StrCat("  nothing recorded whether ", object,
+                                         " was signalled"));
       return;
     }
     std::vector<Blocker> blockers = Blockers(w);
