@@ -18,8 +18,7 @@
 namespace lockscope {
 
 int AttachCommand(const Options& o) {
-  if (o.positional.size() != 1)
-    Fail(absl::StrCat("attach needs one process id\n", kUsage));
+  if (o.positional.size() != 1) Fail(absl::StrCat("attach needs one process id\n", kUsage));
   int pid = 0;
   if (!absl::SimpleAtoi(o.positional[0], &pid) || pid <= 0)
     Fail(absl::StrCat("attach needs a process id, not '", o.positional[0], "'"));
@@ -53,9 +52,11 @@ int AttachCommand(const Options& o) {
   std::unique_ptr<Analysis> a = AnalyzeInputs({snap->dump_path}, "", options);
   a->report.notes.push_back(absl::StrCat(
       "process ", pid, ": ", kAttachCaveat,
-      absl::StrFormat("; a wait that lasted the whole watch (%.1f s, --watch) is a stall; its "
-                      "threads were stopped for %.3f s in all",
-                      o.watch, snap->stopped_seconds)));
+      o.watch > 0 ? absl::StrFormat("; a wait that lasted the whole watch (%.1f s, --watch) is "
+                                    "a stall",
+                                    o.watch)
+                  : "; no wait is known to be long (--watch 0): no stall verdict",
+      absl::StrFormat("; its threads were stopped for %.3f s in all", snap->stopped_seconds)));
   NameAndSuppress(*a, o);
   const int status = Emit(*a, o, 0);
   a.reset();

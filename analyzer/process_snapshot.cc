@@ -2,12 +2,12 @@
 
 #include <dirent.h>
 #include <elfutils/libdwfl.h>
-#include <gelf.h>
-#include <sys/procfs.h>
-#include <sys/reg.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
 #include <string.h>
+#include <sys/procfs.h>
+#include <sys/reg.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,7 +80,7 @@ std::string Switches(pid_t pid, pid_t tid) {
 }
 
 // What a blocked thread's innermost frames say it waits in.
-enum class Blocking { kNone, kMutex, kCondvar, kSemaphore };
+enum class Blocking { kNone, kMutex, kCondvar, kSemaphore, kJoin };
 Blocking BlockingCall(const std::vector<std::string>& functions) {
   for (const std::string& f : functions) {
     // (A condition wait re-acquiring its mutex is a mutex wait: its frames name the mutex
@@ -91,6 +91,9 @@ Blocking BlockingCall(const std::vector<std::string>& functions) {
         absl::StrContains(f, "pthread_mutex_clocklock"))
       return Blocking::kMutex;
     if (absl::StrContains(f, "pthread_cond_")) return Blocking::kCondvar;
+    if (absl::StrContains(f, "pthread_clockjoin") || absl::StrContains(f, "pthread_join") ||
+        absl::StrContains(f, "pthread_timedjoin"))
+      return Blocking::kJoin;
     if (absl::StrContains(f, "sem_wait") || absl::StrContains(f, "sem_timedwait") ||
         absl::StrContains(f, "sem_clockwait"))
       return Blocking::kSemaphore;
@@ -173,11 +176,11 @@ std::string Link(const std::string& path) {
 // The child `pid` of `parent` waits (thread `tid`) on the mutex at `address`, owned by
 // `owner`, a thread of its parent: what the shim records when a fork child blocks on a lock
 // inherited locked (a ForkHeldRecord, and the child's attempt as a misuse record).
-void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent, pid_t tid, pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
+void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent, pid_t tid,
+                        pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
   for (uint64_t i = 0; i < c->fork_held_used; ++i)
     if (view.fork_held[i].address == address) return;
-  if (c->fork_held_used == view.fork_held_capacity ||
-      c->misuse_used == view.misuse_capacity)
+  if (c->fork_held_used == view.fork_held_capacity || c->misuse_used == view.misuse_capacity)
     return;
   format::ForkHeldRecord& f = view.fork_held[c->fork_held_used++];
   f.address = address;
@@ -245,8 +248,7 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   DumpView view;
   char path[PATH_MAX];
   if (!CreateDump(config, nullptr, &view, path))
-    return absl::InternalError(absl::StrCat("cannot write a dump in ", dir, ": ",
-                                            strerror(errno)));
+    return absl::InternalError(absl::StrCat("cannot write a dump in ", dir, ": ", strerror(errno)));
   format::FileHeader& h = *view.header;
   format::Counters* c = &h.counters;
   LockTable locks(view.locks, view.locks_capacity, c);
@@ -335,6 +337,18 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
         w.kind = format::kWaitSemaphore;
         w.address = t.futex;
         break;
+      case Blocking::kJoin: {
+        // pthread_join sleeps on the joined thread's own tid word (the kernel clears it when
+        // that thread ends): the word names the thread, and stands for its handle here.
+        int32_t joined = 0;
+        if (!target.read(t.futex, &joined, sizeof(joined)) || joined <= 0) break;
+        auto other = slot_of.find(joined);
+        if (other == slot_of.end()) break;
+        view.threads[other->second].pthread_handle = t.futex;
+        w.kind = format::kWaitJoin;
+        w.address = t.futex;
+        break;
+      }
     }
   }
   for (uint32_t i = 1; i < slot; ++i)
@@ -359,8 +373,9 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
     const size_t at = status.find("TracerPid:");
     const int tracer = at == std::string::npos ? 0 : atoi(status.c_str() + at + 10);
     if (tracer > 0)
-      return absl::FailedPreconditionError(absl::StrCat(
-          "process ", pid, " is already traced by process ", tracer, " (a debugger?): detach it first"));
+      return absl::FailedPreconditionError(absl::StrCat("process ", pid,
+                                                        " is already traced by process ", tracer,
+                                                        " (a debugger?): detach it first"));
   }
   // Reading its memory needs what tracing it needs: ask once, with a clear answer.
   const int mem = open((proc + "/mem").c_str(), O_RDONLY | O_CLOEXEC);
@@ -546,11 +561,11 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
                static_cast<ssize_t>(size);
     return false;
   };
-  if (dwfl_core_file_report(dwfl, elf, nullptr) < 0 || dwfl_report_end(dwfl, nullptr, nullptr) != 0 ||
-      dwfl_core_file_attach(dwfl, elf) < 0) {
+  if (dwfl_core_file_report(dwfl, elf, nullptr) < 0 ||
+      dwfl_report_end(dwfl, nullptr, nullptr) != 0 || dwfl_core_file_attach(dwfl, elf) < 0) {
     done();
-    return absl::InvalidArgumentError(absl::StrCat(core, ": cannot read its modules or threads (",
-                                                   dwfl_errmsg(-1), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(core, ": cannot read its modules or threads (", dwfl_errmsg(-1), ")"));
   }
   Walk walk{dwfl, &target.threads};
   dwfl_getthreads(dwfl, OnThread, &walk);

@@ -1,13 +1,14 @@
-// `attach` and core files: a lockscope dump of a process that runs without the shim, made from what the
-// kernel and the lock words say, so that the report's checks read it like any other dump.
+// `attach` and core files: a lockscope dump of a process that runs without the shim, made from what
+// the kernel and the lock words say, so that the report's checks read it like any other dump.
 //
 // What it sees: every thread's native stack (libdwfl, which ptrace-attaches each thread for
 // the moment its registers are read, then detaches: the process goes on, or stays hung, as
 // before), the futex each blocked thread sleeps on (/proc/PID/task/TID/syscall), what kind of
 // object that futex belongs to (the blocking frame: pthread_mutex_lock, pthread_cond_wait,
-// sem_wait), and a mutex's owner (its `__owner` word, read from the process's memory). A
-// thread blocked on a mutex waits for the mutex's owner, who holds it: the wait-for graph of
-// the `deadlock` and `self-deadlock` checks.
+// sem_wait, pthread_join), and a mutex's owner (its `__owner` word, read from the process's
+// memory). A thread blocked on a mutex waits for the mutex's owner, who holds it, and one in
+// pthread_join for the thread whose tid word it sleeps on: the wait-for graph of the
+// `deadlock` and `self-deadlock` checks.
 //
 // What it cannot see: where a lock was taken, the locks a thread holds that nobody waits for,
 // when a wait began (only that it lasted the watch, see SnapshotProcess), and the lock order

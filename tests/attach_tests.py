@@ -241,6 +241,18 @@ class Tests:
                        ["g_ring_a", "g_ring_b", "g_ring_c"],
                        [("ring_take_mine_then_next", "cycle3_hang.cc")])
 
+    def test_join_deadlock(self):
+        # main holds the lock and joins the thread that waits for it.
+        self.hung_case("join_deadlock", 2, "deadlock", ["join_deadlock", "updater"],
+                       ["pthread_join", "g_table_lock"],
+                       [("update_under_lock", "join_deadlock.cc"),
+                        ("worker_update_table", "join_deadlock.cc")])
+
+    def test_core_join_deadlock(self):
+        self.core_case("join_deadlock", 2, "deadlock", ["pthread_join", "g_table_lock"],
+                       [("update_under_lock", "join_deadlock.cc"),
+                        ("worker_update_table", "join_deadlock.cc")])
+
     def test_self_relock(self):
         self.hung_case("self_relock", 1, "self-deadlock", [], ["g_config_lock"],
                        [("reload_config_inner", "self_relock.cc")])

@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -205,6 +206,29 @@ def main():
             p_shim = statistics.median(r[1] for r in rounds)
             print("macro: CPython 3.11, %s: native %.2f s, lockscope %.2f s: %s (target 1.10x)"
                   % (what, p_native, p_shim, fmt_ratio(p_shim / p_native, 1.10)))
+
+    # attach: a process of 1,000 threads (all blocked on one mutex), reported without a watch
+    # (--watch 0: the snapshot alone); how long its threads were stopped is in the note.
+    crowd = subprocess.Popen([os.path.join(build, "tests", "bench", "many_threads"), "1000"],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        crowd.stdout.readline()  # "ready": every thread started
+        time.sleep(1)  # (and asleep on the mutex)
+        analyzer = os.path.join(build, "analyzer", "lockscope")
+        attach_runs, stopped = [], []
+        for _ in range(reps):
+            start = time.monotonic()
+            r = subprocess.run([analyzer, "attach", "--watch", "0", str(crowd.pid)],
+                               capture_output=True, text=True)
+            attach_runs.append(time.monotonic() - start)
+            m = re.search(r"stopped for ([0-9.]+) s", r.stderr)
+            stopped.append(float(m.group(1)) if m else float("nan"))
+        print("attach: 1000 threads: report in %.2f s (target < 2 s; --watch 0), the threads "
+              "stopped for %.2f s from the first to the last (each only while its own stack "
+              "is read)" % (statistics.median(attach_runs), statistics.median(stopped)))
+    finally:
+        crowd.kill()
+        crowd.wait()
 
     # Analyzer throughput on a large synthetic dump.
     maker = os.path.join(build, "tests", "bench", "make_big_dump")
