@@ -80,7 +80,7 @@ std::string Switches(pid_t pid, pid_t tid) {
 }
 
 // What a blocked thread's innermost frames say it waits in.
-enum class Blocking { kNone, kMutex, kCondvar, kSemaphore, kJoin };
+enum class Blocking { kNone, kMutex, kRwlockRead, kRwlockWrite, kCondvar, kSemaphore, kJoin };
 Blocking BlockingCall(const std::vector<std::string>& functions) {
   for (const std::string& f : functions) {
     // (A condition wait re-acquiring its mutex is a mutex wait: its frames name the mutex
@@ -90,6 +90,10 @@ Blocking BlockingCall(const std::vector<std::string>& functions) {
         absl::StrContains(f, "pthread_mutex_timedlock") ||
         absl::StrContains(f, "pthread_mutex_clocklock"))
       return Blocking::kMutex;
+    if (absl::StrContains(f, "pthread_rwlock_") && absl::StrContains(f, "rdlock"))
+      return Blocking::kRwlockRead;
+    if (absl::StrContains(f, "pthread_rwlock_") && absl::StrContains(f, "wrlock"))
+      return Blocking::kRwlockWrite;
     if (absl::StrContains(f, "pthread_cond_")) return Blocking::kCondvar;
     if (absl::StrContains(f, "pthread_clockjoin") || absl::StrContains(f, "pthread_join") ||
         absl::StrContains(f, "pthread_timedjoin"))
@@ -278,6 +282,36 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     r.py_interp = -1;
     r.py_wait_interp = -1;
   }
+  // `owner` holds the lock at `address` (record `lock`) that thread `tid` waits for. An owner
+  // the process does not have: in a fork child of the same program, one of the parent's
+  // threads held it when it forked (a mutex: the shim's record of that, for the fork check);
+  // otherwise it ended holding it (an exited slot, as the shim keeps for such a thread).
+  auto held_by = [&](pid_t tid, int32_t owner, uint64_t address, uint32_t lock, uint32_t stack,
+                     bool mutex) {
+    if (owner <= 0) return;  // (a lock word without an owner: nobody to wait for)
+    auto holder = slot_of.find(owner);
+    if (holder == slot_of.end() && target.forked && mutex) {
+      NoteHeldAcrossFork(view, c, target.ppid, tid, owner, address, lock, stack);
+      return;
+    }
+    if (holder == slot_of.end()) {
+      if (slot == view.threads_capacity) return;
+      format::ThreadRecord& gone = view.threads[slot];
+      holder = slot_of.emplace(owner, slot++).first;
+      gone.tid = owner;
+      gone.ring = format::kNoIndex;
+      gone.py_interp = -1;
+      gone.py_wait_interp = -1;
+      gone.state = format::kThreadExited;  // (published with the others below)
+    }
+    format::ThreadRecord& o = view.threads[holder->second];
+    bool listed = false;
+    for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == address;
+    if (!listed && o.held_count < format::kInlineHeld) {
+      o.held[o.held_count] = format::HeldLock{address, lock, 0, 0, 0, 0};
+      ++o.held_count;
+    }
+  };
   for (const auto& [tid, t] : target.threads) {
     auto where = slot_of.find(tid);
     if (where == slot_of.end()) continue;
@@ -298,32 +332,23 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
         w.address = t.futex;
         int32_t owner = 0;  // pthread_mutex_t::__data.__owner
         if (!target.read(t.futex + 8, &owner, sizeof(owner))) owner = 0;
-        if (owner <= 0) break;  // (a lock word without an owner: nobody to wait for)
-        auto holder = slot_of.find(owner);
-        if (holder == slot_of.end() && target.forked) {
-          // Held by a thread of the parent when it forked us: nobody here will release it.
-          NoteHeldAcrossFork(view, c, target.ppid, tid, owner, t.futex, w.index, stack);
-          break;
-        }
-        if (holder == slot_of.end()) {
-          // Its owner is gone: the thread ended holding it (an exited slot, as the shim
-          // keeps for such a thread).
-          if (slot == view.threads_capacity) break;
-          format::ThreadRecord& gone = view.threads[slot];
-          holder = slot_of.emplace(owner, slot++).first;
-          gone.tid = owner;
-          gone.ring = format::kNoIndex;
-          gone.py_interp = -1;
-          gone.py_wait_interp = -1;
-          gone.state = format::kThreadExited;  // (published with the others below)
-        }
-        format::ThreadRecord& o = view.threads[holder->second];
-        bool listed = false;
-        for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == t.futex;
-        if (!listed && o.held_count < format::kInlineHeld) {
-          o.held[o.held_count] = format::HeldLock{t.futex, w.index, 0, 0, 0, 0};
-          ++o.held_count;
-        }
+        held_by(tid, owner, t.futex, w.index, stack, true);
+        break;
+      }
+      case Blocking::kRwlockRead:
+      case Blocking::kRwlockWrite: {
+        // Readers and writers sleep on __wrphase_futex (at 8) or __writers_futex (at 12); a
+        // writer that holds it is __cur_writer (at 24). Readers that hold it are not named
+        // anywhere: such a lock has no holder the dump knows.
+        const uint64_t rwlock = t.futex % 8 == 0 ? t.futex - 8 : t.futex - 12;
+        bool inserted = false;
+        w.kind = BlockingCall(t.functions) == Blocking::kRwlockRead ? format::kWaitRwlockRead
+                                                                    : format::kWaitRwlockWrite;
+        w.index = locks.FindOrInsert(rwlock, format::kLockRwlock, &inserted);
+        w.address = rwlock;
+        int32_t writer = 0;
+        if (!target.read(rwlock + 24, &writer, sizeof(writer))) writer = 0;
+        held_by(tid, writer, rwlock, w.index, stack, false);
         break;
       }
       // (No record for either: it would claim counts of signals, takes and posts that

@@ -5,9 +5,9 @@
 // the moment its registers are read, then detaches: the process goes on, or stays hung, as
 // before), the futex each blocked thread sleeps on (/proc/PID/task/TID/syscall), what kind of
 // object that futex belongs to (the blocking frame: pthread_mutex_lock, pthread_cond_wait,
-// sem_wait, pthread_join), and a mutex's owner (its `__owner` word, read from the process's
-// memory). A thread blocked on a mutex waits for the mutex's owner, who holds it, and one in
-// pthread_join for the thread whose tid word it sleeps on: the wait-for graph of the
+// pthread_rwlock_*lock, sem_wait, pthread_join), and a mutex's owner (its `__owner` word, read from
+// the process's memory). A thread blocked on a mutex waits for the mutex's owner, who holds it, and
+// one in pthread_join for the thread whose tid word it sleeps on: the wait-for graph of the
 // `deadlock` and `self-deadlock` checks.
 //
 // What it cannot see: where a lock was taken, the locks a thread holds that nobody waits for,

@@ -253,6 +253,18 @@ class Tests:
                        [("update_under_lock", "join_deadlock.cc"),
                         ("worker_update_table", "join_deadlock.cc")])
 
+    def test_rwlock_deadlock(self):
+        # The writer holds the rwlock (its __cur_writer) and waits for the indexer's mutex.
+        self.hung_case("rw_hang", 2, "deadlock", ["rw-writer", "indexer"],
+                       ["g_table_rw", "g_index_lock"],
+                       [("write_table_then_index", "rw_hang.cc"),
+                        ("index_then_read_table", "rw_hang.cc")])
+
+    def test_core_rwlock_deadlock(self):
+        self.core_case("rw_hang", 2, "deadlock", ["g_table_rw", "g_index_lock"],
+                       [("write_table_then_index", "rw_hang.cc"),
+                        ("index_then_read_table", "rw_hang.cc")])
+
     def test_self_relock(self):
         self.hung_case("self_relock", 1, "self-deadlock", [], ["g_config_lock"],
                        [("reload_config_inner", "self_relock.cc")])
