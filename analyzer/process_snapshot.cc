@@ -34,7 +34,6 @@ const char kAttachCaveat[] =
 
 namespace {
 
-constexpr uint32_t kMaxFrames = 64;
 constexpr long kSysFutex = 202;  // x86_64
 
 std::string ReadFile(const std::string& path) {
@@ -124,7 +123,7 @@ int OnFrame(Dwfl_Frame* frame, void* arg) {
     if (Dwfl_Module* m = dwfl_addrmodule(t->first, pc - 1)) name = dwfl_module_addrname(m, pc - 1);
     t->second->functions.push_back(name ? name : "");
   }
-  return t->second->pcs.size() < kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
+  return t->second->pcs.size() < format::kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
 int OnThread(Dwfl_Thread* thread, void* arg) {
@@ -140,11 +139,15 @@ int OnThread(Dwfl_Thread* thread, void* arg) {
 struct ModuleOut {
   format::ModuleRecord* records;
   uint64_t capacity, used;
+  format::Counters* counters;
 };
 
 int OnModule(Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) {
   auto* out = static_cast<ModuleOut*>(arg);
-  if (out->used == out->capacity) return DWARF_CB_ABORT;
+  if (out->used == out->capacity) {
+    Bump(out->counters->modules_dropped);  // (the report says so)
+    return DWARF_CB_OK;
+  }
   // Its file: the module's name for a live process; a core names modules by soname, and
   // the file found for it (by build-id or the core's file notes) is the main file.
   Dwarf_Addr bias = 0;
@@ -177,15 +180,17 @@ std::string Link(const std::string& path) {
   return n > 0 ? std::string(buf, n) : "";
 }
 
-// The child `pid` of `parent` waits (thread `tid`) on the mutex at `address`, owned by
-// `owner`, a thread of its parent: what the shim records when a fork child blocks on a lock
-// inherited locked (a ForkHeldRecord, and the child's attempt as a misuse record).
+// Thread `tid` of a fork child of `parent` waits on the mutex at `address`, owned by `owner`,
+// a thread of its parent: what the shim records when a fork child blocks on a lock inherited
+// locked (a ForkHeldRecord, and the child's attempt as a misuse record).
 void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent, pid_t tid,
                         pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
   for (uint64_t i = 0; i < c->fork_held_used; ++i)
     if (view.fork_held[i].address == address) return;
-  if (c->fork_held_used == view.fork_held_capacity || c->misuse_used == view.misuse_capacity)
+  if (c->fork_held_used == view.fork_held_capacity || c->misuse_used == view.misuse_capacity) {
+    Bump(c->fork_held_dropped);
     return;
+  }
   format::ForkHeldRecord& f = view.fork_held[c->fork_held_used++];
   f.address = address;
   f.holder_tid = owner;
@@ -238,14 +243,16 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   // The dump: the shim's own layout and tables, written from here.
   Config config;
   config.dir = dir.c_str();
-  config.threads = 4;  // (slot 0 is never used: 0 means no slot)
-  while (config.threads < target.threads.size() + 1) config.threads <<= 1;
+  // (Slot 0 is never used: 0 means no slot. Each waiter may add the slot of an owner that
+  // is gone.)
+  config.threads = 4;
+  while (config.threads < 2 * target.threads.size() + 1) config.threads <<= 1;
   config.locks = 4096;
   config.chains = 64;
   config.edges = 64;
   config.stacks = 1;
   while (config.stacks < 2 * target.threads.size() + 2) config.stacks <<= 1;
-  config.frames = std::max<uint64_t>(1024, config.stacks * kMaxFrames);
+  config.frames = std::max<uint64_t>(1024, config.stacks * format::kMaxFrames);
   config.rings = 0;
   config.syncs = 4096;
   config.py_code = 64;
@@ -263,7 +270,7 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   snprintf(h.exe_path, sizeof(h.exe_path), "%s", target.exe.c_str());
   memset(h.cmdline, 0, sizeof(h.cmdline));
   memcpy(h.cmdline, target.cmdline.data(), std::min(target.cmdline.size(), sizeof(h.cmdline) - 1));
-  ModuleOut modules{view.modules, view.modules_capacity, 0};
+  ModuleOut modules{view.modules, view.modules_capacity, 0, c};
   dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
   c->modules_used = modules.used;
 
@@ -295,7 +302,10 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
       return;
     }
     if (holder == slot_of.end()) {
-      if (slot == view.threads_capacity) return;
+      if (slot == view.threads_capacity) {
+        Bump(c->threads_dropped);
+        return;
+      }
       format::ThreadRecord& gone = view.threads[slot];
       holder = slot_of.emplace(owner, slot++).first;
       gone.tid = owner;
