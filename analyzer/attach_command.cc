@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 
@@ -22,7 +25,14 @@ int AttachCommand(const Options& o) {
   int pid = 0;
   if (!absl::SimpleAtoi(o.positional[0], &pid) || pid <= 0)
     Fail(absl::StrCat("attach needs a process id, not '", o.positional[0], "'"));
-  // The dump goes to --dump-dir when given (kept), else to a directory of our own (removed).
+  // Validate --suppressions and --output before the process is stopped, not after.
+  SuppressionsOrFail(o.suppressions);
+  if (!o.output.empty()) {
+    std::ofstream probe(o.output, std::ios::app);
+    if (!probe) Fail(absl::StrCat("cannot write ", o.output, ": ", strerror(errno)));
+  }
+  // The dump goes to --dump-dir when given (kept), else to a directory of our own (removed
+  // as soon as it is read: its mapping outlives it).
   std::string dir = o.dump_dir;
   const bool keep = !dir.empty();
   if (keep) {
@@ -32,7 +42,8 @@ int AttachCommand(const Options& o) {
   } else {
     const char* tmp = getenv("TMPDIR");
     std::string pattern = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-attach.XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr) Fail(absl::StrCat("cannot create ", pattern));
+    if (mkdtemp(pattern.data()) == nullptr)
+      Fail(absl::StrCat("cannot create ", pattern, ": ", strerror(errno)));
     dir = pattern;
   }
   auto cleanup = [&](const std::string& dump) {
@@ -50,18 +61,18 @@ int AttachCommand(const Options& o) {
   AnalyzeOptions options = DefaultAnalyzeOptions();
   options.waits.stall_seconds = o.watch > 0 ? o.watch : 1e18;
   std::unique_ptr<Analysis> a = AnalyzeInputs({snap->dump_path}, "", options);
+  cleanup(snap->dump_path);
   a->report.notes.push_back(absl::StrCat(
       "process ", pid, ": ", kAttachCaveat,
       o.watch > 0 ? absl::StrFormat("; a wait that lasted the whole watch (%.1f s, --watch) is "
                                     "a stall",
                                     o.watch)
                   : "; no wait is known to be long (--watch 0): no stall verdict",
-      absl::StrFormat("; its threads were stopped for %.3f s in all", snap->stopped_seconds)));
+      absl::StrFormat("; its threads were stopped one at a time, from the first to the last "
+                      "over %.3f s",
+                      snap->stopped_seconds)));
   NameAndSuppress(*a, o);
-  const int status = Emit(*a, o, 0);
-  a.reset();
-  cleanup(snap->dump_path);
-  return status;
+  return Emit(*a, o, 0);
 }
 
 }  // namespace lockscope

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/reg.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/checks/waits.h"
 #include "shim/dump_file.h"
 #include "shim/tables.h"
 
@@ -43,10 +45,18 @@ std::string ReadFile(const std::string& path) {
   return s.str();
 }
 
-uint64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+// A thread's name, or one of its parent's (/proc/PID/task/TID/comm).
+std::string ThreadName(pid_t pid, pid_t tid) {
+  std::string comm = ReadFile(absl::StrCat("/proc/", pid, "/task/", tid, "/comm"));
+  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
+  return comm;
+}
+
+// Whether futex(2)'s `op` puts the caller to sleep: FUTEX_WAIT, FUTEX_LOCK_PI,
+// FUTEX_WAIT_BITSET, FUTEX_LOCK_PI2 (without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME).
+bool FutexSleeps(uint64_t op) {
+  const uint64_t cmd = op & 0x7f;
+  return cmd == 0 || cmd == 6 || cmd == 9 || cmd == 13;
 }
 
 // One thread as seen: its name, the futex it sleeps on (0: not in a futex wait) and since
@@ -58,7 +68,28 @@ struct SeenThread {
   uint64_t since_ns = 0;
   std::vector<uint64_t> pcs;
   std::vector<std::string> functions;  // of the innermost frames, for the blocking call
+  bool visited = false;                // its stack was walked (it still existed then)
 };
+
+// After the walk (no thread is stopped any more: a first lookup in a module loads its
+// symbols): the names of each thread's innermost frames, and the threads the walk did not
+// find dropped (they ended meanwhile).
+void NameFrames(Dwfl* dwfl, std::map<pid_t, SeenThread>* threads) {
+  for (auto it = threads->begin(); it != threads->end();) {
+    SeenThread& t = it->second;
+    if (!t.visited) {
+      it = threads->erase(it);
+      continue;
+    }
+    for (size_t i = 0; i < t.pcs.size() && i < 12; ++i) {
+      const char* name = nullptr;
+      if (Dwfl_Module* m = dwfl_addrmodule(dwfl, t.pcs[i] - 1))
+        name = dwfl_module_addrname(m, t.pcs[i] - 1);
+      t.functions.push_back(name ? name : "");
+    }
+    ++it;
+  }
+}
 
 // /proc/PID/task/TID/syscall of a thread asleep in futex(uaddr, FUTEX_WAIT*...): uaddr.
 uint64_t FutexOf(pid_t pid, pid_t tid) {
@@ -66,9 +97,7 @@ uint64_t FutexOf(pid_t pid, pid_t tid) {
   long nr = -1;
   unsigned long long uaddr = 0, op = 0;
   if (sscanf(s.c_str(), "%ld 0x%llx 0x%llx", &nr, &uaddr, &op) != 3 || nr != kSysFutex) return 0;
-  const unsigned long long cmd = op & 0x7f;  // without FUTEX_PRIVATE_FLAG, FUTEX_CLOCK_REALTIME
-  // FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_LOCK_PI, FUTEX_LOCK_PI2
-  return cmd == 0 || cmd == 9 || cmd == 6 || cmd == 13 ? uaddr : 0;
+  return FutexSleeps(op) ? uaddr : 0;
 }
 
 // How often the thread was switched out, voluntarily or not: unchanged, it did not run.
@@ -81,10 +110,11 @@ std::string Switches(pid_t pid, pid_t tid) {
 // What a blocked thread's innermost frames say it waits in.
 enum class Blocking { kNone, kMutex, kRwlockRead, kRwlockWrite, kCondvar, kSemaphore, kJoin };
 Blocking BlockingCall(const std::vector<std::string>& functions) {
+  // By the pthread entry point, innermost first (a condition wait re-acquiring its mutex is
+  // in pthread_mutex_cond_lock first). glibc's own locks (__lll_lock_wait_private: malloc
+  // arenas, stdio) are not pthread objects: their words say nothing of an owner.
   for (const std::string& f : functions) {
-    // (A condition wait re-acquiring its mutex is a mutex wait: its frames name the mutex
-    // call first.)
-    if (absl::StrContains(f, "lll_lock_wait") || absl::StrContains(f, "pthread_mutex_lock") ||
+    if (absl::StrContains(f, "pthread_mutex_lock") ||
         absl::StrContains(f, "pthread_mutex_cond_lock") ||
         absl::StrContains(f, "pthread_mutex_timedlock") ||
         absl::StrContains(f, "pthread_mutex_clocklock"))
@@ -93,7 +123,10 @@ Blocking BlockingCall(const std::vector<std::string>& functions) {
       return Blocking::kRwlockRead;
     if (absl::StrContains(f, "pthread_rwlock_") && absl::StrContains(f, "wrlock"))
       return Blocking::kRwlockWrite;
-    if (absl::StrContains(f, "pthread_cond_")) return Blocking::kCondvar;
+    if (absl::StrContains(f, "pthread_cond_wait") ||
+        absl::StrContains(f, "pthread_cond_timedwait") ||
+        absl::StrContains(f, "pthread_cond_clockwait"))
+      return Blocking::kCondvar;
     if (absl::StrContains(f, "pthread_clockjoin") || absl::StrContains(f, "pthread_join") ||
         absl::StrContains(f, "pthread_timedjoin"))
       return Blocking::kJoin;
@@ -118,11 +151,6 @@ int OnFrame(Dwfl_Frame* frame, void* arg) {
   // frame's pc is the instruction itself.
   if (activation) ++pc;
   t->second->pcs.push_back(pc);
-  if (t->second->functions.size() < 12) {
-    const char* name = nullptr;
-    if (Dwfl_Module* m = dwfl_addrmodule(t->first, pc - 1)) name = dwfl_module_addrname(m, pc - 1);
-    t->second->functions.push_back(name ? name : "");
-  }
   return t->second->pcs.size() < format::kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
@@ -131,6 +159,7 @@ int OnThread(Dwfl_Thread* thread, void* arg) {
   const pid_t tid = dwfl_thread_tid(thread);
   SeenThread& t = (*w->threads)[tid];
   t.tid = tid;
+  t.visited = true;
   std::pair<Dwfl*, SeenThread*> ctx{w->dwfl, &t};
   dwfl_thread_getframes(thread, OnFrame, &ctx);  // a partial stack is still a stack
   return DWARF_CB_OK;
@@ -197,9 +226,7 @@ void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent,
   f.lock = lock;
   f.kind = format::kLockMutex;
   f.reported = 1;
-  std::string comm = ReadFile(absl::StrCat("/proc/", parent, "/task/", owner, "/comm"));
-  if (!comm.empty() && comm.back() == '\n') comm.pop_back();
-  snprintf(f.holder_name, sizeof(f.holder_name), "%s", comm.c_str());
+  snprintf(f.holder_name, sizeof(f.holder_name), "%s", ThreadName(parent, owner).c_str());
   f.ready = 1;
   format::MisuseRecord& m = view.misuse[c->misuse_used++];
   m.kind = format::kMisuseHeldAcrossFork;
@@ -236,6 +263,9 @@ struct Target {
   std::function<bool(uint64_t address, void* out, size_t size)> read;
   Dwfl* dwfl = nullptr;
   std::map<pid_t, SeenThread> threads;
+  // A process in a PID namespace of its own (a container) writes its own tids in lock words:
+  // each of its threads' tid there, to ours (empty when they are the same).
+  std::map<pid_t, pid_t> tid_of_inner;
 };
 
 // The dump of `target` in `dir`, with the shim's own layout and tables; its path.
@@ -294,9 +324,12 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   // threads held it when it forked (a mutex: the shim's record of that, for the fork check);
   // otherwise it ended holding it (an exited slot, as the shim keeps for such a thread).
   auto held_by = [&](pid_t tid, int32_t owner, uint64_t address, uint32_t lock, uint32_t stack,
-                     bool mutex) {
+                     bool mutex, bool shared) {
     if (owner <= 0) return;  // (a lock word without an owner: nobody to wait for)
+    if (auto ours = target.tid_of_inner.find(owner); ours != target.tid_of_inner.end())
+      owner = ours->second;
     auto holder = slot_of.find(owner);
+    if (holder == slot_of.end() && shared) return;  // (owned in another process, maybe alive)
     if (holder == slot_of.end() && target.forked && mutex) {
       NoteHeldAcrossFork(view, c, target.ppid, tid, owner, address, lock, stack);
       return;
@@ -333,16 +366,20 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     format::WaitRecord& w = r.wait;
     w.stack = stack;
     w.since_ns = t.since_ns;
-    switch (BlockingCall(t.functions)) {
+    const Blocking blocking = BlockingCall(t.functions);
+    switch (blocking) {
       case Blocking::kNone: break;
       case Blocking::kMutex: {
         bool inserted = false;
         w.kind = format::kWaitMutex;
         w.index = locks.FindOrInsert(t.futex, format::kLockMutex, &inserted);
         w.address = t.futex;
-        int32_t owner = 0;  // pthread_mutex_t::__data.__owner
+        // pthread_mutex_t::__data: __owner at 8, __kind at 16 (PTHREAD_MUTEX_PSHARED_BIT:
+        // its owner may be a thread of another process).
+        int32_t owner = 0, kind = 0;
         if (!target.read(t.futex + 8, &owner, sizeof(owner))) owner = 0;
-        held_by(tid, owner, t.futex, w.index, stack, true);
+        if (!target.read(t.futex + 16, &kind, sizeof(kind))) kind = 0;
+        held_by(tid, owner, t.futex, w.index, stack, true, (kind & 128) != 0);
         break;
       }
       case Blocking::kRwlockRead:
@@ -352,13 +389,15 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
         // anywhere: such a lock has no holder the dump knows.
         const uint64_t rwlock = t.futex % 8 == 0 ? t.futex - 8 : t.futex - 12;
         bool inserted = false;
-        w.kind = BlockingCall(t.functions) == Blocking::kRwlockRead ? format::kWaitRwlockRead
-                                                                    : format::kWaitRwlockWrite;
+        w.kind =
+            blocking == Blocking::kRwlockRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite;
         w.index = locks.FindOrInsert(rwlock, format::kLockRwlock, &inserted);
         w.address = rwlock;
         int32_t writer = 0;
         if (!target.read(rwlock + 24, &writer, sizeof(writer))) writer = 0;
-        held_by(tid, writer, rwlock, w.index, stack, false);
+        uint32_t shared = 0;  // __shared at 28
+        if (!target.read(rwlock + 28, &shared, sizeof(shared))) shared = 0;
+        held_by(tid, writer, rwlock, w.index, stack, false, shared != 0);
         break;
       }
       // (No record for either: it would claim counts of signals, takes and posts that
@@ -390,6 +429,7 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     if (view.threads[i].state == 0)
       __atomic_store_n(&view.threads[i].state, format::kThreadLive, __ATOMIC_RELEASE);
   h.state = format::kStateRunning;
+  munmap(view.header, view.size);
   return std::string(path);
 }
 
@@ -437,7 +477,8 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
   // watch.
   std::map<pid_t, SeenThread> threads;
   std::map<pid_t, std::string> switches;
-  const uint64_t watch_begin = MonotonicNs();
+  std::map<pid_t, pid_t> tid_of_inner;
+  const uint64_t watch_begin = MonotonicNowNs();
   if (DIR* d = opendir((proc + "/task").c_str())) {
     while (dirent* e = readdir(d)) {
       const pid_t tid = atoi(e->d_name);
@@ -446,9 +487,16 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
       t.tid = tid;
       t.futex = FutexOf(pid, tid);
       switches[tid] = Switches(pid, tid);
-      std::string comm = ReadFile(absl::StrCat(proc, "/task/", tid, "/comm"));
-      if (!comm.empty() && comm.back() == '\n') comm.pop_back();
-      t.name = comm;
+      t.name = ThreadName(pid, tid);
+      // NSpid: its tid in each PID namespace, ours first, its own last.
+      const std::string status = ReadFile(absl::StrCat(proc, "/task/", tid, "/status"));
+      if (const size_t at = status.find("NSpid:"); at != std::string::npos) {
+        const std::string line = status.substr(at + 6, status.find('\n', at) - at - 6);
+        const size_t last = line.find_last_not_of(" \t");
+        const size_t begin = line.find_last_of(" \t", last);
+        const pid_t inner = atoi(line.c_str() + (begin == std::string::npos ? 0 : begin + 1));
+        if (inner > 0 && inner != tid) tid_of_inner[inner] = tid;
+      }
     }
     closedir(d);
   }
@@ -466,13 +514,17 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
 
   if (int err = dwfl_linux_proc_attach(dwfl, pid, false); err != 0)
     return fail(absl::PermissionDeniedError(NotTraceable(pid, err)));
-  const uint64_t stop_begin = MonotonicNs();
+  const uint64_t stop_begin = MonotonicNowNs();
   Walk walk{dwfl, &threads};
-  const int walked = dwfl_getthreads(dwfl, OnThread, &walk);
-  const uint64_t stop_end = MonotonicNs();
-  if (walked != 0 && std::all_of(threads.begin(), threads.end(),
-                                 [](const auto& t) { return t.second.pcs.empty(); }))
-    return fail(absl::PermissionDeniedError(NotTraceable(pid, EPERM)));
+  dwfl_getthreads(dwfl, OnThread, &walk);
+  const uint64_t stop_end = MonotonicNowNs();
+  if (stat(proc.c_str(), &st) != 0)
+    return fail(absl::NotFoundError(absl::StrCat("process ", pid, " ended")));
+  NameFrames(dwfl, &threads);
+  if (std::all_of(threads.begin(), threads.end(),
+                  [](const auto& t) { return t.second.pcs.empty(); }))
+    return fail(absl::PermissionDeniedError(
+        absl::StrCat("cannot read the stacks of process ", pid, " (", dwfl_errmsg(-1), ")")));
 
   Target target;
   target.pid = pid;
@@ -497,6 +549,7 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
   };
   target.dwfl = dwfl;
   target.threads = std::move(threads);
+  target.tid_of_inner = std::move(tid_of_inner);
   absl::StatusOr<std::string> path = WriteDump(target, dir);
   dwfl_end(dwfl);
   close(mem);
@@ -567,10 +620,8 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
           memcpy(&st, desc, sizeof(st));
           SeenThread& t = target.threads[st.pr_pid];
           t.tid = st.pr_pid;
-          const uint64_t op = st.pr_reg[RSI];
-          const uint64_t cmd = op & 0x7f;
           if (st.pr_reg[ORIG_RAX] == static_cast<uint64_t>(kSysFutex) &&
-              (cmd == 0 || cmd == 9 || cmd == 6 || cmd == 13))
+              FutexSleeps(st.pr_reg[RSI]))
             t.futex = st.pr_reg[RDI];
         } else if (nh.n_type == NT_PRPSINFO && nh.n_descsz >= sizeof(prpsinfo_t)) {
           prpsinfo_t ps;
@@ -602,8 +653,10 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
     return absl::InvalidArgumentError(
         absl::StrCat(core, ": cannot read its modules or threads (", dwfl_errmsg(-1), ")"));
   }
+  for (auto& [tid, t] : target.threads) t.visited = true;  // (a core's threads all stay)
   Walk walk{dwfl, &target.threads};
   dwfl_getthreads(dwfl, OnThread, &walk);
+  NameFrames(dwfl, &target.threads);
   target.dwfl = dwfl;
   absl::StatusOr<std::string> path = WriteDump(target, dir);
   done();

@@ -220,8 +220,10 @@ def main():
             start = time.monotonic()
             r = subprocess.run([analyzer, "attach", "--watch", "0", str(crowd.pid)],
                                capture_output=True, text=True)
+            if r.returncode != 0:
+                raise RuntimeError("attach failed: %s" % r.stderr[-300:])
             attach_runs.append(time.monotonic() - start)
-            m = re.search(r"stopped for ([0-9.]+) s", r.stderr)
+            m = re.search(r"from the first to the last over ([0-9.]+) s", r.stderr)
             stopped.append(float(m.group(1)) if m else float("nan"))
         print("attach: 1000 threads: report in %.2f s (target < 2 s; --watch 0), the threads "
               "stopped for %.2f s from the first to the last (each only while its own stack "

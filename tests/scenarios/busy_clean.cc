@@ -1,4 +1,4 @@
-// busy_clean.cc — a clean program that runs for about a second and a half: two threads take
+// busy_clean.cc — a clean program that runs for about three seconds: two threads take
 // a shared mutex in turns and sleep between turns, then main prints what they did and exits
 // with status 7. `attach` in the middle must leave its output and status as they would be.
 #include <pthread.h>
@@ -9,7 +9,7 @@ pthread_mutex_t g_tally_lock = PTHREAD_MUTEX_INITIALIZER;
 long g_tally = 0;
 
 __attribute__((noinline)) void* busy_count(void*) {
-  for (int i = 0; i < 150; ++i) {
+  for (int i = 0; i < 300; ++i) {
     pthread_mutex_lock(&g_tally_lock);
     ++g_tally;
     pthread_mutex_unlock(&g_tally_lock);
