@@ -74,7 +74,9 @@ def descendants(pid):
 
 class Hung:
     """A scenario program started natively, until it has `blocked` threads asleep in futex()
-    (in itself, or in its first child when `in_child`); killed with its whole tree on exit."""
+    (in itself, or in its first child when `in_child`): every thread its hang puts to sleep,
+    main's pthread_join included, so that no check reads a hang still forming. Killed with
+    its whole tree on exit."""
 
     def __init__(self, program, blocked, in_child=False, wrapper=()):
         self.proc = subprocess.Popen(list(wrapper) + [program], stdout=subprocess.DEVNULL,
@@ -93,7 +95,6 @@ class Hung:
         if self.target is None:
             self.kill()
             raise Failure("%s never blocked %d thread(s)" % (program, blocked))
-        time.sleep(0.2)  # (the last thread to block is in its futex call, not before it)
 
     def kill(self):
         for pid in descendants(self.proc.pid) + [self.proc.pid]:
@@ -198,24 +199,24 @@ class Tests:
             os.unlink(core)
 
     def test_core_abba_deadlock(self):
-        self.core_case("abba_hang", 2, "deadlock", ["g_hang_a", "g_hang_b"],
+        self.core_case("abba_hang", 3, "deadlock", ["g_hang_a", "g_hang_b"],
                        [("hang_lock_a_then_b", "abba_hang.cc"),
                         ("hang_lock_b_then_a", "abba_hang.cc")])
 
     def test_core_three_thread_cycle(self):
-        self.core_case("cycle3_hang", 3, "deadlock", ["g_ring_a", "g_ring_b", "g_ring_c"],
+        self.core_case("cycle3_hang", 4, "deadlock", ["g_ring_a", "g_ring_b", "g_ring_c"],
                        [("ring_take_mine_then_next", "cycle3_hang.cc")])
 
     def test_core_self_relock(self):
-        self.core_case("self_relock", 1, "self-deadlock", ["g_config_lock"],
+        self.core_case("self_relock", 2, "self-deadlock", ["g_config_lock"],
                        [("reload_config_inner", "self_relock.cc")])
 
     def test_core_lock_never_returned(self):
-        self.core_case("worker_pool", 3, "exit-holding", ["g_resource_lock"], [])
+        self.core_case("worker_pool", 4, "exit-holding", ["g_resource_lock"], [])
 
     def test_core_unreadable(self):
         # A core cut short (its notes gone) and a file that only starts like ELF.
-        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+        with Hung(os.path.join(self.bin, "self_relock"), 2) as h:
             prefix = os.path.join(SCRATCH, "cut")
             harness.run(["gcore", "-o", prefix, str(h.target)], TIMEOUT)
             core = "%s.%d" % (prefix, h.target)
@@ -232,7 +233,7 @@ class Tests:
                 raise Failure("%s: want exit 2 and one line, got: %s" % (name, r.describe()))
 
     def test_abba_deadlock(self):
-        self.hung_case("abba_hang", 2, "deadlock", ["hang-ab", "hang-ba"],
+        self.hung_case("abba_hang", 3, "deadlock", ["hang-ab", "hang-ba"],
                        ["g_hang_a", "g_hang_b"],
                        [("hang_lock_a_then_b", "abba_hang.cc"),
                         ("hang_lock_b_then_a", "abba_hang.cc")])
@@ -242,14 +243,14 @@ class Tests:
         if os.geteuid() != 0:
             print("  (not root: no PID namespace here)")
             return
-        self.hung_case("abba_hang", 2, "deadlock", ["hang-ab", "hang-ba"],
+        self.hung_case("abba_hang", 3, "deadlock", ["hang-ab", "hang-ba"],
                        ["g_hang_a", "g_hang_b"],
                        [("hang_lock_a_then_b", "abba_hang.cc"),
                         ("hang_lock_b_then_a", "abba_hang.cc")],
                        in_child=True, wrapper=("unshare", "--pid", "--fork"))
 
     def test_three_thread_cycle(self):
-        self.hung_case("cycle3_hang", 3, "deadlock", ["ring-a", "ring-b", "ring-c"],
+        self.hung_case("cycle3_hang", 4, "deadlock", ["ring-a", "ring-b", "ring-c"],
                        ["g_ring_a", "g_ring_b", "g_ring_c"],
                        [("ring_take_mine_then_next", "cycle3_hang.cc")])
 
@@ -267,18 +268,18 @@ class Tests:
 
     def test_rwlock_deadlock(self):
         # The writer holds the rwlock (its __cur_writer) and waits for the indexer's mutex.
-        self.hung_case("rw_hang", 2, "deadlock", ["rw-writer", "indexer"],
+        self.hung_case("rw_hang", 3, "deadlock", ["rw-writer", "indexer"],
                        ["g_table_rw", "g_index_lock"],
                        [("write_table_then_index", "rw_hang.cc"),
                         ("index_then_read_table", "rw_hang.cc")])
 
     def test_core_rwlock_deadlock(self):
-        self.core_case("rw_hang", 2, "deadlock", ["g_table_rw", "g_index_lock"],
+        self.core_case("rw_hang", 3, "deadlock", ["g_table_rw", "g_index_lock"],
                        [("write_table_then_index", "rw_hang.cc"),
                         ("index_then_read_table", "rw_hang.cc")])
 
     def test_self_relock(self):
-        self.hung_case("self_relock", 1, "self-deadlock", [], ["g_config_lock"],
+        self.hung_case("self_relock", 2, "self-deadlock", [], ["g_config_lock"],
                        [("reload_config_inner", "self_relock.cc")])
 
     def test_self_relock_single_threaded(self):
@@ -289,23 +290,23 @@ class Tests:
     def test_lock_never_returned(self):
         # The worker that ended holding the resource lock is not there any more: its waiters
         # wait for a thread id the process does not have.
-        self.hung_case("worker_pool", 3, "exit-holding", [], ["g_resource_lock"], [])
+        self.hung_case("worker_pool", 4, "exit-holding", [], ["g_resource_lock"], [])
 
     def test_stall_behind_condition_wait(self):
         # Waits seen for the whole watch (1 s by default) are stalls: the crowd on the
         # registry lock, behind its holder asleep on a condition.
-        self.hung_case("cond_stall", 4, "stall", ["waiter-1", "waiter-2", "waiter-3", "holder"],
+        self.hung_case("cond_stall", 5, "stall", ["waiter-1", "waiter-2", "waiter-3", "holder"],
                        ["g_registry_lock"],
                        [("waiter_take_registry", "cond_stall.cc"),
                         ("holder_wait_for_event", "cond_stall.cc")])
 
     def test_stall_chain(self):
-        self.hung_case("stall_chain", 3, "stall", ["p-holder"], ["g_l1"],
+        self.hung_case("stall_chain", 4, "stall", ["p-holder"], ["g_l1"],
                        [("unnamed_take_l1", "stall_chain.cc"), ("p_hold_and_wait", "stall_chain.cc")])
 
     def test_no_stall_without_a_watch(self):
         # --watch 0: no wait is known to be long.
-        with Hung(os.path.join(self.bin, "cond_stall"), 4) as h:
+        with Hung(os.path.join(self.bin, "cond_stall"), 5) as h:
             r = self.attach(h.target, "--watch", "0", "--format", "json")
             kinds = [f["kind"] for f in json.loads(r.stdout)["findings"]]
             if r.status != 0 or kinds:
@@ -369,7 +370,7 @@ class Tests:
                  "if libc.ptrace(0x4206, int(sys.argv[1]), None, None) != 0: sys.exit(3)\n"
                  "print('seized', flush=True)\n"
                  "time.sleep(30)\n")
-        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+        with Hung(os.path.join(self.bin, "self_relock"), 2) as h:
             tracer = subprocess.Popen([sys.executable, "-c", seize, str(h.target)],
                                       stdout=subprocess.PIPE)
             try:
@@ -386,7 +387,7 @@ class Tests:
             print("  (not root: cannot run attach as another user here)")
             return
         # Another user may not trace our processes: attach as nobody to a root program.
-        with Hung(os.path.join(self.bin, "self_relock"), 1) as h:
+        with Hung(os.path.join(self.bin, "self_relock"), 2) as h:
             cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
                    self.analyzer, "attach", str(h.target)]
             r = harness.run(cmd, TIMEOUT, env={"TMPDIR": "/tmp"})  # (ours is root's only)
