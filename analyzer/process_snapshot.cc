@@ -209,11 +209,11 @@ std::string Link(const std::string& path) {
   return n > 0 ? std::string(buf, n) : "";
 }
 
-// Thread `tid` of a fork child of `parent` waits on the mutex at `address`, owned by `owner`,
-// a thread of its parent: what the shim records when a fork child blocks on a lock inherited
-// locked (a ForkHeldRecord, and the child's attempt as a misuse record).
-void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent, pid_t tid,
-                        pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
+// Thread `tid` of a fork child waits on the mutex at `address`, owned by `owner` (named
+// `holder_name` there), a thread of its parent: what the shim records when a fork child blocks on a
+// lock inherited locked (a ForkHeldRecord, and the child's attempt as a misuse record).
+void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, const std::string& holder_name,
+                        pid_t tid, pid_t owner, uint64_t address, uint32_t lock, uint32_t stack) {
   for (uint64_t i = 0; i < c->fork_held_used; ++i)
     if (view.fork_held[i].address == address) return;
   if (c->fork_held_used == view.fork_held_capacity || c->misuse_used == view.misuse_capacity) {
@@ -226,7 +226,7 @@ void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent,
   f.lock = lock;
   f.kind = format::kLockMutex;
   f.reported = 1;
-  snprintf(f.holder_name, sizeof(f.holder_name), "%s", ThreadName(parent, owner).c_str());
+  snprintf(f.holder_name, sizeof(f.holder_name), "%s", holder_name.c_str());
   f.ready = 1;
   format::MisuseRecord& m = view.misuse[c->misuse_used++];
   m.kind = format::kMisuseHeldAcrossFork;
@@ -236,6 +236,17 @@ void NoteHeldAcrossFork(const DumpView& view, format::Counters* c, pid_t parent,
   m.stack = stack;
   m.owner_tid = owner;
   m.ready = 1;
+}
+
+// Its parent: the 4th field of /proc/PID/stat, after the parenthesised name (0: unknown).
+pid_t ParentOf(pid_t pid) {
+  const std::string stat_line = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t close_paren = stat_line.rfind(')');
+  int ppid = 0;
+  if (close_paren == std::string::npos ||
+      sscanf(stat_line.c_str() + close_paren + 1, " %*c %d", &ppid) != 1)
+    return 0;
+  return ppid;
 }
 
 // Why we may not trace `pid`, in one line.
@@ -266,6 +277,8 @@ struct Target {
   // A process in a PID namespace of its own (a container) writes its own tids in lock words:
   // each of its threads' tid there, to ours (empty when they are the same).
   std::map<pid_t, pid_t> tid_of_inner;
+  // The parent's thread names, read first (one that held a lock at fork() may end soon).
+  std::map<pid_t, std::string> parent_thread_names;
 };
 
 // The dump of `target` in `dir`, with the shim's own layout and tables; its path.
@@ -331,7 +344,9 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     auto holder = slot_of.find(owner);
     if (holder == slot_of.end() && shared) return;  // (owned in another process, maybe alive)
     if (holder == slot_of.end() && target.forked && mutex) {
-      NoteHeldAcrossFork(view, c, target.ppid, tid, owner, address, lock, stack);
+      const auto name = target.parent_thread_names.find(owner);
+      NoteHeldAcrossFork(view, c, name == target.parent_thread_names.end() ? "" : name->second, tid,
+                         owner, address, lock, stack);
       return;
     }
     if (holder == slot_of.end()) {
@@ -478,6 +493,14 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
   std::map<pid_t, SeenThread> threads;
   std::map<pid_t, std::string> switches;
   std::map<pid_t, pid_t> tid_of_inner;
+  const pid_t ppid = ParentOf(pid);
+  std::map<pid_t, std::string> parent_thread_names;
+  if (DIR* d = ppid > 1 ? opendir(absl::StrCat("/proc/", ppid, "/task").c_str()) : nullptr) {
+    while (dirent* e = readdir(d))
+      if (const pid_t tid = atoi(e->d_name); tid > 0)
+        parent_thread_names[tid] = ThreadName(ppid, tid);
+    closedir(d);
+  }
   const uint64_t watch_begin = MonotonicNowNs();
   if (DIR* d = opendir((proc + "/task").c_str())) {
     while (dirent* e = readdir(d)) {
@@ -528,15 +551,8 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
 
   Target target;
   target.pid = pid;
-  {
-    // ppid: the 4th field of /proc/PID/stat, after the parenthesised name.
-    const std::string stat_line = ReadFile(proc + "/stat");
-    const size_t close_paren = stat_line.rfind(')');
-    int ppid = 0;
-    if (close_paren != std::string::npos &&
-        sscanf(stat_line.c_str() + close_paren + 1, " %*c %d", &ppid) == 1)
-      target.ppid = ppid;
-  }
+  target.ppid = ppid;
+  target.parent_thread_names = std::move(parent_thread_names);
   target.exe = Link(proc + "/exe");
   target.cmdline = ReadFile(proc + "/cmdline");
   // A fork child that did not exec runs its parent's program: a lock owned by a thread it

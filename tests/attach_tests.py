@@ -314,7 +314,8 @@ class Tests:
 
     def test_fork_child_blocked_on_parents_lock(self):
         # The fork child of a program whose logger thread held the lock at fork().
-        self.hung_case("fork_logger", 1, "held-across-fork", [], ["g_log_lock"],
+        # (The logger ends 2 s after the fork: its name is read before anything else.)
+        self.hung_case("fork_logger", 1, "held-across-fork", ["logger"], ["g_log_lock"],
                        [("child_log_message", "fork_logger.cc")], in_child=True)
 
     def test_clean_program_finishes_as_it_would(self):
