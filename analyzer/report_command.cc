@@ -82,24 +82,26 @@ size_t LiveTaskCount(const Dump& dump) {
   return tasks;
 }
 
-}  // namespace
-
-// One bad file in a directory must not hide every other process's report.
 // A core file's snapshot (process_snapshot.h), as a dump: written to a directory of its
 // own, opened (the mapping outlives the file), then removed.
 std::unique_ptr<Dump> OpenCore(const std::string& core) {
   const char* tmp = getenv("TMPDIR");
   std::string dir = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-core.XXXXXX");
-  if (mkdtemp(dir.data()) == nullptr) Fail(absl::StrCat("cannot create ", dir));
+  if (mkdtemp(dir.data()) == nullptr)
+    Fail(absl::StrCat("cannot create ", dir, ": ", strerror(errno)));
   absl::StatusOr<SnapshotResult> snap = SnapshotCore(core, dir);
   absl::StatusOr<std::unique_ptr<Dump>> d =
-      snap.ok() ? Dump::Open(snap->dump_path) : absl::StatusOr<std::unique_ptr<Dump>>(snap.status());
+      snap.ok() ? Dump::Open(snap->dump_path)
+                : absl::StatusOr<std::unique_ptr<Dump>>(snap.status());
   if (snap.ok()) unlink(snap->dump_path.c_str());
   rmdir(dir.c_str());
   if (!d.ok()) Fail(std::string(d.status().message()));
   return std::move(*d);
 }
 
+}  // namespace
+
+// One bad file in a directory must not hide every other process's report.
 std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
                                         const std::string& dump_dir,
                                         const AnalyzeOptions& options) {
