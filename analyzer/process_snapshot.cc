@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/procfs.h>
@@ -106,6 +108,28 @@ std::string Switches(pid_t pid, pid_t tid) {
   const size_t at = status.find("voluntary_ctxt_switches");
   return at == std::string::npos ? "" : status.substr(at);
 }
+
+// Where glibc keeps what attach reads of a pthread object: the layouts of this machine's
+// glibc (the process's, on this machine), NPTL 2.25 and later on x86_64, checked here at
+// compile time against its headers.
+namespace nptl {
+constexpr uint64_t kMutexOwner = offsetof(pthread_mutex_t, __data.__owner);
+constexpr uint64_t kMutexKind = offsetof(pthread_mutex_t, __data.__kind);
+constexpr int32_t kMutexPshared = 128;  // PTHREAD_MUTEX_PSHARED_BIT in __kind
+constexpr uint64_t kRwlockWrphaseFutex = offsetof(pthread_rwlock_t, __data.__wrphase_futex);
+constexpr uint64_t kRwlockWritersFutex = offsetof(pthread_rwlock_t, __data.__writers_futex);
+constexpr uint64_t kRwlockCurWriter = offsetof(pthread_rwlock_t, __data.__cur_writer);
+constexpr uint64_t kRwlockShared = offsetof(pthread_rwlock_t, __data.__shared);
+constexpr uint64_t kCondSignals = offsetof(pthread_cond_t, __data.__g_signals);
+// A thread sleeps on one of two words of an rwlock or a condition variable; the object is
+// 8-byte aligned and the two words are 4 bytes apart, the first of them 8-byte aligned.
+static_assert(kRwlockWrphaseFutex % 8 == 0 && kRwlockWritersFutex == kRwlockWrphaseFutex + 4);
+static_assert(kCondSignals % 8 == 0);
+// The object whose word at `first` or `first + 4` is `futex`.
+inline uint64_t ObjectOfWord(uint64_t futex, uint64_t first) {
+  return futex % 8 == 0 ? futex - first : futex - first - 4;
+}
+}  // namespace nptl
 
 // What a blocked thread's innermost frames say it waits in.
 enum class Blocking { kNone, kMutex, kRwlockRead, kRwlockWrite, kCondvar, kSemaphore, kJoin };
@@ -282,7 +306,8 @@ struct Target {
 };
 
 // The dump of `target` in `dir`, with the shim's own layout and tables; its path.
-absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& dir) {
+absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string& dir) {
+  SnapshotResult result;
   // The dump: the shim's own layout and tables, written from here.
   Config config;
   config.dir = dir.c_str();
@@ -316,6 +341,19 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
   ModuleOut modules{view.modules, view.modules_capacity, 0, c};
   dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
   c->modules_used = modules.used;
+  // The lock words are read with the layouts of this machine's glibc (nptl above): in a
+  // process of another C library (musl, in a container), or a static one whose glibc may be
+  // another, they may mean something else, and nothing is read.
+  bool glibc = false;
+  for (uint64_t i = 0; i < modules.used; ++i) {
+    const std::string module_path(view.modules[i].path);
+    glibc |= module_path.size() >= 10 &&
+             module_path.compare(module_path.size() - 10, 10, "/libc.so.6") == 0;
+  }
+  if (!glibc)
+    result.note =
+        "no libc.so.6 is loaded (another C library, or a static program): its lock words are "
+        "not read, so what its threads wait on is not known";
 
   if (target.forked) h.parent_pid = target.ppid;
 
@@ -381,7 +419,7 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
     format::WaitRecord& w = r.wait;
     w.stack = stack;
     w.since_ns = t.since_ns;
-    const Blocking blocking = BlockingCall(t.functions);
+    const Blocking blocking = glibc ? BlockingCall(t.functions) : Blocking::kNone;
     switch (blocking) {
       case Blocking::kNone: break;
       case Blocking::kMutex: {
@@ -389,38 +427,38 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
         w.kind = format::kWaitMutex;
         w.index = locks.FindOrInsert(t.futex, format::kLockMutex, &inserted);
         w.address = t.futex;
-        // pthread_mutex_t::__data: __owner at 8, __kind at 16 (PTHREAD_MUTEX_PSHARED_BIT:
-        // its owner may be a thread of another process).
+        // Its owner, and whether it is process-shared (its owner may be a thread of another
+        // process).
         int32_t owner = 0, kind = 0;
-        if (!target.read(t.futex + 8, &owner, sizeof(owner))) owner = 0;
-        if (!target.read(t.futex + 16, &kind, sizeof(kind))) kind = 0;
-        held_by(tid, owner, t.futex, w.index, stack, true, (kind & 128) != 0);
+        if (!target.read(t.futex + nptl::kMutexOwner, &owner, sizeof(owner))) owner = 0;
+        if (!target.read(t.futex + nptl::kMutexKind, &kind, sizeof(kind))) kind = 0;
+        held_by(tid, owner, t.futex, w.index, stack, true, (kind & nptl::kMutexPshared) != 0);
         break;
       }
       case Blocking::kRwlockRead:
       case Blocking::kRwlockWrite: {
-        // Readers and writers sleep on __wrphase_futex (at 8) or __writers_futex (at 12); a
-        // writer that holds it is __cur_writer (at 24). Readers that hold it are not named
-        // anywhere: such a lock has no holder the dump knows.
-        const uint64_t rwlock = t.futex % 8 == 0 ? t.futex - 8 : t.futex - 12;
+        // Readers and writers sleep on __wrphase_futex or __writers_futex; a writer that
+        // holds it is __cur_writer. Readers that hold it are not named anywhere: such a lock
+        // has no holder the dump knows.
+        const uint64_t rwlock = nptl::ObjectOfWord(t.futex, nptl::kRwlockWrphaseFutex);
         bool inserted = false;
         w.kind =
             blocking == Blocking::kRwlockRead ? format::kWaitRwlockRead : format::kWaitRwlockWrite;
         w.index = locks.FindOrInsert(rwlock, format::kLockRwlock, &inserted);
         w.address = rwlock;
         int32_t writer = 0;
-        if (!target.read(rwlock + 24, &writer, sizeof(writer))) writer = 0;
-        uint32_t shared = 0;  // __shared at 28
-        if (!target.read(rwlock + 28, &shared, sizeof(shared))) shared = 0;
+        if (!target.read(rwlock + nptl::kRwlockCurWriter, &writer, sizeof(writer))) writer = 0;
+        uint32_t shared = 0;
+        if (!target.read(rwlock + nptl::kRwlockShared, &shared, sizeof(shared))) shared = 0;
         held_by(tid, writer, rwlock, w.index, stack, false, shared != 0);
         break;
       }
       // (No record for either: it would claim counts of signals, takes and posts that
       // nobody counted.)
       case Blocking::kCondvar:
-        // The futex is one of the condition's two __g_signals words (at 40 and 44).
+        // The futex is one of the condition's two __g_signals words.
         w.kind = format::kWaitCondvar;
-        w.address = t.futex % 8 == 0 ? t.futex - 40 : t.futex - 44;
+        w.address = nptl::ObjectOfWord(t.futex, nptl::kCondSignals);
         break;
       case Blocking::kSemaphore:
         w.kind = format::kWaitSemaphore;
@@ -445,7 +483,8 @@ absl::StatusOr<std::string> WriteDump(const Target& target, const std::string& d
       __atomic_store_n(&view.threads[i].state, format::kThreadLive, __ATOMIC_RELEASE);
   h.state = format::kStateRunning;
   munmap(view.header, view.size);
-  return std::string(path);
+  result.dump_path = path;
+  return result;
 }
 
 }  // namespace
@@ -566,14 +605,12 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
   target.dwfl = dwfl;
   target.threads = std::move(threads);
   target.tid_of_inner = std::move(tid_of_inner);
-  absl::StatusOr<std::string> path = WriteDump(target, dir);
+  absl::StatusOr<SnapshotResult> written = WriteDump(target, dir);
   dwfl_end(dwfl);
   close(mem);
-  if (!path.ok()) return path.status();
-  SnapshotResult result;
-  result.dump_path = *path;
-  result.stopped_seconds = (stop_end - stop_begin) / 1e9;
-  return result;
+  if (!written.ok()) return written.status();
+  written->stopped_seconds = (stop_end - stop_begin) / 1e9;
+  return written;
 }
 
 bool IsCoreFile(const std::string& path) {
@@ -674,12 +711,9 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
   dwfl_getthreads(dwfl, OnThread, &walk);
   NameFrames(dwfl, &target.threads);
   target.dwfl = dwfl;
-  absl::StatusOr<std::string> path = WriteDump(target, dir);
+  absl::StatusOr<SnapshotResult> written = WriteDump(target, dir);
   done();
-  if (!path.ok()) return path.status();
-  SnapshotResult result;
-  result.dump_path = *path;
-  return result;
+  return written;
 }
 
 }  // namespace lockscope

@@ -28,7 +28,8 @@ namespace lockscope {
 
 struct SnapshotResult {
   std::string dump_path;
-  double stopped_seconds = 0;  // how long the threads were stopped, in all
+  double stopped_seconds = 0;  // from the first thread stopped to the last
+  std::string note;            // what it could not read, for the report ("" when nothing)
 };
 
 // Writes the snapshot of process `pid` as a dump in `dir`. Errors are one line: no such

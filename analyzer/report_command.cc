@@ -84,7 +84,7 @@ size_t LiveTaskCount(const Dump& dump) {
 
 // A core file's snapshot (process_snapshot.h), as a dump: written to a directory of its
 // own, opened (the mapping outlives the file), then removed.
-std::unique_ptr<Dump> OpenCore(const std::string& core) {
+std::unique_ptr<Dump> OpenCore(const std::string& core, std::vector<std::string>* notes) {
   const char* tmp = getenv("TMPDIR");
   std::string dir = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-core.XXXXXX");
   if (mkdtemp(dir.data()) == nullptr)
@@ -94,6 +94,7 @@ std::unique_ptr<Dump> OpenCore(const std::string& core) {
       snap.ok() ? Dump::Open(snap->dump_path)
                 : absl::StatusOr<std::unique_ptr<Dump>>(snap.status());
   if (snap.ok()) unlink(snap->dump_path.c_str());
+  if (snap.ok() && !snap->note.empty()) notes->push_back(absl::StrCat(core, ": ", snap->note));
   rmdir(dir.c_str());
   if (!d.ok()) Fail(std::string(d.status().message()));
   return std::move(*d);
@@ -118,7 +119,7 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
   std::vector<std::string> skipped, core_notes;
   for (const auto& [f, explicit_file] : files) {
     if (explicit_file && IsCoreFile(f)) {
-      a.dumps.push_back(OpenCore(f));
+      a.dumps.push_back(OpenCore(f, &core_notes));
       core_notes.push_back(absl::StrCat(f, ": ", kAttachCaveat));
       continue;
     }

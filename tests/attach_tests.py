@@ -249,6 +249,17 @@ class Tests:
                         ("hang_lock_b_then_a", "abba_hang.cc")],
                        in_child=True, wrapper=("unshare", "--pid", "--fork"))
 
+    def test_static_program_is_not_read(self):
+        # No libc.so.6: the lock words could follow another glibc's layout; nothing is read,
+        # and the report says so.
+        with Hung(os.path.join(self.bin, "abba_hang_static"), 3) as h:
+            r = self.attach(h.target, "--format", "json")
+            report = json.loads(r.stdout) if r.stdout.strip() else {}
+            if r.status != 0 or report.get("findings"):
+                raise Failure("want exit 0 and no finding, got: %s" % r.describe())
+            if not any("no libc.so.6 is loaded" in n for n in report.get("notes", [])):
+                raise Failure("no note: %s" % report.get("notes"))
+
     def test_three_thread_cycle(self):
         self.hung_case("cycle3_hang", 4, "deadlock", ["ring-a", "ring-b", "ring-c"],
                        ["g_ring_a", "g_ring_b", "g_ring_c"],
