@@ -64,11 +64,19 @@ bool ReadFrame(const Memory& mem, const Layout& l, uint64_t frame, RawFrame* f) 
   return mem.Get(frame + l.frame_instr, &f->instr) && mem.Get(frame + l.frame_entry, &f->entry);
 }
 
+// One multiply: the instruction pointer differs between lines, the code object between
+// functions; the high bits of the product mix both.
+uint16_t SiteHash(uint64_t code, uint64_t instr) {
+  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
+  const uint16_t site = static_cast<uint16_t>(h >> 48);
+  return site == 0 ? 1 : site;
+}
+
 uint16_t SiteOfTstate(const Memory& mem, const Layout& l, uint64_t tstate) {
   const uint64_t frame = CurrentFrame(mem, l, tstate);
   RawFrame f;
   if (frame == 0 || !ReadFrame(mem, l, frame, &f)) return 0;
-  return python_site::SiteHash(f.code, f.instr);
+  return SiteHash(f.code, f.instr);
 }
 
 // The call path of a thread state that is the caller's own (plain loads), hashed: its few
@@ -107,6 +115,19 @@ uint64_t RunningTstate(const ThreadCtx& t, const python::Runtime& py) {
   if (tstate == 0 || python::TstateThread(tstate) != static_cast<uint64_t>(pthread_self()))
     return 0;
   return tstate;
+}
+
+// SiteOfTstate for the running thread state: plain loads, only what the site needs.
+uint16_t RunningSite(const Layout& l, uint64_t tstate) {
+  uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + l.tstate_frame);
+  if (frame != 0 && l.cframe_frame >= 0)
+    frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(l.cframe_frame));
+  if (frame == 0) return 0;
+  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + l.frame_code);
+  const uint64_t instr = l.frames == python::Frames::kFrameObjects
+                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr))
+                             : *reinterpret_cast<const uint64_t*>(frame + l.frame_instr);
+  return SiteHash(code, instr);
 }
 
 // ---- code objects --------------------------------------------------------------------------
@@ -338,7 +359,7 @@ uint64_t CurrentTstate(ThreadCtx& t) {
 uint16_t PythonSite(ThreadCtx& t) {
   const python::Runtime* py = python::Known();
   if (py == nullptr) return 0;
-  if (const uint64_t tstate = RunningTstate(t, *py)) return python_site::RunningSite(*py, tstate);
+  if (const uint64_t tstate = RunningTstate(t, *py)) return RunningSite(*py->layout, tstate);
   return t.py_site;  // frozen since it let the GIL go
 }
 

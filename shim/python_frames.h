@@ -11,8 +11,7 @@
 //
 // Cost: PythonSite is a call and a handful of loads (while holding the GIL) or one load
 // (not holding it); it runs on every acquisition of a thread that has run Python, which the
-// mutex fast paths then skip (kGuardSlowPaths). The Python lock fast path inlines its
-// common case (HeldGilSite: six loads, no call). Frames are read only when a stack is
+// mutex fast paths then skip (kGuardSlowPaths). Frames are read only when a stack is
 // recorded (a chain never seen before): a few loads per frame, a few SafeReads per frame
 // when the thread does not hold the GIL, and the code objects' names and line tables, which
 // each thread caches by code object.
@@ -22,7 +21,6 @@
 #include <cstdint>
 
 #include "shim/format/dump_format.h"
-#include "shim/python_layout.h"
 
 namespace lockscope::core {
 
@@ -31,50 +29,6 @@ struct ThreadCtx;
 // The thread's innermost Python frame (code object and instruction) hashed to 16 bits, for
 // the chain key (SiteOf); 0 when it runs no Python.
 uint16_t PythonSite(ThreadCtx& t);
-
-namespace python_site {
-
-// One multiply: the instruction pointer differs between lines, the code object between
-// functions; the high bits of the product mix both.
-inline uint16_t SiteHash(uint64_t code, uint64_t instr) {
-  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
-  const uint16_t site = static_cast<uint16_t>(h >> 48);
-  return site == 0 ? 1 : site;
-}
-
-// The site of a thread state that is running on the calling thread (plain loads, only what
-// the site needs).
-__attribute__((always_inline)) inline uint16_t RunningSite(const python::Runtime& py,
-                                                           uint64_t tstate) {
-  const python::Runtime::SiteReads& r = py.site;
-  uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + r.tstate_frame);
-  if (frame != 0 && r.cframe_frame >= 0)
-    frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(r.cframe_frame));
-  if (frame == 0) return 0;
-  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + r.frame_code);
-  const uint64_t instr = r.instr_index
-                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + r.frame_instr))
-                             : *reinterpret_cast<const uint64_t*>(frame + r.frame_instr);
-  return SiteHash(code, instr);
-}
-
-}  // namespace python_site
-
-// PythonSite's most common case, inlined into the Python lock fast path: the thread holds
-// the GIL with the thread state it took it with (`gil_tstate`, ThreadCtx::py_tstate), and
-// the runtime's current thread state is a field of _PyRuntime (3.10, 3.11). Returns the
-// site, or -1 when that is not the case (then PythonSite answers). Only for a thread that
-// took the GIL (so this CPython is known).
-__attribute__((always_inline)) inline int32_t HeldGilSite(uint64_t gil_tstate) {
-  const python::Runtime& py = python::g_python;
-  if (py.site.tstate_current == 0 ||
-      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.site.finalizing), __ATOMIC_ACQUIRE))
-    return -1;
-  const uint64_t current =
-      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.site.tstate_current), __ATOMIC_RELAXED);
-  if (current == 0 || current != gil_tstate) return -1;
-  return python_site::RunningSite(py, current);
-}
 
 // The thread state the thread runs Python with now: the current one, when this thread holds
 // the GIL and it is this thread's; else 0.

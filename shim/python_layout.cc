@@ -86,14 +86,6 @@ const char* Detect() {
     const uint64_t get = found[kGetUnchecked].address ? found[kGetUnchecked].address
                                                       : found[kUncheckedGet].address;
     r.unchecked_get = reinterpret_cast<uint64_t (*)()>(get);
-    r.site.finalizing = r.runtime + layout->finalizing;
-    r.site.tstate_current =
-        layout->tstate_current >= 0 ? r.runtime + static_cast<uint32_t>(layout->tstate_current) : 0;
-    r.site.tstate_frame = layout->tstate_frame;
-    r.site.cframe_frame = layout->cframe_frame;
-    r.site.frame_code = layout->frame_code;
-    r.site.frame_instr = layout->frame_instr;
-    r.site.instr_index = layout->frames == Frames::kFrameObjects;
   }
   g_python = r;
   g_detected.store(kDone, std::memory_order_release);

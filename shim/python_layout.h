@@ -93,17 +93,6 @@ struct Runtime {
   // _PyThreadState_UncheckedGet (PyThreadState_GetUnchecked in 3.13): the calling thread's
   // current thread state in 3.12+, the GIL holder's (the runtime's current one) before.
   uint64_t (*unchecked_get)() = nullptr;
-  // What the site of a running thread state takes (python_frames.h: RunningSite,
-  // HeldGilSite), copied out of the layout: the loads of the Python lock fast path then wait
-  // only on each other's results, not on the layout's.
-  struct SiteReads {
-    uint64_t finalizing = 0;      // &_PyRuntime's finalising thread state
-    uint64_t tstate_current = 0;  // &_PyRuntime's current thread state (3.10, 3.11); else 0
-    uint32_t tstate_frame = 0;
-    int32_t cframe_frame = -1;
-    uint32_t frame_code = 0, frame_instr = 0;
-    bool instr_index = false;     // 3.10: frame_instr is an int32 index (f_lasti)
-  } site;
   char version[24] = {};
 };
 extern constinit Runtime g_python;

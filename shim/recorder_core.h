@@ -32,7 +32,6 @@
 #include "shim/config.h"
 #include "shim/dump_file.h"
 #include "shim/format/dump_format.h"
-#include "shim/python_frames.h"
 #include "shim/real_functions.h"
 #include "shim/ring_buffer.h"
 #include "shim/tables.h"
@@ -227,6 +226,7 @@ inline uint32_t SiteFlags(const void* caller) {
   return static_cast<uint32_t>(reinterpret_cast<uint64_t>(caller)) << 16;
 }
 
+uint16_t PythonSite(ThreadCtx& t);  // python_frames.h
 
 // The call-site bits of an acquisition by `t`: SiteFlags, and for a thread that runs Python
 // its Python call site too, so that two Python lines that reach a lock through the same C
@@ -235,14 +235,6 @@ inline uint32_t SiteOf(ThreadCtx& t, const void* caller) {
   const uint32_t flags = SiteFlags(caller);
   if (__builtin_expect(!t.python, 1)) return flags;
   return flags ^ (uint32_t{PythonSite(t)} << 16);
-}
-
-// SiteOf for a thread that holds the GIL (the Python lock fast path): the same value, with
-// its common case inlined (HeldGilSite).
-__attribute__((always_inline)) inline uint32_t SiteOfGilHolder(ThreadCtx& t, const void* caller) {
-  const int32_t held = HeldGilSite(t.py_tstate);
-  const uint16_t site = held >= 0 ? static_cast<uint16_t>(held) : PythonSite(t);
-  return SiteFlags(caller) ^ (uint32_t{site} << 16);
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {

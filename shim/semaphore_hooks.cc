@@ -300,7 +300,7 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
     return -1;
   t.guard = kGuardInside;
   const uint32_t flags =
-      format::kHeldSemaphore | format::kHeldBehindGil | SiteOfGilHolder(t, caller);
+      format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   Prepared p;
   if (!MemoHit(t, address, flags, &p)) {
     // Read before the checks (acquire: they cannot move above it): a change made meanwhile
