@@ -40,11 +40,7 @@ int AttachCommand(const Options& o) {
     std::filesystem::create_directories(dir, ec);
     if (ec) Fail(absl::StrCat("cannot create ", dir, ": ", ec.message()));
   } else {
-    const char* tmp = getenv("TMPDIR");
-    std::string pattern = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-attach.XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr)
-      Fail(absl::StrCat("cannot create ", pattern, ": ", strerror(errno)));
-    dir = pattern;
+    dir = NewTempDir("lockscope-attach");
   }
   auto cleanup = [&](const std::string& dump) {
     if (keep) return;

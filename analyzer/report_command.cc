@@ -37,6 +37,15 @@ bool IsDir(const std::string& p) {
 
 }  // namespace
 
+std::string NewTempDir(const std::string& prefix) {
+  const char* tmp = getenv("TMPDIR");
+  const std::string parent = tmp && *tmp ? tmp : "/tmp";
+  std::string dir = absl::StrCat(parent, "/", prefix, ".XXXXXX");
+  if (mkdtemp(dir.data()) == nullptr)
+    Fail(absl::StrCat("cannot create a directory under ", parent, ": ", strerror(errno)));
+  return dir;
+}
+
 std::vector<std::string> DumpsIn(const std::string& dir) {
   std::vector<std::string> out;
   DIR* d = opendir(dir.c_str());
@@ -85,10 +94,7 @@ size_t LiveTaskCount(const Dump& dump) {
 // A core file's snapshot (process_snapshot.h), as a dump: written to a directory of its
 // own, opened (the mapping outlives the file), then removed.
 std::unique_ptr<Dump> OpenCore(const std::string& core, std::vector<std::string>* notes) {
-  const char* tmp = getenv("TMPDIR");
-  std::string dir = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope-core.XXXXXX");
-  if (mkdtemp(dir.data()) == nullptr)
-    Fail(absl::StrCat("cannot create ", dir, ": ", strerror(errno)));
+  const std::string dir = NewTempDir("lockscope-core");
   absl::StatusOr<SnapshotResult> snap = SnapshotCore(core, dir);
   absl::StatusOr<std::unique_ptr<Dump>> d =
       snap.ok() ? Dump::Open(snap->dump_path)

@@ -18,6 +18,10 @@ namespace lockscope {
 // The suppression rules of --suppressions, or a one-line failure.
 std::vector<Suppression> SuppressionsOrFail(const std::string& path);
 
+// A new directory $TMPDIR/<prefix>.XXXXXX (/tmp without TMPDIR); a one-line failure when
+// it cannot be made.
+std::string NewTempDir(const std::string& prefix);
+
 // Dumps in a directory: lockscope.<pid>[.<n>].dump, in name order.
 std::vector<std::string> DumpsIn(const std::string& dir);
 

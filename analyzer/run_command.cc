@@ -88,14 +88,7 @@ std::string MakeDumpDir(const std::string& requested) {
       Fail(absl::StrCat("cannot resolve --dump-dir ", requested, ": ", strerror(errno)));
     return real;
   }
-  const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp && *tmp ? tmp : "/tmp", "/lockscope.XXXXXX");
-  std::vector<char> buf(templ.begin(), templ.end());
-  buf.push_back('\0');
-  if (mkdtemp(buf.data()) == nullptr)
-    Fail(absl::StrCat("cannot create a dump directory under ", tmp && *tmp ? tmp : "/tmp", ": ",
-                      strerror(errno)));
-  return buf.data();
+  return NewTempDir("lockscope");
 }
 
 // Every process whose parent chain leads to `root` (from /proc), root excluded.
