@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "shim/format/dump_format.h"
+#include "shim/python_memory.h"
 
 namespace lockscope::core {
 
@@ -45,27 +46,15 @@ uint64_t PythonPath(ThreadCtx& t);
 void NoteGilTaken(ThreadCtx& t, uint64_t tstate);
 void NoteGilLetGo(ThreadCtx& t, uint64_t tstate);
 
-// The thread's Python frames, innermost first, as format::PythonFrame values (their code
-// objects copied into the dump's Python code table), each marked when it is the outermost
-// frame of one C-level call of the eval loop (_PyEval_EvalFrameDefault).
-struct PythonFrames {
-  uint32_t count = 0;
-  uint64_t frames[format::kMaxFrames];
-  bool ends_call[format::kMaxFrames];
-};
-void ReadPythonFrames(ThreadCtx& t, PythonFrames* out);
+// The thread's Python frames, innermost first (python_memory.h), their code objects copied
+// into the dump's Python code table.
+void ReadPythonFrames(ThreadCtx& t, python::PythonFrames* out);
 
 // The dump's record of a Python function (found or inserted; format::PyCodeRecord), 0 when
 // the table is full. (The fork child re-inserts the ones its inherited stacks name.)
 uint32_t PythonCodeRecord(const char* name, const char* filename, int32_t first_line);
 // Forgets the calling thread's cache of code records (the fork child's new dump).
 void ForgetPythonCodes();
-
-// Interleaves `py` into the native stack `pcs[0..n)` (innermost first): each eval-loop frame
-// gets the Python frames it ran, just inside it. Python frames left over when the native
-// stack was cut short (`native_truncated`) follow. Returns the new count (at most `cap`).
-uint32_t MergePythonFrames(const uint64_t* pcs, uint32_t n, bool native_truncated,
-                           const PythonFrames& py, uint64_t* out, uint32_t cap);
 
 }  // namespace lockscope::core
 

@@ -50,27 +50,16 @@ const char* Detect() {
   const char* p = version;
   const int major = ParseInt(&p);
   const int minor = *p == '.' ? (++p, ParseInt(&p)) : -1;
-  const Layout* layout = nullptr;
-  for (const Layout& l : kLayouts)
-    if (major == 3 && l.minor == minor) layout = &l;
+  const Layout* layout = LayoutFor(major, minor);
   Runtime r;
   size_t n = 0;
   while (version[n] != '\0' && version[n] != ' ' && n + 1 < sizeof(r.version)) ++n;
   memcpy(r.version, version, n);
   const char* note = nullptr;
-  if (layout != nullptr && strstr(version, "free-threading") != nullptr) {
-    // 3.13t: no GIL, and other thread-state and object layouts.
-    snprintf(g_note, sizeof(g_note),
-             "CPython %s is a free-threaded build: there is no GIL to track, and its Python "
-             "stacks are not read",
-             r.version);
-    note = g_note;
-    layout = nullptr;
-  } else if (layout == nullptr) {
-    snprintf(g_note, sizeof(g_note),
-             "CPython %s is not a version this lockscope knows (3.%d to 3.%d): the GIL and "
-             "Python stacks are not tracked",
-             r.version, kLayouts[0].minor, kLayouts[sizeof(kLayouts) / sizeof(kLayouts[0]) - 1].minor);
+  // 3.13t: no GIL, and other thread-state and object layouts.
+  const bool free_threaded = strstr(version, "free-threading") != nullptr;
+  if (layout == nullptr || free_threaded) {
+    WhyNotRead(r.version, free_threaded, g_note, sizeof(g_note));
     note = g_note;
   } else {
     r.layout = layout;

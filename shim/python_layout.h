@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 
 namespace lockscope::python {
 
@@ -66,18 +67,45 @@ struct Layout {
   // str (compact ASCII) and bytes
   uint32_t ascii_header, ascii_length, ascii_state;
   uint32_t bytes_size, bytes_data;
+  // Every thread state, for a reader from outside the process (attach, core files): from
+  // &_PyRuntime the first interpreter; an interpreter's next one and its first thread state;
+  // a thread state's next one.
+  uint32_t runtime_interp_head, interp_next, interp_tstate_head, tstate_next;
 };
 
 // clang-format off
 inline constexpr Layout kLayouts[] = {
-  // minor gil  tss   cur  fin  holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat
-  {10, 352,   584,  568,  16,   8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32},
-  {11, 360,   592,  576,  24,   8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32},
-  {12, 77432, 1544,  -1,  24,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32},
-  {13, 96104, 2160,  -1, 608,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32},
+  // minor gil  tss   cur  fin  holder locked cond mutex scond smutex  iid  interp tid  frame cfr frames                     code prev instr entry  file name first ltab  instr lines                  asc  alen ast  bsz bdat  ihead inext  thead tnext
+  {10, 352,   584,  568,  16,   8,  16,  32,  80, 120, 168,             24,  16,  176,  24,  -1, Frames::kFrameObjects,     32,  24,  96,  0,     104, 112, 40,  120,  -1,  LineTable::kPep626,    48,  16,  32,  16,  32,  32,  0,     8,    8},
+  {11, 360,   592,  576,  24,   8,  16,  32,  80, 120, 168,             48,  16,  152,  56,   8, Frames::kEntryFlag,        32,  48,  56,  68,    112, 128, 72,  136, 184,  LineTable::kLocations,  48,  16,  32,  16,  32,  40,  0,     16,   8},
+  {12, 77432, 1544,  -1,  24,   8,  16,  32,  80, 120, 168,              8,  16,  136,  56,   0, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 192,  LineTable::kLocations,  40,  16,  32,  16,  32,  40,  0,     72,   8},
+  {13, 96104, 2160,  -1, 608,   8,  16,  32,  80, 120, 168,           7272,  16,  152,  72,  -1, Frames::kCStackOwnedShim,   0,   8,  56,  70,    112, 128, 68,  136, 200,  LineTable::kLocations,  40,  16,  32,  16,  32,  632, 7264,  7344, 8},
 };
 // clang-format on
 // (code_name is co_qualname from 3.11 on: "Class.method".)
+
+// The layout of CPython `major`.`minor`, or null when this lockscope does not know that
+// version. (The shim and attach both choose through this, and say why not with WhyNotRead.)
+inline const Layout* LayoutFor(int major, int minor) {
+  for (const Layout& l : kLayouts)
+    if (major == 3 && l.minor == minor) return &l;
+  return nullptr;
+}
+
+// Why the CPython of `version` ("3.11.2") is not read, for a note: a free-threaded build (no
+// GIL, other layouts), or a version this lockscope does not know.
+inline void WhyNotRead(const char* version, bool free_threaded, char* out, size_t cap) {
+  if (free_threaded)
+    snprintf(out, cap,
+             "CPython %s is a free-threaded build: there is no GIL to track, and its Python "
+             "stacks are not read",
+             version);
+  else
+    snprintf(out, cap,
+             "CPython %s is not a version this lockscope knows (3.%d to 3.%d): the GIL and "
+             "Python stacks are not read",
+             version, kLayouts[0].minor, kLayouts[sizeof(kLayouts) / sizeof(kLayouts[0]) - 1].minor);
+}
 
 // 3.12+: a frame whose `owner` is this belongs to the C stack (a shim between C and Python).
 inline constexpr uint8_t kFrameOwnedByCStack = 3;

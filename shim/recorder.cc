@@ -335,12 +335,13 @@ uint32_t CaptureStack() {
   ThreadCtx& t = t_ctx;
   if (t.python && t.rec != nullptr) {
     // Python frames beside the eval loop's native ones (python_frames.h).
-    PythonFrames py;
+    python::PythonFrames py;
     ReadPythonFrames(t, &py);
     if (py.count > 0) {
+      const python::Runtime* rt = python::Detected();
       uint64_t merged[format::kMaxFrames];
-      const uint32_t m =
-          MergePythonFrames(pcs, count, i < n, py, merged, format::kMaxFrames);
+      const uint32_t m = python::MergePythonFrames(rt->eval_begin, rt->eval_end, pcs, count, i < n,
+                                                   py, merged, format::kMaxFrames);
       return g_shim.stacks.Put(merged, m);
     }
   }

@@ -490,6 +490,51 @@ class StackDepot {
   format::Counters* c_ = nullptr;
 };
 
+// Python functions (format::PyCodeRecord), keyed by a hash of file, name and first line.
+// Id = record index (0 = none).
+class PyCodeTable {
+ public:
+  PyCodeTable() = default;
+  PyCodeTable(format::PyCodeRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), cap_(capacity), c_(counters) {}
+
+  // Id of the function (its strings NUL-terminated within the record's sizes), inserted if
+  // new; 0 when full (counted).
+  uint32_t FindOrInsert(const char* name, const char* filename, int32_t first_line) {
+    if (r_ == nullptr || cap_ < 2) return 0;
+    uint64_t key = HashBytes(HashBytes(0xcbf29ce484222325ULL, filename) ^ 0x2f, name);
+    key = format::Mix64(key ^ static_cast<uint32_t>(first_line));
+    if (key == 0) key = 1;
+    uint64_t i = key & (cap_ - 1);
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (cap_ - 1)) {
+      if (i == 0) continue;
+      format::PyCodeRecord& r = r_[i];
+      uint64_t expected = 0;
+      if (Atomic(r.key).compare_exchange_strong(expected, key, std::memory_order_acq_rel)) {
+        r.first_line = first_line;
+        memcpy(r.name, name, strnlen(name, sizeof(r.name) - 1));  // the record is zeroed
+        memcpy(r.filename, filename, strnlen(filename, sizeof(r.filename) - 1));
+        Atomic(r.ready).store(1, std::memory_order_release);
+        Bump(c_->py_code_used);
+        return static_cast<uint32_t>(i);
+      }
+      if (expected == key) return static_cast<uint32_t>(i);  // readers wait for `ready`
+    }
+    Bump(c_->py_code_dropped);
+    return 0;
+  }
+
+ private:
+  static uint64_t HashBytes(uint64_t h, const char* s) {
+    for (; *s; ++s) h = (h ^ static_cast<uint8_t>(*s)) * 0x100000001b3ULL;
+    return h;
+  }
+
+  format::PyCodeRecord* r_ = nullptr;
+  uint64_t cap_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
 }  // namespace lockscope
 
 #endif  // LOCKSCOPE_SHIM_TABLES_H_

@@ -82,5 +82,13 @@ int main(void) {
   O("ascii_state", offsetof(PyASCIIObject, state));
   O("bytes_size", offsetof(PyVarObject, ob_size));
   O("bytes_data", offsetof(PyBytesObject, ob_sval));
+  O("runtime_interp_head", offsetof(_PyRuntimeState, interpreters.head));
+  O("interp_next", offsetof(PyInterpreterState, next));
+#if PY_VERSION_HEX >= 0x030B0000
+  O("interp_tstate_head", offsetof(PyInterpreterState, threads.head));
+#else
+  O("interp_tstate_head", offsetof(PyInterpreterState, tstate_head));
+#endif
+  O("tstate_next", offsetof(PyThreadState, next));
   return 0;
 }

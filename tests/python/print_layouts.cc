@@ -15,7 +15,8 @@ int main() {
     F(tstate_thread_id), F(tstate_frame), F(cframe_frame), F(frame_code), F(frame_previous);
     F(frame_instr), F(frame_entry), F(code_filename), F(code_name), F(code_firstlineno);
     F(code_linetable), F(code_instructions), F(ascii_header), F(ascii_length), F(ascii_state);
-    F(bytes_size), F(bytes_data);
+    F(bytes_size), F(bytes_data), F(runtime_interp_head), F(interp_next), F(interp_tstate_head);
+    F(tstate_next);
 #undef F
     // What the shim assumes besides the table: Py_tss_t's key after an int, and 3.12+'s
     // "frame owned by the C stack" marker.
