@@ -10,8 +10,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/procfs.h>
+#include <sys/ptrace.h>
 #include <sys/reg.h>
 #include <sys/stat.h>
+#include <sys/user.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +28,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "analyzer/checks/waits.h"
+#include "analyzer/python_snapshot.h"
 #include "shim/dump_file.h"
 #include "shim/tables.h"
 
@@ -71,6 +74,7 @@ struct SeenThread {
   std::vector<uint64_t> pcs;
   std::vector<std::string> functions;  // of the innermost frames, for the blocking call
   bool visited = false;                // its stack was walked (it still existed then)
+  uint64_t pthread = 0;                // pthread_self (its fs base): its Python thread states
 };
 
 // After the walk (no thread is stopped any more: a first lookup in a module loads its
@@ -162,20 +166,32 @@ Blocking BlockingCall(const std::vector<std::string>& functions) {
 }
 
 struct Walk {
-  Dwfl* dwfl = nullptr;
   std::map<pid_t, SeenThread>* threads = nullptr;
+  bool live = false;  // a live process (else a core, whose registers are in its notes)
+};
+
+struct ThreadWalk {
+  SeenThread* thread;
+  bool live;
 };
 
 int OnFrame(Dwfl_Frame* frame, void* arg) {
-  auto* t = static_cast<std::pair<Dwfl*, SeenThread*>*>(arg);
+  auto* t = static_cast<ThreadWalk*>(arg);
+  // libdwfl holds the thread stopped while it walks: its fs base (pthread_self) is read then.
+  if (t->live && t->thread->pcs.empty()) {
+    errno = 0;
+    const long fs_base =
+        ptrace(PTRACE_PEEKUSER, t->thread->tid, offsetof(user_regs_struct, fs_base), nullptr);
+    if (errno == 0) t->thread->pthread = static_cast<uint64_t>(fs_base);
+  }
   Dwarf_Addr pc = 0;
   bool activation = false;
   if (!dwfl_frame_pc(frame, &pc, &activation)) return DWARF_CB_ABORT;
   // Recorded stacks hold return addresses (the symbolizer looks at pc - 1): the interrupted
   // frame's pc is the instruction itself.
   if (activation) ++pc;
-  t->second->pcs.push_back(pc);
-  return t->second->pcs.size() < format::kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
+  t->thread->pcs.push_back(pc);
+  return t->thread->pcs.size() < format::kMaxFrames ? DWARF_CB_OK : DWARF_CB_ABORT;
 }
 
 int OnThread(Dwfl_Thread* thread, void* arg) {
@@ -184,7 +200,7 @@ int OnThread(Dwfl_Thread* thread, void* arg) {
   SeenThread& t = (*w->threads)[tid];
   t.tid = tid;
   t.visited = true;
-  std::pair<Dwfl*, SeenThread*> ctx{w->dwfl, &t};
+  ThreadWalk ctx{&t, w->live};
   dwfl_thread_getframes(thread, OnFrame, &ctx);  // a partial stack is still a stack
   return DWARF_CB_OK;
 }
@@ -305,6 +321,48 @@ struct Target {
   std::map<pid_t, std::string> parent_thread_names;
 };
 
+// Thread `o` holds the lock at `address` (record `lock`): listed once among its held locks.
+void Hold(format::ThreadRecord& o, uint64_t address, uint32_t lock) {
+  for (uint32_t i = 0; i < o.held_count; ++i)
+    if (o.held[i].address == address) return;
+  if (o.held_count < format::kInlineHeld) {
+    o.held[o.held_count] = format::HeldLock{address, lock, 0, 0, 0, 0};
+    ++o.held_count;
+  }
+}
+
+// Which of the GIL's objects a thread blocked in `blocking` on `futex` waits on: the GIL
+// itself (its condition or its mutex: take_gil), the rest of its implementation (drop_gil
+// waiting on the switch condition for another thread to take it), or none.
+enum class GilObject { kNone, kGil, kImplementation };
+GilObject GilObjectOf(const PythonSnapshot& py, Blocking blocking, uint64_t futex) {
+  if (blocking == Blocking::kCondvar) {
+    const uint64_t cond = nptl::ObjectOfWord(futex, nptl::kCondSignals);
+    if (cond == py.gil_cond) return GilObject::kGil;
+    if (cond == py.gil_switch_cond) return GilObject::kImplementation;
+  } else if (blocking == Blocking::kMutex) {
+    if (futex == py.gil_mutex) return GilObject::kGil;
+    if (futex == py.gil_switch_mutex) return GilObject::kImplementation;
+  }
+  return GilObject::kNone;
+}
+
+// The thread's stack in the dump: its native frames, and its Python frames beside the eval
+// loop's (0 when it has none).
+uint32_t ThreadStack(const PythonSnapshot& py, const ReadMemory& read, const SeenThread& t,
+                     PyCodeTable& codes, StackDepot& stacks) {
+  if (t.pcs.empty()) return 0;
+  const uint32_t n = static_cast<uint32_t>(t.pcs.size());
+  python::PythonFrames frames;
+  ReadPythonStack(py, read, t.pthread, codes, &frames);
+  if (frames.count == 0) return stacks.Put(t.pcs.data(), n);
+  uint64_t merged[format::kMaxFrames];
+  const uint32_t m =
+      python::MergePythonFrames(py.eval_begin, py.eval_end, t.pcs.data(), n,
+                                n == format::kMaxFrames, frames, merged, format::kMaxFrames);
+  return stacks.Put(merged, m);
+}
+
 // The dump of `target` in `dir`, with the shim's own layout and tables; its path.
 absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string& dir) {
   SnapshotResult result;
@@ -323,7 +381,7 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
   config.frames = std::max<uint64_t>(1024, config.stacks * format::kMaxFrames);
   config.rings = 0;
   config.syncs = 4096;
-  config.py_code = 64;
+  config.py_code = 1024;
   DumpView view;
   char path[PATH_MAX];
   if (!CreateDump(config, nullptr, &view, path))
@@ -357,6 +415,14 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
 
   if (target.forked) h.parent_pid = target.ppid;
 
+  // CPython: its GIL, who holds it, and each thread's Python frames.
+  const PythonSnapshot py = glibc ? ReadPython(target.dwfl, target.read) : PythonSnapshot();
+  if (!py.note.empty()) result.note = result.note.empty() ? py.note : result.note + "; " + py.note;
+  PyCodeTable codes(view.py_code, view.py_code_capacity, c);
+  pid_t gil_holder = 0;
+  for (const auto& [tid, t] : target.threads)
+    if (py.holder_thread != 0 && t.pthread == py.holder_thread) gil_holder = tid;
+
   // Threads and their waits; a mutex waited on is held by its owner.
   std::map<pid_t, uint32_t> slot_of;
   uint32_t slot = 1;
@@ -369,6 +435,10 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
     r.ring = format::kNoIndex;
     r.py_interp = -1;
     r.py_wait_interp = -1;
+    if (tid == gil_holder) {
+      r.py_tstate = py.holder_tstate;
+      r.py_interp = py.InterpreterOf(py.holder_tstate);
+    }
   }
   // `owner` holds the lock at `address` (record `lock`) that thread `tid` waits for. An owner
   // the process does not have: in a fork child of the same program, one of the parent's
@@ -400,28 +470,41 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
       gone.py_wait_interp = -1;
       gone.state = format::kThreadExited;  // (published with the others below)
     }
-    format::ThreadRecord& o = view.threads[holder->second];
-    bool listed = false;
-    for (uint32_t i = 0; i < o.held_count; ++i) listed |= o.held[i].address == address;
-    if (!listed && o.held_count < format::kInlineHeld) {
-      o.held[o.held_count] = format::HeldLock{address, lock, 0, 0, 0, 0};
-      ++o.held_count;
-    }
+    Hold(view.threads[holder->second], address, lock);
   };
   for (const auto& [tid, t] : target.threads) {
     auto where = slot_of.find(tid);
     if (where == slot_of.end()) continue;
     format::ThreadRecord& r = view.threads[where->second];
     if (t.pcs.empty()) ++c->unwind_failures;  // (the report says how many)
-    const uint32_t stack =
-        t.pcs.empty() ? 0 : stacks.Put(t.pcs.data(), static_cast<uint32_t>(t.pcs.size()));
+    const uint32_t stack = ThreadStack(py, target.read, t, codes, stacks);
     if (t.futex == 0) continue;
     format::WaitRecord& w = r.wait;
     w.stack = stack;
     w.since_ns = t.since_ns;
     const Blocking blocking = glibc ? BlockingCall(t.functions) : Blocking::kNone;
+    switch (py.layout ? GilObjectOf(py, blocking, t.futex) : GilObject::kNone) {
+      case GilObject::kNone: break;
+      case GilObject::kImplementation: continue;  // (the GIL's own business: not a wait)
+      case GilObject::kGil: {
+        // take_gil() waits on the GIL's condition (in 5 ms slices) or its mutex: a wait for
+        // the GIL, held by the thread of its last holder while it is locked.
+        bool inserted = false;
+        w.kind = format::kWaitGil;
+        w.address = py.gil;
+        w.index = locks.FindOrInsert(py.gil, format::kLockGil, &inserted);
+        if (auto holder = slot_of.find(gil_holder); gil_holder != 0 && holder != slot_of.end())
+          Hold(view.threads[holder->second], py.gil, w.index);
+        continue;
+      }
+    }
     switch (blocking) {
-      case Blocking::kNone: break;
+      case Blocking::kNone:
+        // No pthread call we know of (a lock of another library, a glibc-internal lock, a
+        // program that calls futex() itself, or a process whose calls we do not read).
+        w.kind = format::kWaitFutex;
+        w.address = t.futex;
+        break;
       case Blocking::kMutex: {
         bool inserted = false;
         w.kind = format::kWaitMutex;
@@ -574,10 +657,21 @@ absl::StatusOr<SnapshotResult> SnapshotProcess(pid_t pid, const std::string& dir
     }
   }
 
+  // A thread that waits in timed slices (CPython's take_gil waits for the GIL 5 ms at a time)
+  // is out of its futex for a moment now and then: a thread seen running is looked at again,
+  // a few times, a few milliseconds apart (a thread that really runs costs the wait once).
+  for (int again = 0; again < 4; ++again) {
+    if (std::all_of(threads.begin(), threads.end(), [](const auto& t) { return t.second.futex; }))
+      break;
+    usleep(2000);
+    for (auto& [tid, t] : threads)
+      if (t.futex == 0) t.futex = FutexOf(pid, tid);
+  }
+
   if (int err = dwfl_linux_proc_attach(dwfl, pid, false); err != 0)
     return fail(absl::PermissionDeniedError(NotTraceable(pid, err)));
   const uint64_t stop_begin = MonotonicNowNs();
-  Walk walk{dwfl, &threads};
+  Walk walk{&threads, true};
   dwfl_getthreads(dwfl, OnThread, &walk);
   const uint64_t stop_end = MonotonicNowNs();
   if (stat(proc.c_str(), &st) != 0)
@@ -673,6 +767,7 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
           memcpy(&st, desc, sizeof(st));
           SeenThread& t = target.threads[st.pr_pid];
           t.tid = st.pr_pid;
+          t.pthread = st.pr_reg[FS_BASE];
           if (st.pr_reg[ORIG_RAX] == static_cast<uint64_t>(kSysFutex) &&
               FutexSleeps(st.pr_reg[RSI]))
             t.futex = st.pr_reg[RDI];
@@ -707,7 +802,7 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
         absl::StrCat(core, ": cannot read its modules or threads (", dwfl_errmsg(-1), ")"));
   }
   for (auto& [tid, t] : target.threads) t.visited = true;  // (a core's threads all stay)
-  Walk walk{dwfl, &target.threads};
+  Walk walk{&target.threads, false};
   dwfl_getthreads(dwfl, OnThread, &walk);
   NameFrames(dwfl, &target.threads);
   target.dwfl = dwfl;

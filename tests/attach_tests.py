@@ -30,6 +30,7 @@ import harness  # noqa: E402
 from harness import Failure, excerpt  # noqa: E402
 
 TIMEOUT = 60
+PYTHON = "/usr/bin/python3.11"  # Debian's: libpython linked into the executable
 SCRATCH = tempfile.mkdtemp(prefix="lockscope-attach-")
 os.environ["TMPDIR"] = SCRATCH
 
@@ -73,13 +74,15 @@ def descendants(pid):
 
 
 class Hung:
-    """A scenario program started natively, until it has `blocked` threads asleep in futex()
+    """A scenario program (a path, or an argv list) started natively, until it has `blocked`
+    threads asleep in futex()
     (in itself, or in its first child when `in_child`): every thread its hang puts to sleep,
     main's pthread_join included, so that no check reads a hang still forming. Killed with
     its whole tree on exit."""
 
     def __init__(self, program, blocked, in_child=False, wrapper=()):
-        self.proc = subprocess.Popen(list(wrapper) + [program], stdout=subprocess.DEVNULL,
+        argv = list(program) if isinstance(program, (list, tuple)) else [program]
+        self.proc = subprocess.Popen(list(wrapper) + argv, stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, start_new_session=True)
         self.target = None
         deadline = time.monotonic() + 20
@@ -150,9 +153,16 @@ class Tests:
                 kind, excerpt([(f["kind"], f["summary"]) for f in report["findings"]])))
         return found[0]
 
+    def program(self, program):
+        """A scenario's argv, from its name in the scenarios directory and its arguments (a
+        list); a script.py runs under Debian's python3.11."""
+        name, args = (program[0], list(program[1:])) if isinstance(program, list) else (program, [])
+        path = os.path.join(self.bin, name)
+        return ([PYTHON, path] if name.endswith(".py") else [path]) + args
+
     def hung_case(self, program, blocked, kind, threads, locks, functions, in_child=False,
-                  wrapper=()):
-        with Hung(os.path.join(self.bin, program), blocked, in_child, wrapper) as h:
+                  wrapper=(), details=()):
+        with Hung(self.program(program), blocked, in_child, wrapper) as h:
             before = futex_waiters(h.target)
             report = self.attach_json(h.target, 66)
             f = self.one(report, kind)
@@ -164,21 +174,29 @@ class Tests:
                 if lock not in f["summary"]:
                     raise Failure("lock %s not in the summary: %s" % (lock, f["summary"]))
             expect_functions(f, functions)
+            for d in details:
+                if not any(d in line for line in f.get("details", [])):
+                    raise Failure("no detail %r in %s" % (d, excerpt(f.get("details"))))
             if not any("read without the shim" in n and "stopped one at a time" in n
                        for n in report.get("notes", [])):
                 raise Failure("no note on what attach cannot see: %s" % report.get("notes"))
-            # Still there, blocked where it was.
+            # Still there, blocked where it was. (A thread that waits for the GIL does so in
+            # 5 ms slices: it is out of its futex for a moment now and then.)
             time.sleep(0.2)
             if h.proc.poll() is not None:
                 raise Failure("the program ended after attach (status %s)" % h.proc.returncode)
+            deadline = time.monotonic() + 2
+            while futex_waiters(h.target) != before and time.monotonic() < deadline:
+                time.sleep(0.01)
             after = futex_waiters(h.target)
             if after != before:
                 raise Failure("threads in futex() before %s, after %s" % (before, after))
 
     def core_case(self, program, blocked, kind, locks, functions):
         """The same program's core file (gcore), read by `report` after the program is gone."""
-        with Hung(os.path.join(self.bin, program), blocked) as h:
-            prefix = os.path.join(SCRATCH, program)
+        with Hung(self.program(program), blocked) as h:
+            name = program[0] if isinstance(program, list) else program
+            prefix = os.path.join(SCRATCH, name.replace(".py", ""))
             r = harness.run(["gcore", "-o", prefix, str(h.target)], TIMEOUT)
             core = "%s.%d" % (prefix, h.target)
             if r.status != 0 or not os.path.exists(core):
@@ -213,6 +231,45 @@ class Tests:
 
     def test_core_lock_never_returned(self):
         self.core_case("worker_pool", 4, "exit-holding", ["g_resource_lock"], [])
+
+    def test_gil_deadlock(self):
+        # CPython (Debian's executable): the Python thread holds the GIL and waits for the
+        # extension's mutex; the native thread holding the mutex waits for the GIL.
+        self.hung_case(["gil_inversion.py", "hang"], 2, "deadlock",
+                       ["native-worker", "python3.11"], ["g_cache_lock", "the GIL"],
+                       [("read_cache", "gil_mutex_ext.cc"),
+                        ("refresh_from_python", "gil_mutex_ext.cc"),
+                        ("show_cache", "gil_inversion.py"), ("main", "gil_inversion.py")])
+
+    def test_core_gil_deadlock(self):
+        self.core_case(["gil_inversion.py", "hang"], 2, "deadlock", ["g_cache_lock", "the GIL"],
+                       [("read_cache", "gil_mutex_ext.cc"),
+                        ("refresh_from_python", "gil_mutex_ext.cc"),
+                        ("show_cache", "gil_inversion.py")])
+
+    def test_gil_self_deadlock_in_a_subinterpreter(self):
+        # The ceph-mgr hang in an embedding program (libpython3.11.so): the module's init in a
+        # sub-interpreter waits for the GIL its own thread holds; two threads wait behind it.
+        self.hung_case(["ceph_mgr", self.bin], 3, "self-deadlock", ["mgr-loader", "ms_dispatch", "safe_timer"],
+                       ["the GIL"],
+                       [("PyInit_pybind_gilstate", "pybind_gilstate.cc"),
+                        ("dispatch", "ceph_mgr.cc"),
+                        ("_find_and_load", "<frozen importlib._bootstrap>")],
+                       details=["holds the GIL with thread state 0x", "of sub-interpreter 1",
+                                "(g_registry_lock) held by"])
+
+    def test_unknown_python_version(self):
+        # A program that exports CPython's runtime with a version we do not know: nothing of it
+        # is read, and the report says so; its own hang is still reported.
+        with Hung(os.path.join(self.bin, "unknown_python"), 1) as h:
+            report = self.attach_json(h.target, 66)
+            self.one(report, "self-deadlock")
+            if not any("CPython 3.99 is not a version this lockscope knows" in n
+                       for n in report.get("notes", [])):
+                raise Failure("no note on the unknown CPython: %s" % report.get("notes"))
+            if any(f["kind"] != "self-deadlock" or "GIL" in f["summary"]
+                   for f in report["findings"]):
+                raise Failure("findings beyond the self-deadlock: %s" % excerpt(report["findings"]))
 
     def test_core_unreadable(self):
         # A core cut short (its notes gone) and a file that only starts like ELF.
@@ -250,15 +307,22 @@ class Tests:
                        in_child=True, wrapper=("unshare", "--pid", "--fork"))
 
     def test_static_program_is_not_read(self):
-        # No libc.so.6: the lock words could follow another glibc's layout; nothing is read,
-        # and the report says so.
+        # No libc.so.6: the lock words could follow another glibc's layout; none is read, and
+        # the report says so. What is left: every thread asleep on a futex of unknown kind for
+        # the whole watch, in a process where nothing else runs: stalls on those futexes.
         with Hung(os.path.join(self.bin, "abba_hang_static"), 3) as h:
-            r = self.attach(h.target, "--format", "json")
-            report = json.loads(r.stdout) if r.stdout.strip() else {}
-            if r.status != 0 or report.get("findings"):
-                raise Failure("want exit 0 and no finding, got: %s" % r.describe())
+            report = self.attach_json(h.target, 66)
             if not any("no libc.so.6 is loaded" in n for n in report.get("notes", [])):
                 raise Failure("no note: %s" % report.get("notes"))
+            findings = report["findings"]
+            if not findings or any(f["kind"] != "stall" or "futex 0x" not in f["summary"] or
+                                   "every thread of the process is blocked" not in f["summary"]
+                                   for f in findings):
+                raise Failure("want stalls on futexes only: %s"
+                              % excerpt([f["summary"] for f in findings]))
+            for f in findings:
+                if "hang-ab" in f["summary"]:
+                    expect_functions(f, [("hang_lock_a_then_b", "abba_hang.cc")])
 
     def test_three_thread_cycle(self):
         self.hung_case("cycle3_hang", 4, "deadlock", ["ring-a", "ring-b", "ring-c"],

@@ -50,7 +50,7 @@ namespace {
 constexpr int kMaxChainDepth = 6;
 constexpr size_t kMaxDeadlocks = 100;
 
-enum class Target { kLock, kSemaphore, kCondvar, kJoin };
+enum class Target { kLock, kSemaphore, kCondvar, kJoin, kFutex };
 
 struct Wait {
   const ThreadInfo* thread = nullptr;
@@ -130,6 +130,7 @@ class WaitGraph {
       case format::kWaitSemaphore: w.target = Target::kSemaphore; break;
       case format::kWaitCondvar: w.target = Target::kCondvar; break;
       case format::kWaitJoin: w.target = Target::kJoin; break;
+      case format::kWaitFutex: w.target = Target::kFutex; break;
       default: w.target = Target::kLock; break;  // mutex, rwlock, spinlock
     }
     w.write = r.kind != format::kWaitRwlockRead;
@@ -230,6 +231,7 @@ class WaitGraph {
       case Target::kLock: return fb.Lock(w.address, w.kind);
       case Target::kSemaphore: return absl::StrFormat("semaphore 0x%x", w.address);
       case Target::kCondvar: return absl::StrFormat("condition variable 0x%x", w.address);
+      case Target::kFutex: return absl::StrFormat("futex 0x%x", w.address);
       case Target::kJoin:
         if (const ThreadInfo* joined = d_.ThreadByHandle(w.address))
           return absl::StrCat("the exit of ", fb.Thread(joined, true), " (pthread_join)");
@@ -486,6 +488,12 @@ class WaitGraph {
                                          " was signalled"));
       return;
     }
+    if (w.target == Target::kFutex) {
+      f.details.push_back(absl::StrCat("  ", object,
+                                       " is of no kind lockscope could read: who would wake "
+                                       "it is not known"));
+      return;
+    }
     std::vector<Blocker> blockers = Blockers(w);
     if (blockers.empty()) {
       f.details.push_back(absl::StrCat("  ", object,
@@ -534,7 +542,7 @@ class WaitGraph {
 
   void Stalls(std::vector<Finding>* out, const std::set<const ThreadInfo*>& explained) {
     // Crowds by what they wait for: locks first (their chains tell about the threads that
-    // hold them), then semaphores and condition variables, which count only in a
+    // hold them), then semaphores, condition variables and futexes, which count only in a
     // quiescent process (otherwise they are idle workers).
     std::map<std::pair<int, uint64_t>, std::vector<const Wait*>> groups;
     for (const Wait& w : waits_) {
@@ -575,7 +583,7 @@ class WaitGraph {
       if (const SyncInfo* sync = d_.SyncAt(front.address))
         absl::StrAppend(&f.summary, "; last taken by ", WhoDid(fb, sync->last_take_tid),
                         ", last posted by ", WhoDid(fb, sync->last_post_tid));
-    } else if (front.target == Target::kCondvar) {
+    } else if (front.target == Target::kCondvar || front.target == Target::kFutex) {
       absl::StrAppend(&f.summary, "; every thread of the process is blocked");
     }
     for (const Wait* w : ws)

@@ -32,6 +32,7 @@ const char* WaitObject(uint32_t kind) {
     case format::kWaitGil: return "the GIL";
     case format::kWaitJoin: return "thread exit (pthread_join)";
     case format::kWaitSpinlock: return "spinlock";
+    case format::kWaitFutex: return "futex";
   }
   return "object";
 }

@@ -387,6 +387,7 @@ enum WaitKind : uint32_t {
   kWaitGil = 6,
   kWaitJoin = 7,      // pthread_join: address is the joined thread's handle
   kWaitSpinlock = 8,  // spinning in pthread_spin_lock
+  kWaitFutex = 9,     // a futex of no kind it knows (written by attach and cores, not the shim)
 };
 // Waits whose WaitRecord::index is a LockRecord (the others' is a SyncRecord, or nothing).
 inline constexpr bool IsLockWait(uint32_t kind) {
