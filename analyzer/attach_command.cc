@@ -67,8 +67,8 @@ int AttachCommand(const Options& o) {
       absl::StrFormat("; its threads were stopped one at a time, from the first to the last "
                       "over %.3f s",
                       snap->stopped_seconds)));
-  if (!snap->note.empty())
-    a->report.notes.push_back(absl::StrCat("process ", pid, ": ", snap->note));
+  for (const std::string& note : snap->notes)
+    a->report.notes.push_back(absl::StrCat("process ", pid, ": ", note));
   NameAndSuppress(*a, o);
   return Emit(*a, o, 0);
 }

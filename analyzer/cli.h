@@ -25,6 +25,7 @@ struct Options {
   double watch = 1;                  // attach: seconds to watch the waits before the snapshot
   bool timeline = false;             // report: the rings' events in time order
   std::vector<std::string> threads;  // report --timeline: tids or names (all when empty)
+  std::string sysroot;               // report: where a core's executable and libraries are now
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

@@ -1,6 +1,8 @@
 // lockscope: `run [OPTIONS] -- PROGRAM [ARGS...]` and `report [OPTIONS] DUMP_OR_DIR...`: the
 // command line (cli.h has the commands). The options, exit statuses and formats are the
 // README's "Usage".
+#include <sys/stat.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -21,7 +23,8 @@ const char kUsage[] =
     "       lockscope attach [OPTIONS] [--watch SECONDS] PID   (a process without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
-    "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n";
+    "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n"
+    "         (report, for a core file:) --sysroot DIR\n";
 
 void Fail(const std::string& message) {
   std::cerr << "lockscope: " << message << "\n";
@@ -80,6 +83,12 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       if (!absl::SimpleAtod(v, &s) || s < 0 || s > 3600)
         Fail(absl::StrCat("--watch needs a number of seconds from 0 to 3600, not '", v, "'"));
       o.watch = s;
+    } else if (is_report && a == "--sysroot") {
+      o.sysroot = get();
+      struct stat st;
+      if (o.sysroot.empty() || stat(o.sysroot.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        Fail(absl::StrCat("--sysroot needs a directory, not '", o.sysroot, "'"));
+      while (o.sysroot.size() > 1 && o.sysroot.back() == '/') o.sysroot.pop_back();
     } else if (is_report && a == "--timeline") {
       if (has_inline) Fail("--timeline takes no value");
       o.timeline = true;

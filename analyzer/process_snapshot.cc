@@ -1,6 +1,7 @@
 #include "analyzer/process_snapshot.h"
 
 #include <dirent.h>
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "analyzer/checks/waits.h"
 #include "analyzer/python_snapshot.h"
 #include "shim/dump_file.h"
@@ -209,23 +211,27 @@ struct ModuleOut {
   format::ModuleRecord* records;
   uint64_t capacity, used;
   format::Counters* counters;
+  std::vector<std::string> missing;  // modules whose file was not found
 };
 
-int OnModule(Dwfl_Module* m, void**, const char*, Dwarf_Addr, void* arg) {
+int OnModule(Dwfl_Module* m, void**, const char* module_name, Dwarf_Addr, void* arg) {
   auto* out = static_cast<ModuleOut*>(arg);
   if (out->used == out->capacity) {
     Bump(out->counters->modules_dropped);  // (the report says so)
     return DWARF_CB_OK;
   }
-  // Its file: the module's name for a live process; a core names modules by soname, and
-  // the file found for it (by build-id or the core's file notes) is the main file.
+  // Its file: the one libdwfl opened for it, which the symbolizer opens again (a core
+  // names modules by soname, or by a path that --sysroot moved); else its name.
   Dwarf_Addr bias = 0;
-  if (dwfl_module_getelf(m, &bias) == nullptr) return DWARF_CB_OK;
+  if (dwfl_module_getelf(m, &bias) == nullptr) {
+    if (module_name != nullptr && module_name[0] == '/') out->missing.push_back(module_name);
+    return DWARF_CB_OK;
+  }
   Dwarf_Addr start = 0, end = 0;
   const char* mainfile = nullptr;
   const char* name =
       dwfl_module_info(m, nullptr, &start, &end, nullptr, nullptr, &mainfile, nullptr);
-  const char* path = name != nullptr && name[0] == '/' ? name : mainfile;
+  const char* path = mainfile != nullptr && mainfile[0] == '/' ? mainfile : name;
   if (path == nullptr || path[0] != '/') return DWARF_CB_OK;  // [vdso] and the like
   format::ModuleRecord& r = out->records[out->used++];
   r.base = bias;
@@ -311,6 +317,7 @@ struct Target {
   pid_t pid = 0, ppid = 0;
   std::string exe, cmdline;
   bool forked = false;  // a fork child still running its parent's program
+  bool core = false;    // read from a core file
   std::function<bool(uint64_t address, void* out, size_t size)> read;
   Dwfl* dwfl = nullptr;
   std::map<pid_t, SeenThread> threads;
@@ -396,28 +403,32 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
   snprintf(h.exe_path, sizeof(h.exe_path), "%s", target.exe.c_str());
   memset(h.cmdline, 0, sizeof(h.cmdline));
   memcpy(h.cmdline, target.cmdline.data(), std::min(target.cmdline.size(), sizeof(h.cmdline) - 1));
-  ModuleOut modules{view.modules, view.modules_capacity, 0, c};
+  ModuleOut modules{view.modules, view.modules_capacity, 0, c, {}};
   dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
   c->modules_used = modules.used;
+  if (!modules.missing.empty())
+    result.notes.push_back(absl::StrCat(
+        "its files not found here (their frames and locks stay unnamed): ",
+        absl::StrJoin(modules.missing, ", "),
+        target.core ? " (report --sysroot DIR: where a copy of them is)" : ""));
   // The lock words are read with the layouts of this machine's glibc (nptl above): in a
   // process of another C library (musl, in a container), or a static one whose glibc may be
   // another, they may mean something else, and nothing is read.
-  bool glibc = false;
-  for (uint64_t i = 0; i < modules.used; ++i) {
-    const std::string module_path(view.modules[i].path);
-    glibc |= module_path.size() >= 10 &&
-             module_path.compare(module_path.size() - 10, 10, "/libc.so.6") == 0;
-  }
+  std::vector<std::string> paths = modules.missing;
+  for (uint64_t i = 0; i < modules.used; ++i) paths.emplace_back(view.modules[i].path);
+  const bool glibc = std::any_of(paths.begin(), paths.end(), [](const std::string& p) {
+    return absl::EndsWith(p, "/libc.so.6");
+  });
   if (!glibc)
-    result.note =
+    result.notes.push_back(
         "no libc.so.6 is loaded (another C library, or a static program): its lock words are "
-        "not read, so what its threads wait on is not known";
+        "not read, so what its threads wait on is not known");
 
   if (target.forked) h.parent_pid = target.ppid;
 
   // CPython: its GIL, who holds it, and each thread's Python frames.
   const PythonSnapshot py = glibc ? ReadPython(target.dwfl, target.read) : PythonSnapshot();
-  if (!py.note.empty()) result.note = result.note.empty() ? py.note : result.note + "; " + py.note;
+  if (!py.note.empty()) result.notes.push_back(py.note);
   PyCodeTable codes(view.py_code, view.py_code_capacity, c);
   pid_t gil_holder = 0;
   for (const auto& [tid, t] : target.threads)
@@ -718,13 +729,53 @@ bool IsCoreFile(const std::string& path) {
          ident[EI_DATA] == ELFDATA2LSB && (ident[16] | ident[17] << 8) == ET_CORE;
 }
 
-absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir) {
+namespace {
+
+// `report --sysroot DIR CORE`: where the files of the core's process are now (a copy of its
+// machine's), for FindElfOfCore. (The analyzer reads one core at a time.)
+std::string g_core_sysroot;
+
+// A module of a core: under the sysroot when one is given (the path the core names, with the
+// sysroot in front) and its build-id is the one in the core; otherwise by build-id or where
+// the core says (elfutils).
+int FindElfOfCore(Dwfl_Module* m, void** userdata, const char* name, Dwarf_Addr base,
+                  char** file_name, Elf** elfp) {
+  if (!g_core_sysroot.empty() && name != nullptr && name[0] == '/') {
+    const std::string path = g_core_sysroot + name;
+    struct stat st;
+    const int fd = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
+                       ? open(path.c_str(), O_RDONLY | O_CLOEXEC)
+                       : -1;
+    Elf* elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, nullptr) : nullptr;
+    if (elf != nullptr) {
+      const unsigned char* want = nullptr;
+      GElf_Addr vaddr = 0;
+      const int n = dwfl_module_build_id(m, &want, &vaddr);
+      const void* have = nullptr;
+      const ssize_t k = dwelf_elf_gnu_build_id(elf, &have);
+      if (n <= 0 || (k == n && memcmp(want, have, n) == 0)) {
+        *file_name = strdup(path.c_str());
+        *elfp = elf;
+        return fd;
+      }
+      elf_end(elf);
+    }
+    if (fd >= 0) close(fd);
+  }
+  return dwfl_build_id_find_elf(m, userdata, name, base, file_name, elfp);
+}
+
+}  // namespace
+
+absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir,
+                                            const std::string& sysroot) {
   elf_version(EV_CURRENT);
+  g_core_sysroot = sysroot == "/" ? "" : sysroot;
   const int fd = open(core.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot read ", core, ": ", strerror(errno)));
   Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
   static const Dwfl_Callbacks callbacks = {
-      .find_elf = dwfl_build_id_find_elf,
+      .find_elf = FindElfOfCore,
       .find_debuginfo = dwfl_standard_find_debuginfo,
       .section_address = nullptr,
       .debuginfo_path = nullptr,
@@ -742,6 +793,7 @@ absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::
     return absl::InvalidArgumentError(absl::StrCat(core, " is not an x86_64 core file"));
   }
   Target target;
+  target.core = true;
   // Its memory: the PT_LOAD segments the core has contents for. Its threads: NT_PRSTATUS
   // (each thread's registers: a thread in futex() has orig_rax 202 and the address in rdi).
   struct Segment {

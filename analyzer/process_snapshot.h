@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -29,7 +30,7 @@ namespace lockscope {
 struct SnapshotResult {
   std::string dump_path;
   double stopped_seconds = 0;  // from the first thread stopped to the last
-  std::string note;            // what it could not read, for the report ("" when nothing)
+  std::vector<std::string> notes;  // what it could not read, for the report
 };
 
 // Writes the snapshot of process `pid` as a dump in `dir`. Errors are one line: no such
@@ -47,9 +48,11 @@ bool IsCoreFile(const std::string& path);
 
 // The same snapshot from an ELF core file (`gcore`, or the kernel's): the threads and their
 // registers from its notes, its memory from its segments, its modules from its file notes
-// (found on this machine by build-id or path). A core does not say which process forked it,
-// so an owner that is gone is `exit-holding` there.
-absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir);
+// (found on this machine by build-id or path; under `sysroot` first when it is not empty:
+// the files of the core's machine, copied there). A core does not say which process forked
+// it, so an owner that is gone is `exit-holding` there.
+absl::StatusOr<SnapshotResult> SnapshotCore(const std::string& core, const std::string& dir,
+                                            const std::string& sysroot);
 
 // What a report made from a snapshot cannot tell, for its notes.
 extern const char kAttachCaveat[];

@@ -93,14 +93,16 @@ size_t LiveTaskCount(const Dump& dump) {
 
 // A core file's snapshot (process_snapshot.h), as a dump: written to a directory of its
 // own, opened (the mapping outlives the file), then removed.
-std::unique_ptr<Dump> OpenCore(const std::string& core, std::vector<std::string>* notes) {
+std::unique_ptr<Dump> OpenCore(const std::string& core, const std::string& sysroot,
+                               std::vector<std::string>* notes) {
   const std::string dir = NewTempDir("lockscope-core");
-  absl::StatusOr<SnapshotResult> snap = SnapshotCore(core, dir);
+  absl::StatusOr<SnapshotResult> snap = SnapshotCore(core, dir, sysroot);
   absl::StatusOr<std::unique_ptr<Dump>> d =
       snap.ok() ? Dump::Open(snap->dump_path)
                 : absl::StatusOr<std::unique_ptr<Dump>>(snap.status());
   if (snap.ok()) unlink(snap->dump_path.c_str());
-  if (snap.ok() && !snap->note.empty()) notes->push_back(absl::StrCat(core, ": ", snap->note));
+  if (snap.ok())
+    for (const std::string& note : snap->notes) notes->push_back(absl::StrCat(core, ": ", note));
   rmdir(dir.c_str());
   if (!d.ok()) Fail(std::string(d.status().message()));
   return std::move(*d);
@@ -111,7 +113,8 @@ std::unique_ptr<Dump> OpenCore(const std::string& core, std::vector<std::string>
 // One bad file in a directory must not hide every other process's report.
 std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
                                         const std::string& dump_dir,
-                                        const AnalyzeOptions& options) {
+                                        const AnalyzeOptions& options,
+                                        const std::string& sysroot) {
   std::vector<std::pair<std::string, bool>> files;  // (path, named explicitly)
   for (const std::string& in : inputs) {
     if (IsDir(in)) {
@@ -125,7 +128,7 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
   std::vector<std::string> skipped, core_notes;
   for (const auto& [f, explicit_file] : files) {
     if (explicit_file && IsCoreFile(f)) {
-      a.dumps.push_back(OpenCore(f, &core_notes));
+      a.dumps.push_back(OpenCore(f, sysroot, &core_notes));
       core_notes.push_back(absl::StrCat(f, ": ", kAttachCaveat));
       continue;
     }
@@ -180,7 +183,7 @@ int Emit(Analysis& a, const Options& o, int clean_status) {
 
 int ReportOn(const std::vector<std::string>& inputs, const Options& o, const std::string& dump_dir,
              int clean_status, const AnalyzeOptions& options) {
-  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, dump_dir, options);
+  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, dump_dir, options, o.sysroot);
   NameAndSuppress(*a, o);
   return Emit(*a, o, clean_status);
 }
@@ -192,7 +195,7 @@ int ReportCommand(const Options& o) {
 }
 
 int TimelineOn(const std::vector<std::string>& inputs, const Options& o) {
-  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, "", DefaultAnalyzeOptions());
+  std::unique_ptr<Analysis> a = AnalyzeInputs(inputs, "", DefaultAnalyzeOptions(), o.sysroot);
   absl::StatusOr<std::string> text =
       RenderTimeline(a->dumps, *a->symbols, o.threads, o.format == "json");
   if (!text.ok()) Fail(std::string(text.status().message()));

@@ -41,10 +41,12 @@ struct Analysis {
 };
 
 // Loads the inputs (files or directories) and runs every check. A file named on the command
-// line must be a valid dump (exit 2 otherwise); in a directory, a file that is not one (a
+// line must be a valid dump or a core file (exit 2 otherwise; a core's executable and
+// libraries are looked for under `sysroot` first); in a directory, a file that is not one (a
 // process killed while creating its dump) is skipped with a note.
 std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
-                                        const std::string& dump_dir, const AnalyzeOptions& options);
+                                        const std::string& dump_dir, const AnalyzeOptions& options,
+                                        const std::string& sysroot = "");
 
 // Names the findings' locks and drops the suppressed ones (symbolizes what they name).
 void NameAndSuppress(Analysis& a, const Options& o);

@@ -271,6 +271,40 @@ class Tests:
                    for f in report["findings"]):
                 raise Failure("findings beyond the self-deadlock: %s" % excerpt(report["findings"]))
 
+    def test_core_with_sysroot(self):
+        # A core whose program has moved since (as on another machine): named again with
+        # --sysroot, where a copy of its files is, by the paths the core names.
+        moved = os.path.join(SCRATCH, "moved")
+        os.makedirs(moved, exist_ok=True)
+        program = os.path.join(moved, "abba_hang")
+        shutil.copy(os.path.join(self.bin, "abba_hang"), program)
+        with Hung(program, 3) as h:
+            prefix = os.path.join(SCRATCH, "moved-core")
+            harness.run(["gcore", "-o", prefix, str(h.target)], TIMEOUT)
+            core = "%s.%d" % (prefix, h.target)
+        sysroot = os.path.join(SCRATCH, "sysroot")
+        os.makedirs(sysroot + os.path.dirname(moved))
+        os.rename(moved, sysroot + moved)
+        try:
+            r = harness.run([self.lockscope, "report", "--format", "json", core], TIMEOUT)
+            report = json.loads(r.stdout)
+            f = self.one(report, "deadlock")
+            if "g_hang_a" in f["summary"] or not any(
+                    "its files not found here" in n and program in n and "--sysroot" in n
+                    for n in report.get("notes", [])):
+                raise Failure("want unnamed locks and a note on the missing program: %s %s"
+                              % (f["summary"], report.get("notes")))
+            r = harness.run([self.lockscope, "report", "--sysroot", sysroot, "--format", "json",
+                             core], TIMEOUT)
+            if r.status != 66:
+                raise Failure("want exit 66, got: %s" % r.describe())
+            f = self.one(json.loads(r.stdout), "deadlock")
+            if "g_hang_a" not in f["summary"] or "g_hang_b" not in f["summary"]:
+                raise Failure("locks not named with --sysroot: %s" % f["summary"])
+            expect_functions(f, [("hang_lock_a_then_b", "abba_hang.cc")])
+        finally:
+            os.unlink(core)
+
     def test_core_unreadable(self):
         # A core cut short (its notes gone) and a file that only starts like ELF.
         with Hung(os.path.join(self.bin, "self_relock"), 2) as h:

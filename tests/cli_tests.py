@@ -208,6 +208,10 @@ class Tests:
         expect_usage_error([self.ls, "frobnicate"], "unknown command")
         expect_usage_error([self.ls, "report"], "no input")
         expect_usage_error([self.ls, "run"], "no program")
+        line = expect_usage_error([self.ls, "report", "--sysroot", "/no/such/dir", "x"],
+                                  "a sysroot that is not a directory")
+        if "--sysroot needs a directory" not in line:
+            raise Failure("bad --sysroot: %r" % line)
 
     def test_missing_program(self):
         msg = expect_usage_error([self.ls, "run", "--", "/nonexistent/program"], "missing program")
