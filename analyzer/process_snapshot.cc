@@ -407,10 +407,10 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
   dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
   c->modules_used = modules.used;
   if (!modules.missing.empty())
-    result.notes.push_back(absl::StrCat(
-        "its files not found here (their frames and locks stay unnamed): ",
-        absl::StrJoin(modules.missing, ", "),
-        target.core ? " (report --sysroot DIR: where a copy of them is)" : ""));
+    result.notes.push_back(
+        absl::StrCat("its files not found here (their frames and locks stay unnamed): ",
+                     absl::StrJoin(modules.missing, ", "),
+                     target.core ? " (report --sysroot DIR: where a copy of them is)" : ""));
   // The lock words are read with the layouts of this machine's glibc (nptl above): in a
   // process of another C library (musl, in a container), or a static one whose glibc may be
   // another, they may mean something else, and nothing is read.

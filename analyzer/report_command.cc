@@ -112,8 +112,7 @@ std::unique_ptr<Dump> OpenCore(const std::string& core, const std::string& sysro
 
 // One bad file in a directory must not hide every other process's report.
 std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
-                                        const std::string& dump_dir,
-                                        const AnalyzeOptions& options,
+                                        const std::string& dump_dir, const AnalyzeOptions& options,
                                         const std::string& sysroot) {
   std::vector<std::pair<std::string, bool>> files;  // (path, named explicitly)
   for (const std::string& in : inputs) {
