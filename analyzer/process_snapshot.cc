@@ -211,6 +211,7 @@ struct ModuleOut {
   format::ModuleRecord* records;
   uint64_t capacity, used;
   format::Counters* counters;
+  bool core = false;                 // of a core file (its modules are all ELF images)
   std::vector<std::string> missing;  // modules whose file was not found
 };
 
@@ -224,7 +225,12 @@ int OnModule(Dwfl_Module* m, void**, const char* module_name, Dwarf_Addr, void* 
   // names modules by soname, or by a path that --sysroot moved); else its name.
   Dwarf_Addr bias = 0;
   if (dwfl_module_getelf(m, &bias) == nullptr) {
-    if (module_name != nullptr && module_name[0] == '/') out->missing.push_back(module_name);
+    // (A live process's modules are all its file mappings: a file that is there but is no
+    // ELF image, such as a locale, is not missing.)
+    struct stat st;
+    if (module_name != nullptr && module_name[0] == '/' &&
+        (out->core || stat(module_name, &st) != 0))
+      out->missing.push_back(module_name);
     return DWARF_CB_OK;
   }
   Dwarf_Addr start = 0, end = 0;
@@ -403,7 +409,7 @@ absl::StatusOr<SnapshotResult> WriteDump(const Target& target, const std::string
   snprintf(h.exe_path, sizeof(h.exe_path), "%s", target.exe.c_str());
   memset(h.cmdline, 0, sizeof(h.cmdline));
   memcpy(h.cmdline, target.cmdline.data(), std::min(target.cmdline.size(), sizeof(h.cmdline) - 1));
-  ModuleOut modules{view.modules, view.modules_capacity, 0, c, {}};
+  ModuleOut modules{view.modules, view.modules_capacity, 0, c, target.core, {}};
   dwfl_getmodules(target.dwfl, OnModule, &modules, 0);
   c->modules_used = modules.used;
   if (!modules.missing.empty())

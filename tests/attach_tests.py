@@ -180,6 +180,8 @@ class Tests:
             if not any("read without the shim" in n and "stopped one at a time" in n
                        for n in report.get("notes", [])):
                 raise Failure("no note on what attach cannot see: %s" % report.get("notes"))
+            if any("not found here" in n for n in report.get("notes", [])):
+                raise Failure("files said missing: %s" % report.get("notes"))
             # Still there, blocked where it was. (A thread that waits for the GIL does so in
             # 5 ms slices: it is out of its futex for a moment now and then.)
             time.sleep(0.2)
