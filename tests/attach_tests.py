@@ -16,6 +16,7 @@ reason" lines and finally "attach: N passed, N failed". Python 3 standard librar
 """
 
 import argparse
+import glob
 import json
 import os
 import signal
@@ -259,6 +260,31 @@ class Tests:
                         ("_find_and_load", "<frozen importlib._bootstrap>")],
                        details=["holds the GIL with thread state 0x", "of sub-interpreter 1",
                                 "(g_registry_lock) held by"])
+
+    def test_python_frames_of_every_known_version(self):
+        # The layouts of 3.10 to 3.13 read from outside: Debian's 3.11, and the CPythons pyenv
+        # installed here (none is required). py_abba.py "overlap" leaves both threads blocked
+        # on a threading.Lock each (an ownerless semaphore, or 3.13's parking lot): stalls,
+        # since nothing else runs, whose stacks name the Python functions and lines.
+        pythons = [PYTHON]
+        for minor in (10, 11, 12, 13):
+            pythons += sorted(glob.glob(os.path.expanduser(
+                "~/.pyenv/versions/3.%d.*/bin/python3.%d" % (minor, minor))))
+        script = os.path.join(self.bin, "py_abba.py")
+        for python in pythons:
+            with Hung([python, script, "overlap"], 3) as h:
+                report = self.attach_json(h.target, 66)
+                if any("CPython" in n for n in report.get("notes", [])):
+                    raise Failure("%s: %s" % (python, report["notes"]))
+                frames = [fr for f in report["findings"] for fr in frames_of(f)
+                          if fr.get("language") == "python"]
+                for name in ("transfer", "audit"):
+                    if not any(fr.get("function") == name and
+                               (fr.get("file") or "").endswith("py_abba.py") and
+                               fr.get("line", 0) > 0 for fr in frames):
+                        raise Failure("%s: no Python frame %s (py_abba.py:line): %s" % (
+                            python, name, excerpt([(f["kind"], f["summary"])
+                                                   for f in report["findings"]])))
 
     def test_unknown_python_version(self):
         # A program that exports CPython's runtime with a version we do not know: nothing of it
