@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -81,12 +83,43 @@ int OpenUnique(const char* dir, char* path) {
   return -1;
 }
 
+// Whether a dump of `size` bytes can live in `dir` without ever killing its process: a file
+// sized beyond RLIMIT_FSIZE is SIGXFSZ at ftruncate, and a page of the sparse file that the
+// filesystem cannot allocate when it is first stored to is SIGBUS. So the whole size must be
+// allowed and free now (errno EFBIG or ENOSPC otherwise). A filesystem that others fill up
+// later can still fail a page: the README says so.
+bool RoomFor(const char* dir, uint64_t size) {
+  rlimit limit;
+  if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < size) {
+    errno = EFBIG;
+    return false;
+  }
+  struct statvfs fs;
+  if (statvfs(dir, &fs) == 0 && uint64_t(fs.f_bavail) * fs.f_frsize < size) {
+    errno = ENOSPC;
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 size_t DumpSize(const Config& config) { return MakePlan(config).size; }
 
+const char* DumpErrorHint(int err) {
+  if (err == EFBIG)
+    return " (the dump's size is over the file size limit, `ulimit -f`: raise it, or lower "
+           "LOCKSCOPE_RING_EVENTS and the table sizes)";
+  if (err == ENOSPC)
+    return " (the dump's size is more than the space free there: set LOCKSCOPE_DIR to a "
+           "filesystem with room)";
+  return "";
+}
+
 bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path_out) {
   Plan plan = MakePlan(config);
+  if (!RoomFor(config.dir, plan.size)) return false;
   int fd = OpenUnique(config.dir, path_out);
   if (fd < 0) return false;
   if (ftruncate(fd, static_cast<off_t>(plan.size)) != 0) {

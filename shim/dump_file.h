@@ -34,7 +34,12 @@ struct DumpView {
 // null the mapping replaces the pages at that address (the fork child switching to its own
 // file while every pointer into the old mapping stays valid). The path is written to
 // `path_out` (PATH_MAX bytes). Returns false (errno set) on failure; nothing is left behind.
+// A dump that could kill its process is not made: when its whole size is over the file size
+// limit (EFBIG) or over the space free in the directory (ENOSPC).
 bool CreateDump(const Config& config, void* fixed_at, DumpView* view, char* path_out);
+
+// What to add to strerror(err) of a CreateDump failure: how to give it room ("" for others).
+const char* DumpErrorHint(int err);
 
 // The byte size CreateDump would use for `config` (the fork child needs the same size).
 size_t DumpSize(const Config& config);

@@ -228,7 +228,8 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   if (!CreateDump(g_shim.config, g_shim.dump.header, &g_shim.dump, g_shim.dump_path)) {
     const int why = errno;
     DisableInChild();
-    RawLog("fork child: cannot create its dump: ", strerror(why), "; recording disabled");
+    RawLog("fork child: cannot create its dump: ", strerror(why), DumpErrorHint(why),
+           "; recording disabled");
     return;
   }
   format::FileHeader* h = g_shim.dump.header;

@@ -6,7 +6,8 @@
 
 namespace lockscope {
 
-void RawLog(const char* a, const char* b, const char* c, const char* d) {
+void RawLog(const char* a, const char* b, const char* c, const char* d, const char* e,
+            const char* f) {
   char buf[512];
   size_t n = 0;
   auto add = [&](const char* s) {
@@ -21,6 +22,8 @@ void RawLog(const char* a, const char* b, const char* c, const char* d) {
   add(b);
   add(c);
   add(d);
+  add(e);
+  add(f);
   buf[n++] = '\n';
   ssize_t ignored = write(2, buf, n);
   (void)ignored;

@@ -6,7 +6,7 @@ namespace lockscope {
 
 // Writes "lockscope: " + the parts (NULL-terminated list) + "\n" with one write(2).
 void RawLog(const char* a, const char* b = nullptr, const char* c = nullptr,
-            const char* d = nullptr);
+            const char* d = nullptr, const char* e = nullptr, const char* f = nullptr);
 
 }  // namespace lockscope
 

@@ -603,7 +603,9 @@ void Initialize() {
     return;
   }
   if (!CreateDump(g_shim.config, nullptr, &g_shim.dump, g_shim.dump_path)) {
-    RawLog("cannot create the dump in ", g_shim.config.dir, ": ", strerror(errno));
+    const int why = errno;
+    RawLog("cannot create the dump in ", g_shim.config.dir, ": ", strerror(why),
+           DumpErrorHint(why), "; recording disabled");
     g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;

@@ -124,6 +124,50 @@ class Tests:
             raise Failure("want lockscope.%d.1.dump next to the symlink, got %s"
                           % (pid, os.listdir(d)))
 
+    # ---- hostile environments: the program runs as it would without the shim ----------
+
+    def expect_as_native(self, what, argv, env, wrap):
+        """`argv` with the shim preloaded, under `wrap` (a limit, a namespace: a command that
+        ends by running its arguments, itself without the shim), prints and returns what it
+        does without the shim, and the shim says in one line why it does not record."""
+        native = subprocess.run(wrap(argv), capture_output=True, timeout=60)
+        preload = ["env", "LD_PRELOAD=" + self.shim] + ["%s=%s" % kv for kv in env.items()]
+        shimmed = subprocess.run(wrap(preload + argv), capture_output=True, timeout=60)
+        if (shimmed.returncode, shimmed.stdout) != (native.returncode, native.stdout):
+            raise Failure("%s: want status %d and %r as without the shim, got %d and %r"
+                          % (what, native.returncode, native.stdout[:100], shimmed.returncode,
+                             shimmed.stdout[:100]))
+        lines = shimmed.stderr.decode().splitlines()
+        if len(lines) != 1 or not lines[0].startswith("lockscope: cannot create the dump"):
+            raise Failure("%s: want one line on stderr, got %r" % (what, lines))
+        return lines[0]
+
+    def test_file_size_limit_is_no_signal(self):
+        # Under `ulimit -f 10000` (10 MB) the dump may not be sized: before, SIGXFSZ (153).
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        line = self.expect_as_native(
+            "ulimit -f", [self.prog("busy_clean")], {"LOCKSCOPE_DIR": d},
+            lambda argv: ["bash", "-c", 'ulimit -f 10000 && exec "$@"', "bash"] + argv)
+        if "ulimit -f" not in line or os.listdir(d):
+            raise Failure("want the limit named and no file left: %r, %s" % (line, os.listdir(d)))
+
+    def test_full_filesystem_is_no_signal(self):
+        # LOCKSCOPE_DIR on a 4 MiB tmpfs (in a mount namespace of its own): before, a threaded
+        # program died of SIGBUS (135) when a page of its sparse dump could not be allocated.
+        if os.geteuid() != 0:
+            print("  (not root: cannot mount a small tmpfs here)")
+            return
+        tiny = tempfile.mkdtemp(dir=SCRATCH)
+        mount = 'mount -t tmpfs -o size=4m lockscope-full "$0" && exec "$@"'
+        for program in ("hand_over_hand", "deep_nesting", "fork_storm"):
+            line = self.expect_as_native(
+                program, [self.prog(program)], {"LOCKSCOPE_DIR": tiny},
+                lambda argv: ["unshare", "--mount", "sh", "-c", mount, tiny] + argv)
+            if "space free" not in line:
+                raise Failure("%s: want the reason: %r" % (program, line))
+        if os.listdir(tiny):
+            raise Failure("files left under the mount: %s" % os.listdir(tiny))
+
     # ---- live process and kill -9 ------------------------------------------------------
 
     def test_report_live_then_after_kill9(self):
