@@ -55,6 +55,11 @@ inline constexpr int kWordWaiters = 2;
 
 inline int MutexType(const pthread_mutex_t* m) { return m->__data.__kind & kMutexTypeMask; }
 inline bool IsDefaultMutex(const pthread_mutex_t* m) { return m->__data.__kind == kMutexDefault; }
+// The robust bit of __kind (PTHREAD_MUTEX_ROBUST_NORMAL_NP in nptl's pthreadP.h).
+inline constexpr int kMutexRobustBit = 16;
+inline bool MutexRobust(const pthread_mutex_t* m) {
+  return (m->__data.__kind & kMutexRobustBit) != 0;
+}
 inline int MutexOwner(const pthread_mutex_t* m) { return m->__data.__owner; }
 inline bool MutexLocked(const pthread_mutex_t* m) { return m->__data.__lock != kWordFree; }
 inline bool MutexWordFree(const pthread_mutex_t* m) {

@@ -13,6 +13,11 @@ namespace {
 
 using namespace core;
 
+// The held flags a mutex itself brings to an acquisition (the default kind brings none).
+uint32_t MutexFlags(const pthread_mutex_t* m) {
+  return glibc::MutexRobust(m) ? uint32_t{format::kHeldRobust} : 0u;
+}
+
 uint8_t KindOf(const pthread_mutex_t* m) {
   switch (glibc::MutexType(m)) {
     case PTHREAD_MUTEX_RECURSIVE_NP: return format::kLockRecursiveMutex;
@@ -91,7 +96,7 @@ __attribute__((noinline)) int ReacquireOwnMutex(ThreadCtx* t, pthread_mutex_t* m
   // A normal mutex re-locked by its owner: a self-deadlock. It goes on like any contended
   // acquisition: the wait record names a lock this thread holds.
   return AcquireMutexSlow<how>(t, m, clock, abstime,
-                               Prepare(*t, address, kind, SiteOf(*t, caller)));
+                               Prepare(*t, address, kind, SiteOf(*t, caller) | MutexFlags(m)));
 }
 
 // pthread_mutex_lock of a default mutex whose lock word another thread holds (prepared
@@ -130,7 +135,7 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
   if (__builtin_expect(glibc::MutexOwner(m) == t->tid, 0))
     return ReacquireOwnMutex<how>(t, m, clock, abstime, caller);
   // Prepare before acquiring: a deadlocking acquisition leaves its edge in the dump too.
-  const Prepared p = Prepare(*t, address, KindOf(m), SiteOf(*t, caller));
+  const Prepared p = Prepare(*t, address, KindOf(m), SiteOf(*t, caller) | MutexFlags(m));
   if (how != Timing::kClock && __builtin_expect(glibc::IsDefaultMutex(m), 1)) {
     if (__builtin_expect(glibc::TryLockDefault(m, t->tid), 1)) {
       Commit(*t, p);
@@ -208,7 +213,7 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
   // it, not held if we did not.
   const bool waited = rc == 0 || rc == ETIMEDOUT || rc == EOWNERDEAD;
   if (waited || i >= 0) {
-    Commit(*t, Prepare(*t, address, KindOf(m), SiteOf(*t, caller)));
+    Commit(*t, Prepare(*t, address, KindOf(m), SiteOf(*t, caller) | MutexFlags(m)));
     if (i >= 0 && saved.recursion) Held(*t, t->depth - 1).recursion = saved.recursion;
   }
   return rc;
@@ -294,7 +299,8 @@ int MutexTryLock(pthread_mutex_t* m, const void* caller) {
       NoteAcquired(*t, address);
       Held(*t, i).recursion++;  // a recursive mutex re-taken by its owner
     } else {
-      Commit(*t, Prepare(*t, address, KindOf(m), format::kHeldTry | SiteOf(*t, caller)));
+      Commit(*t, Prepare(*t, address, KindOf(m),
+                         format::kHeldTry | SiteOf(*t, caller) | MutexFlags(m)));
     }
   }
   return rc;

@@ -53,26 +53,41 @@ void RecordedMisuse(const Dump& d, size_t di, const MisuseInfo& m, std::vector<F
 }
 
 // A thread that ended while holding locks (semaphores only while they count as locks: a
-// hand-off it took and another thread posted is not held).
+// hand-off it took and another thread posted is not held). Robust mutexes apart: their next
+// locker does not wait, it gets EOWNERDEAD: a warning that says so.
 void ExitHolding(const Dump& d, size_t di, const ThreadInfo& t, std::vector<Finding>* out) {
-  std::vector<const format::HeldLock*> held;
+  std::vector<const format::HeldLock*> held, robust;
   for (const format::HeldLock& h : t.held)
-    if (HeldAsLock(h, d.Lock(h.lock), d.SyncAt(h.address))) held.push_back(&h);
-  if (held.empty()) return;
-  FindingBuilder b(d, di, "exit-holding", Severity::kError);
-  const std::string who = b.Thread(&t);
-  std::string ids;
-  for (const format::HeldLock* h : held) {
-    const uint8_t kind = HeldKind(*h, d.Lock(h->lock));
-    const std::string id = b.Lock(h->address, kind);
-    absl::StrAppend(&ids, ids.empty() ? "" : ", ", id);
-    b.Stack(absl::StrCat(LockNoun(kind), " ", id, " acquired here"), t.tid, h->stack);
-  }
-  b.finding().summary = absl::StrFormat(
-      "%s exited while holding %s: any thread that takes %s next waits forever", who, ids,
-      held.size() == 1 ? "it" : "them");
-  if (t.exit_stack) b.Stack("Exited here", t.tid, t.exit_stack);
-  out->push_back(b.Take());
+    if (HeldAsLock(h, d.Lock(h.lock), d.SyncAt(h.address)))
+      ((h.flags & format::kHeldRobust) ? robust : held).push_back(&h);
+  auto report = [&](const std::vector<const format::HeldLock*>& locks, bool robust_ones) {
+    if (locks.empty()) return;
+    FindingBuilder b(d, di, "exit-holding", robust_ones ? Severity::kWarning : Severity::kError);
+    const std::string who = b.Thread(&t);
+    std::string ids;
+    for (const format::HeldLock* h : locks) {
+      const uint8_t kind = HeldKind(*h, d.Lock(h->lock));
+      const std::string id = b.Lock(h->address, kind);
+      absl::StrAppend(&ids, ids.empty() ? "" : ", ", id);
+      b.Stack(absl::StrCat(LockNoun(kind), " ", id, " acquired here"), t.tid, h->stack);
+    }
+    const char* them = locks.size() == 1 ? "it" : "them";
+    b.finding().summary =
+        robust_ones
+            ? absl::StrFormat(
+                  "%s exited while holding the robust mutex%s %s: the next thread that locks %s "
+                  "gets EOWNERDEAD, and must call pthread_mutex_consistent before unlocking, or "
+                  "the mutex becomes unusable (ENOTRECOVERABLE)",
+                  who, locks.size() == 1 ? "" : "es", ids, them)
+            : absl::StrFormat(
+                  "%s exited while holding %s: any thread that takes %s next waits "
+                  "forever",
+                  who, ids, them);
+    if (t.exit_stack) b.Stack("Exited here", t.tid, t.exit_stack);
+    out->push_back(b.Take());
+  };
+  report(held, false);
+  report(robust, true);
 }
 
 }  // namespace

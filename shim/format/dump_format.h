@@ -360,6 +360,9 @@ enum HeldFlags : uint32_t {
   kHeldBehindGil = 4,
   // A semaphore taken (its `lock` is 0 until it proves to be a lock: format::kSyncLock).
   kHeldSemaphore = 8,
+  // A robust mutex: when its owner ends holding it, the next locker gets EOWNERDEAD (and
+  // must make it consistent) instead of waiting forever.
+  kHeldRobust = 16,
   // Bits 16..31: a hash of the call site (the return address into the program), part of
   // the chain key so that each acquisition site keeps its own stack.
   kHeldSiteMask = 0xffff0000u,
