@@ -399,6 +399,26 @@ uint32_t RetireLock(uint64_t address) {
   return lock;
 }
 
+namespace {
+
+// A new lock at an address whose previous lock (a heap object freed, another made there) was
+// acquired at the same site with the same locks held: that acquisition's stack, which the
+// chain cache would have given had the lock kept its identity. 0 when there is none.
+uint32_t PreviousGenerationStack(ThreadCtx& t, uint64_t address, uint32_t flags) {
+  const uint32_t before = g_shim.locks.Previous(address);
+  if (!g_shim.locks.Valid(before)) return 0;
+  if (t.depth == 0) {
+    const format::LockRecord& rec = g_shim.locks.at(before);
+    const uint32_t stack =
+        Atomic(const_cast<uint32_t&>(rec.first_stack)).load(std::memory_order_acquire);
+    return stack != 0 && Relaxed(rec.first_site) == static_cast<uint16_t>(flags >> 16) ? stack : 0;
+  }
+  const format::ChainRecord* c = g_shim.chains.Find(ChainKey(CurrentChain(t), before, flags));
+  return c ? c->stack : 0;
+}
+
+}  // namespace
+
 Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flags) {
   Prepared p{address, 0, 0, 0, flags};
   bool inserted = false;
@@ -429,7 +449,8 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
     }
     return p;
   }
-  p.stack = CaptureStack();
+  p.stack = PreviousGenerationStack(t, address, flags);
+  if (p.stack == 0) p.stack = CaptureStack();
   if (t.depth == 0 && Atomic(rec.first_stack).load(std::memory_order_relaxed) == 0) {
     // First depth-0 site of this lock: cache it in the record (racing writers may pair a
     // site with another's stack for a moment; both are real stacks of this lock).
@@ -579,7 +600,7 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
 void InitTables() {
   DumpView& d = g_shim.dump;
   format::Counters* c = &d.header->counters;
-  g_shim.locks = LockTable(d.locks, d.locks_capacity, c);
+  g_shim.locks = LockTable(d.locks, d.locks_capacity, c, d.lock_reuse, d.lock_reuse_capacity);
   g_shim.chains = ChainTable(d.chains, d.chains_capacity, c);
   g_shim.edges = EdgeTable(d.edges, d.edges_capacity, c);
   g_shim.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);

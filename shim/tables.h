@@ -50,11 +50,22 @@ inline void CountUp(uint32_t& count, std::memory_order order = std::memory_order
 inline constexpr uint32_t kMaxProbes = 512;
 
 // address -> lock identity (record index). See format::LockRecord.
+//
+// A lock that had order edges keeps its record when it ends; the next lock at its address is
+// a new generation, probed from a home of its own (format::LockReuseRecord) when a reuse
+// table is given, so that generations never pile up on one probe chain. Without one (or with
+// a full one, counted) they follow each other on the address's own chain.
 class LockTable {
  public:
   LockTable() = default;
-  LockTable(format::LockRecord* records, uint64_t capacity, format::Counters* counters)
-      : r_(records), mask_(capacity - 1), shift_(64 - __builtin_ctzll(capacity)), c_(counters) {}
+  LockTable(format::LockRecord* records, uint64_t capacity, format::Counters* counters,
+            format::LockReuseRecord* reuse = nullptr, uint64_t reuse_capacity = 0)
+      : r_(records),
+        mask_(capacity - 1),
+        shift_(64 - __builtin_ctzll(capacity)),
+        c_(counters),
+        reuse_(reuse_capacity >= 2 ? reuse : nullptr),
+        reuse_mask_(reuse_capacity - 1) {}
 
   // Home slot: Fibonacci hashing (one multiply, high bits), enough for addresses. Capacity
   // is at least 2 (the configuration's minimum is 64), so the shift is below 64.
@@ -62,12 +73,30 @@ class LockTable {
   static uint64_t HomeSlot(uint64_t address, uint64_t capacity) {
     return LockTable(nullptr, capacity, nullptr).Home(address);
   }
+  // The home of generation `generation` of `address` (its own home for generation 0).
+  uint64_t Home(uint64_t address, uint32_t generation) const {
+    return Home(address ^ (uint64_t{generation} * 0xd6e8feb86659fd93ULL));
+  }
+
+  // The generation `address` is at: 0 unless a lock at it that had edges ended (slow paths:
+  // one probe of an almost empty table, for an address never reused).
+  uint32_t Generation(uint64_t address) const {
+    const format::LockReuseRecord* r = ReuseOf(address);
+    return r ? Atomic(const_cast<uint32_t&>(r->generation)).load(std::memory_order_acquire) : 0;
+  }
+
+  // The lock (record index) that was at `address` before its current one, when the address
+  // was reused after a lock with edges (else 0): its stacks serve the new one.
+  uint32_t Previous(uint64_t address) const {
+    const format::LockReuseRecord* r = ReuseOf(address);
+    return r ? Atomic(const_cast<uint32_t&>(r->previous)).load(std::memory_order_relaxed) : 0;
+  }
 
   // Index of the live record for `address`, inserting one (kind, state live) if none.
   // *inserted tells whether this call created it. 0 when the table is full.
   uint32_t FindOrInsert(uint64_t address, uint8_t kind, bool* inserted) {
     *inserted = false;
-    uint64_t i = Home(address);
+    uint64_t i = Home(address, Generation(address));
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;  // index 0 means "untracked"
       format::LockRecord& rec = r_[i];
@@ -113,7 +142,7 @@ class LockTable {
 
   // Live record index for `address`, or 0.
   uint32_t Find(uint64_t address) const {
-    uint64_t i = Home(address);
+    uint64_t i = Home(address, Generation(address));
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
       const format::LockRecord& rec = r_[i];
@@ -132,7 +161,9 @@ class LockTable {
   // Returns the index, or 0 when the address was not tracked.
   uint32_t Retire(uint64_t address) {
     uint32_t retired = 0;
-    uint64_t i = Home(address);
+    const uint32_t generation = Generation(address);
+    uint32_t kept = 0;  // a record that stays retired: the next lock here is a new generation
+    uint64_t i = Home(address, generation);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
       format::LockRecord& rec = r_[i];
@@ -141,6 +172,7 @@ class LockTable {
       if (a == address && Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
         if (Atomic(rec.kind).load(std::memory_order_relaxed) & format::kLockHadEdges) {
           Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
+          kept = static_cast<uint32_t>(i);
         } else {
           // No edge names this identity: the next generation can have it (see
           // kLockHadEdges); only its cached first-site stack and what was seen of its use
@@ -153,6 +185,7 @@ class LockTable {
         retired = static_cast<uint32_t>(i);
       }
     }
+    if (kept != 0) NextGeneration(address, generation, kept);
     return retired;
   }
 
@@ -170,10 +203,55 @@ class LockTable {
   bool valid() const { return r_ != nullptr; }
 
  private:
+  uint64_t ReuseHome(uint64_t address) const {
+    return ((address * 0x9e3779b97f4a7c15ULL) >> 17) & reuse_mask_;
+  }
+
+  const format::LockReuseRecord* ReuseOf(uint64_t address) const {
+    if (reuse_ == nullptr) return nullptr;
+    uint64_t i = ReuseHome(address);
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & reuse_mask_) {
+      const format::LockReuseRecord& r = reuse_[i];
+      const uint64_t a = Atomic(const_cast<uint64_t&>(r.address)).load(std::memory_order_acquire);
+      if (a == 0) return nullptr;
+      if (a == address) return &r;
+    }
+    return nullptr;
+  }
+
+  // `address` moves from `generation` (whose lock was `retired`) to the next (a racing
+  // retire of the same generation moves it once). A full reuse table leaves it where it is:
+  // its generations then follow each other on one chain (counted).
+  void NextGeneration(uint64_t address, uint32_t generation, uint32_t retired) {
+    if (reuse_ == nullptr) return;
+    uint64_t i = ReuseHome(address);
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & reuse_mask_) {
+      format::LockReuseRecord& r = reuse_[i];
+      uint64_t expected = 0;
+      if (Atomic(r.address).compare_exchange_strong(expected, address,
+                                                    std::memory_order_acq_rel)) {
+        Atomic(r.previous).store(retired, std::memory_order_relaxed);
+        Atomic(r.generation).store(generation + 1, std::memory_order_release);
+        Bump(c_->lock_reuse_used);
+        return;
+      }
+      if (expected == address) {
+        uint32_t g = generation;
+        if (Atomic(r.generation).compare_exchange_strong(g, generation + 1,
+                                                         std::memory_order_acq_rel))
+          Atomic(r.previous).store(retired, std::memory_order_relaxed);
+        return;
+      }
+    }
+    Bump(c_->lock_reuse_dropped);
+  }
+
   format::LockRecord* r_ = nullptr;
   uint64_t mask_ = 0;
   uint32_t shift_ = 63;
   format::Counters* c_ = nullptr;
+  format::LockReuseRecord* reuse_ = nullptr;
+  uint64_t reuse_mask_ = 0;
 };
 
 // chain key -> stack id (+ flags). See format::ChainRecord.

@@ -40,7 +40,7 @@ inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 // bits; spinlock waits. 1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events
 // only, sync records are retired and reused.)
 inline constexpr uint16_t kMajorVersion = 3;
-inline constexpr uint16_t kMinorVersion = 0;
+inline constexpr uint16_t kMinorVersion = 1;  // 3.1: the lock-reuse section
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -75,7 +75,8 @@ struct Counters {
   uint64_t misuse_used, misuse_dropped;
   uint64_t fork_held_used, fork_held_dropped;
   uint64_t py_code_used, py_code_dropped;
-  uint64_t reserved[3];
+  uint64_t lock_reuse_used, lock_reuse_dropped;
+  uint64_t reserved[1];
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -167,6 +168,21 @@ struct LockRecord {
                          // else held (0 = none yet): the depth-0 fast path for that site
 };
 static_assert(sizeof(LockRecord) == 16);
+
+// ---- reused lock addresses ----------------------------------------------------------------
+
+// A lock that was an endpoint of an order edge keeps its record when it ends (the edges name
+// it), so the next lock at its address needs a record of its own: a generation. Generation g
+// of an address is placed from a home of its own (LockTable's Home(address, g)), so that a
+// heap address reused by a thousand locks does not grow one probe chain a thousand records
+// long; this table says which generation each such address is at. The shim's alone: the
+// reader finds every lock record without it.
+struct LockReuseRecord {
+  uint64_t address;     // claimed by CAS 0 -> address
+  uint32_t generation;  // of the address's current lock (1, 2, ...; 0: its own home)
+  uint32_t previous;    // the lock (record index) of the generation before it
+};
+static_assert(sizeof(LockReuseRecord) == 16);
 
 // ---- chains (lockdep's chain cache) -------------------------------------------------------
 
@@ -579,7 +595,10 @@ inline constexpr uint64_t kMinRecordSize<Ring> = RingBytes(16);
   X(ForkHeld, fork_held, 11, ForkHeldRecord, false, "LOCKSCOPE_FORK_HELD", 1024, 16, 1u << 20,  \
     false, fork_held_dropped, "locks held at fork() were not listed: the table was full")     \
   X(PyCode, py_code, 12, PyCodeRecord, false, "LOCKSCOPE_PY_CODE", 1024, 64, 1u << 20, true,    \
-    py_code_dropped, "Python frames lost their names: the Python code table was full")
+    py_code_dropped, "Python frames lost their names: the Python code table was full")       \
+  X(LockReuse, lock_reuse, 13, LockReuseRecord, false, "LOCKSCOPE_LOCK_REUSE", 1u << 12, 64,    \
+    1u << 24, true, lock_reuse_dropped,                                                         \
+    "reused lock addresses shared one probe chain: the lock-reuse table was full")
 // clang-format on
 
 enum SectionId : uint32_t {

@@ -187,6 +187,60 @@ TEST(LockTableTest, RetireStartsANewGeneration) {
   EXPECT_EQ(f.table.Retire(0x9999), 0u);  // never tracked
 }
 
+// A heap address reused by many locks with edges, one after the other: each generation is
+// placed from a home of its own, so none is dropped and none piles up on the address's chain
+// (the old behaviour: a chain one record longer per generation, untracked past kMaxProbes).
+TEST(LockTableTest, ManyGenerationsOfOneAddressDoNotShareAChain) {
+  constexpr uint64_t kCap = 1 << 14;
+  std::vector<LockRecord> records(kCap);
+  std::vector<format::LockReuseRecord> reuse(64);
+  Counters c{};
+  LockTable table(records.data(), kCap, &c, reuse.data(), reuse.size());
+  constexpr uint64_t kAddress = 0x7f0000001040;
+  std::set<uint32_t> ids;
+  uint32_t before = 0;
+  for (int g = 0; g < 2000; ++g) {
+    bool inserted = false;
+    const uint32_t id = table.FindOrInsert(kAddress, format::kLockMutex, &inserted);
+    ASSERT_NE(id, 0u) << "generation " << g;
+    ASSERT_TRUE(inserted);
+    EXPECT_EQ(table.Find(kAddress), id);
+    EXPECT_EQ(table.Previous(kAddress), before);
+    // Its home is its generation's: it sits within a few slots of it.
+    const uint64_t home = table.Home(kAddress, table.Generation(kAddress));
+    EXPECT_LT((id - home) & (kCap - 1), 8u) << "generation " << g;
+    ids.insert(id);
+    table.NoteEdge(id);
+    EXPECT_EQ(table.Retire(kAddress), id);
+    before = id;
+  }
+  EXPECT_EQ(ids.size(), 2000u);
+  EXPECT_EQ(c.locks_dropped, 0u);
+  EXPECT_EQ(c.lock_reuse_used, 1u);  // one address
+  EXPECT_EQ(c.lock_reuse_dropped, 0u);
+}
+
+TEST(LockTableTest, FullReuseTableFallsBackToTheAddressChainAndCounts) {
+  constexpr uint64_t kCap = 1 << 12;
+  std::vector<LockRecord> records(kCap);
+  std::vector<format::LockReuseRecord> reuse(2);  // room for two addresses
+  Counters c{};
+  LockTable table(records.data(), kCap, &c, reuse.data(), reuse.size());
+  for (uint64_t a = 0x1000; a < 0x1000 + 8 * 16; a += 8) {
+    for (int g = 0; g < 3; ++g) {
+      bool inserted = false;
+      const uint32_t id = table.FindOrInsert(a, format::kLockMutex, &inserted);
+      ASSERT_NE(id, 0u);
+      EXPECT_EQ(table.Find(a), id);
+      table.NoteEdge(id);
+      EXPECT_EQ(table.Retire(a), id);
+    }
+  }
+  EXPECT_EQ(c.lock_reuse_used, 2u);
+  EXPECT_GT(c.lock_reuse_dropped, 0u);
+  EXPECT_EQ(c.locks_dropped, 0u);
+}
+
 TEST(LockTableTest, OverflowDropsAndCounts) {
   constexpr uint64_t kCap = 64;  // slot 0 is reserved: 63 usable records
   LockFixture f(kCap);
