@@ -228,8 +228,7 @@ class LockTable {
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & reuse_mask_) {
       format::LockReuseRecord& r = reuse_[i];
       uint64_t expected = 0;
-      if (Atomic(r.address).compare_exchange_strong(expected, address,
-                                                    std::memory_order_acq_rel)) {
+      if (Atomic(r.address).compare_exchange_strong(expected, address, std::memory_order_acq_rel)) {
         Atomic(r.previous).store(retired, std::memory_order_relaxed);
         Atomic(r.generation).store(generation + 1, std::memory_order_release);
         Bump(c_->lock_reuse_used);
@@ -237,8 +236,8 @@ class LockTable {
       }
       if (expected == address) {
         uint32_t g = generation;
-        if (Atomic(r.generation).compare_exchange_strong(g, generation + 1,
-                                                         std::memory_order_acq_rel))
+        if (Atomic(r.generation)
+                .compare_exchange_strong(g, generation + 1, std::memory_order_acq_rel))
           Atomic(r.previous).store(retired, std::memory_order_relaxed);
         return;
       }
