@@ -1,5 +1,7 @@
 // free(): locks that lived in the freed block end their generation, so that the address,
-// when reused, is a new lock (std::mutex has no destructor call to tell us otherwise).
+// when reused, is a new lock (std::mutex has no destructor call to tell us otherwise). The
+// same for the locks a thread made on its own stack, when it exits.
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +45,29 @@ void ClearLockAddressFilter() {
   memset(g_page_filter, 0, sizeof(g_page_filter));
 }
 
+void NoteNewLock(ThreadCtx& t, uint64_t address) {
+  NoteLockAddress(address);
+  const uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
+  if (address < sp || address >= static_cast<uint64_t>(pthread_self())) return;
+  if (t.stack_locks_high == 0 || address < t.stack_locks_low) t.stack_locks_low = address;
+  if (address > t.stack_locks_high) t.stack_locks_high = address;
+}
+
+void RetireLocksIn(uint64_t begin, uint64_t end) {
+  for (uint64_t page = begin >> 12; page <= (end - 1) >> 12; ++page) {
+    if (!TestBit(g_page_filter, page)) continue;
+    uint64_t lo = page << 12 > begin ? page << 12 : begin;
+    uint64_t hi = (page + 1) << 12 < end ? (page + 1) << 12 : end;
+    for (uint64_t line = lo >> 6; line <= (hi - 1) >> 6; ++line) {
+      if (!TestBit(g_line_filter, line)) continue;
+      uint64_t a = line << 6 > lo ? line << 6 : (lo + 7) & ~uint64_t{7};
+      uint64_t b = (line + 1) << 6 < hi ? (line + 1) << 6 : hi;
+      for (; a + 8 <= b; a += 8)
+        if (g_shim.locks.Retire(a) != 0) NoteSemaphoresChanged();  // an identity ended
+    }
+  }
+}
+
 }  // namespace core
 
 void Free(void* ptr) {
@@ -55,19 +80,7 @@ void Free(void* ptr) {
   }
   if (Ready() && real.malloc_usable_size != nullptr) {
     const uint64_t begin = reinterpret_cast<uint64_t>(ptr);
-    const uint64_t end = begin + real.malloc_usable_size(ptr);
-    for (uint64_t page = begin >> 12; page <= (end - 1) >> 12; ++page) {
-      if (!TestBit(g_page_filter, page)) continue;
-      uint64_t lo = page << 12 > begin ? page << 12 : begin;
-      uint64_t hi = (page + 1) << 12 < end ? (page + 1) << 12 : end;
-      for (uint64_t line = lo >> 6; line <= (hi - 1) >> 6; ++line) {
-        if (!TestBit(g_line_filter, line)) continue;
-        uint64_t a = line << 6 > lo ? line << 6 : (lo + 7) & ~uint64_t{7};
-        uint64_t b = (line + 1) << 6 < hi ? (line + 1) << 6 : hi;
-        for (; a + 8 <= b; a += 8)
-          if (g_shim.locks.Retire(a) != 0) NoteSemaphoresChanged();  // an identity ended
-      }
-    }
+    RetireLocksIn(begin, begin + real.malloc_usable_size(ptr));
   }
   g_real.free(ptr);
 }

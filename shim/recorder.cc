@@ -116,7 +116,7 @@ void RecordEdgesBelow(ThreadCtx& t, uint32_t below, uint32_t lock, uint32_t stac
 uint32_t SemaphoreLock(uint64_t address) {
   bool inserted = false;
   const uint32_t lock = g_shim.locks.FindOrInsert(address, format::kLockSemaphore, &inserted);
-  if (inserted) NoteLockAddress(address);
+  if (inserted) NoteNewLock(t_ctx, address);
   return lock;
 }
 
@@ -248,6 +248,9 @@ void OnThreadExit(void*) {
   ReconcileHeld(t);
   if (t.depth > 0) r.exit_stack = CaptureStack();
   RecordEvent(t, format::kOpThreadExit, 0, 0);
+  // Its frames are gone, and glibc gives its stack to a later thread: the locks it made
+  // there end (a PTHREAD_MUTEX_INITIALIZER or std::mutex on the stack is never destroyed).
+  if (t.stack_locks_high != 0) RetireLocksIn(t.stack_locks_low, t.stack_locks_high + 8);
   if (t.spill != nullptr) {
     munmap(t.spill, t.spill_cap * sizeof(HeldLock));
     t.spill = nullptr;
@@ -423,7 +426,7 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
   Prepared p{address, 0, 0, 0, flags};
   bool inserted = false;
   p.lock = g_shim.locks.FindOrInsert(address, kind, &inserted);
-  if (inserted) NoteLockAddress(address);
+  if (inserted) NoteNewLock(t, address);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
   const uint64_t key = ChainKey(CurrentChain(t), p.lock, flags);
   p.chain = key;

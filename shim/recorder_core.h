@@ -95,6 +95,10 @@ struct ThreadCtx {
   } sem_cache[kSemCached];
   uint32_t sem_cache_next;  // the entry the next miss replaces (round robin)
   uint64_t not_lock_seen;
+  // The locks it made on its own stack lie in [stack_locks_low, stack_locks_high] (0, 0:
+  // none): its exit ends them, as free() does for the heap, since glibc hands the stack to a
+  // later thread.
+  uint64_t stack_locks_low, stack_locks_high;
   // Its last takes of known semaphore locks while holding the GIL (FastTryWait), one per
   // semaphore: what each take was prepared with, for the same semaphore, site and held entry
   // below, as long as g_sem_changes has not moved (address 0: none). It spares CPython's
@@ -483,6 +487,12 @@ uint32_t RetireLock(uint64_t address);
 // memory that never held one costs two bit tests.
 void NoteLockAddress(uint64_t address);
 void ClearLockAddressFilter();
+// A new lock at `address`, seen by thread `t`: into the free() filter, and into the range of
+// the locks on the thread's own stack (between its stack pointer and its thread descriptor,
+// which glibc places at the top of a thread's stack), which its exit ends.
+void NoteNewLock(ThreadCtx& t, uint64_t address);
+// Ends the identity of every lock in [begin, end) (free(), a thread's exit).
+void RetireLocksIn(uint64_t begin, uint64_t end);
 
 // In a fork child that has just mapped its own dump: empty tables, this thread unregistered.
 void ResetForChild(ThreadCtx& t);
