@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -616,6 +617,14 @@ void Initialize() {
   t.guard = kGuardInside;
   if (!ResolveRealFunctions()) {
     RawLog("cannot resolve the pthread functions; recording disabled");
+    g_shim.state.store(kDisabled, std::memory_order_release);
+    t.guard = kGuardFree;
+    return;
+  }
+  // A secure-execution process (setuid, setgid, file capabilities: AT_SECURE) runs with
+  // rights its environment's author may not have: nothing is recorded or written there,
+  // whatever LOCKSCOPE_* says.
+  if (getauxval(AT_SECURE) != 0) {
     g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;

@@ -168,6 +168,56 @@ class Tests:
         if os.listdir(tiny):
             raise Failure("files left under the mount: %s" % os.listdir(tiny))
 
+    def test_secure_execution_records_nothing(self):
+        # A setuid-root copy of a program, run by nobody (AT_SECURE), with the shim where the
+        # loader takes it for such a process (a setuid library in a system directory, here an
+        # overlay in a mount namespace of its own). As root the same setup records (the
+        # check is not vacuous); in the secure process nothing is written.
+        if os.geteuid() != 0:
+            print("  (not root: cannot make a setuid program here)")
+            return
+        # (Under /tmp, not the scratch directory: nobody must reach the program.)
+        work = tempfile.mkdtemp(prefix="lockscope-secure-", dir="/tmp")
+        try:
+            self.secure_execution_in(work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+    def secure_execution_in(self, work):
+        os.chmod(work, 0o755)
+        for sub in ("upper", "work", "dumps"):
+            os.mkdir(os.path.join(work, sub))
+        dumps = os.path.join(work, "dumps")
+        os.chmod(dumps, 0o777)
+        prog = os.path.join(work, "three_cycle")
+        shutil.copy(self.prog("three_cycle"), prog)
+        os.chmod(prog, 0o4755)
+        libdir = "/usr/lib/x86_64-linux-gnu"
+        if not os.path.isdir(libdir):
+            print("  (no %s here)" % libdir)
+            return
+        script = (
+            'mount -t overlay overlay -o lowerdir=%(lib)s,upperdir=%(w)s/upper,workdir=%(w)s/work'
+            ' %(lib)s || exit 97\n'
+            'cp %(shim)s %(lib)s/liblockscope-sectest.so && chmod 4755 %(lib)s/liblockscope-sectest.so\n'
+            'env LD_PRELOAD=liblockscope-sectest.so LOCKSCOPE_DIR=%(d)s %(prog)s || exit 98\n'
+            'ls %(d)s | grep -q dump || exit 99\n'
+            'rm -f %(d)s/*\n'
+            'setpriv --reuid=65534 --regid=65534 --clear-groups env LD_PRELOAD=liblockscope-sectest.so'
+            ' LOCKSCOPE_DIR=%(d)s %(prog)s\n'
+            % {"lib": libdir, "w": work, "shim": self.shim, "d": dumps, "prog": prog})
+        r = subprocess.run(["unshare", "--mount", "sh", "-c", script], capture_output=True,
+                           timeout=60)
+        if r.returncode == 97:
+            print("  (no overlay filesystem here)")
+            return
+        if r.returncode != 0:
+            raise Failure("want status 0 (as root the shim recorded; the program ran), got %d: %r"
+                          % (r.returncode, r.stderr[-300:]))
+        if os.listdir(dumps) or r.stderr:
+            raise Failure("a secure-execution process wrote %s, stderr %r"
+                          % (os.listdir(dumps), r.stderr[-300:]))
+
     # ---- live process and kill -9 ------------------------------------------------------
 
     def test_report_live_then_after_kill9(self):
