@@ -168,6 +168,33 @@ class Tests:
         if os.listdir(tiny):
             raise Failure("files left under the mount: %s" % os.listdir(tiny))
 
+    def test_bad_variables_are_named_and_defaults_used(self):
+        # Each bad LOCKSCOPE_* value (and a name that is none of ours) is one line on stderr
+        # naming it and the default used; the program runs and prints as it would, and
+        # records with the defaults (before: silence).
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        env = dict(os.environ, LD_PRELOAD=self.shim, LOCKSCOPE_DIR=d, LOCKSCOPE_LOCKS="abc",
+                   LOCKSCOPE_RING_EVENTS="99999999999", LOCKSCOPE_STACK_DEPTH="-3",
+                   LOCKSCOPE_DISABLE="yes", LOCKSCOPE_LOKS="1")
+        native = subprocess.run([self.prog("busy_clean")], capture_output=True, timeout=60)
+        r = subprocess.run([self.prog("busy_clean")], capture_output=True, timeout=60, env=env)
+        if (r.returncode, r.stdout) != (native.returncode, native.stdout):
+            raise Failure("want status %d and %r, got %d and %r" % (
+                native.returncode, native.stdout, r.returncode, r.stdout))
+        lines = r.stderr.decode().splitlines()
+        want = [("LOCKSCOPE_LOCKS=abc", "the default 2097152 is used"),
+                ("LOCKSCOPE_RING_EVENTS=99999999999", "the default 2048 is used"),
+                ("LOCKSCOPE_STACK_DEPTH=-3", "the default 32 is used"),
+                ("LOCKSCOPE_DISABLE=yes", "recording on"),
+                ("LOCKSCOPE_LOKS", "is not a lockscope variable")]
+        if len(lines) != len(want) or not all(
+                any(l.startswith("lockscope: " + name) and what in l for l in lines)
+                for name, what in want):
+            raise Failure("want one line for each of %s, got %r" % ([w[0] for w in want], lines))
+        rc, out, err = run([self.ls, "report", "--format", "json", d])
+        if rc != 0 or not json.loads(out)["dumps"]:
+            raise Failure("no dump recorded with the defaults: %d %s" % (rc, err[-200:]))
+
     def test_secure_execution_records_nothing(self):
         # A setuid-root copy of a program, run by nobody (AT_SECURE), with the shim where the
         # loader takes it for such a process (a setuid library in a system directory, here an
