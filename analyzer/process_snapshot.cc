@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "analyzer/checks/waits.h"
 #include "analyzer/python_snapshot.h"
+#include "analyzer/symbolizer.h"
 #include "shim/dump_file.h"
 #include "shim/tables.h"
 
@@ -748,10 +749,7 @@ int FindElfOfCore(Dwfl_Module* m, void** userdata, const char* name, Dwarf_Addr 
                   char** file_name, Elf** elfp) {
   if (!g_core_sysroot.empty() && name != nullptr && name[0] == '/') {
     const std::string path = g_core_sysroot + name;
-    struct stat st;
-    const int fd = stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)
-                       ? open(path.c_str(), O_RDONLY | O_CLOEXEC)
-                       : -1;
+    const int fd = OpenRegularFile(path);
     Elf* elf = fd >= 0 ? elf_begin(fd, ELF_C_READ_MMAP, nullptr) : nullptr;
     if (elf != nullptr) {
       const unsigned char* want = nullptr;

@@ -39,7 +39,9 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -198,6 +200,18 @@ struct Symbolizer::DwflState {
   }
 };
 
+int OpenRegularFile(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return -1;
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return -1;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 Symbolizer::Symbolizer(std::vector<ModuleInfo> modules) {
   try {
     Init(modules);
@@ -228,17 +242,21 @@ void Symbolizer::Init(const std::vector<ModuleInfo>& modules) {
     // an overlap and garbage-collect the FIRST module at dwfl_report_end, so
     // exact duplicates in the dump are dropped here.
     if (!seen.emplace(m.path, m.base).second) continue;
-    // Only regular files: opening e.g. a FIFO named by a corrupt dump would
-    // block forever.
-    struct stat st;
-    if (stat(m.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // Only regular files: opening a FIFO named by a hostile dump would block
+    // forever, and opening some devices does something. Checked before the
+    // open, and again on the descriptor (opened without blocking), so that a
+    // file swapped meanwhile is refused too.
+    const int fd = OpenRegularFile(m.path);
+    if (fd < 0) continue;
     // The module is named by its full path (as dwfl_linux_proc_report does),
-    // so distinct files never collide by name. fd == -1: libdwfl opens (and
-    // owns) the file; it fails cleanly for unreadable or non-ELF files.
-    Dwfl_Module* mod = dwfl_report_elf(s.dwfl, m.path.c_str(), m.path.c_str(),
-                                       /*fd=*/-1, m.base,
+    // so distinct files never collide by name. libdwfl owns the descriptor
+    // once it took the module; it fails cleanly for non-ELF files.
+    Dwfl_Module* mod = dwfl_report_elf(s.dwfl, m.path.c_str(), m.path.c_str(), fd, m.base,
                                        /*add_p_vaddr=*/true);
-    if (mod == nullptr) continue;
+    if (mod == nullptr) {
+      close(fd);
+      continue;
+    }
     reported.emplace_back(mod, &m);
   }
   if (dwfl_report_end(s.dwfl, nullptr, nullptr) != 0) {

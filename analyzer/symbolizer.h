@@ -90,6 +90,12 @@ struct SymbolizedFrame {
   bool python = false;
 };
 
+// A file that a dump or a core names, opened read-only when it is a regular
+// file: checked before the open and again on the descriptor (opened without
+// blocking), so that a FIFO or a device named by a hostile input never hangs
+// or disturbs anything. -1 otherwise.
+int OpenRegularFile(const std::string& path);
+
 // Symbolizes addresses of a (possibly dead) process offline, from the module
 // list the process recorded. See the file comment for the general contract.
 class Symbolizer {

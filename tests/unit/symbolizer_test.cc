@@ -307,7 +307,15 @@ TEST(SymbolizerTest, UnknownPcGivesSingleEmptyFrame) {
 }
 
 TEST(SymbolizerTest, BadModulesAreSkipped) {
+  // A FIFO (opening it for reading would wait for a writer forever).
+  char dir[] = "/tmp/lockscope-symbolizer-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string fifo = std::string(dir) + "/module.so";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_EQ(OpenRegularFile(fifo), -1);
+  EXPECT_EQ(OpenRegularFile("/dev/zero"), -1);
   std::vector<ModuleInfo> modules = {
+      {fifo, 0x700000, ""},
       {"/nonexistent/dir/libgone.so", 0x100000, "abcdef"},
       {"", 0x200000, ""},
       {"linux-vdso.so.1", 0x300000, ""},
@@ -317,7 +325,7 @@ TEST(SymbolizerTest, BadModulesAreSkipped) {
       {"/etc/passwd", 0x600000, ""},  // not ELF
   };
   Symbolizer symbolizer(std::move(modules));
-  for (const uint64_t pc : {0x100010, 0x200010, 0x300010, 0x400010, 0x600010}) {
+  for (const uint64_t pc : {0x100010, 0x200010, 0x300010, 0x400010, 0x600010, 0x700010}) {
     const std::vector<SymbolizedFrame> frames = symbolizer.Symbolize(pc, true);
     ASSERT_EQ(frames.size(), 1u);
     EXPECT_EQ(frames[0].pc, pc);
@@ -327,6 +335,8 @@ TEST(SymbolizerTest, BadModulesAreSkipped) {
   }
   // Skipped modules are not build-id checked.
   EXPECT_TRUE(symbolizer.MismatchedModules().empty());
+  unlink(fifo.c_str());
+  rmdir(dir);
 }
 
 TEST(SymbolizerTest, EmptyModuleList) {
