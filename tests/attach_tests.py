@@ -54,6 +54,25 @@ def futex_waiters(pid):
     return out
 
 
+def asleep(pid, seconds, enough=lambda seen: False):
+    """{tid: {futex addresses}} of the threads of `pid` seen asleep in futex() over `seconds`
+    (looked at every 10 ms; stops early once `enough(seen)`). A thread that waits in timed
+    slices (CPython's take_gil: 5 ms) is out of its futex now and then: one look misses it."""
+    seen = {}
+    deadline = time.monotonic() + seconds
+    while True:
+        for tid, futex in futex_waiters(pid).items():
+            seen.setdefault(tid, set()).add(futex)
+        if enough(seen) or time.monotonic() >= deadline:
+            return seen
+        time.sleep(0.01)
+
+
+def same_sleepers(before, after):
+    """The same threads asleep, each again on a futex it slept on before."""
+    return set(after) == set(before) and all(after[t] & before[t] for t in before)
+
+
 def descendants(pid):
     """Every process below `pid` (children, their children...), even in other sessions."""
     found, todo = [], [pid]
@@ -164,7 +183,7 @@ class Tests:
     def hung_case(self, program, blocked, kind, threads, locks, functions, in_child=False,
                   wrapper=(), details=()):
         with Hung(self.program(program), blocked, in_child, wrapper) as h:
-            before = futex_waiters(h.target)
+            before = asleep(h.target, 0.2)
             report = self.attach_json(h.target, 66)
             f = self.one(report, kind)
             names = sorted(t["name"] for t in f["threads"])
@@ -188,11 +207,9 @@ class Tests:
             time.sleep(0.2)
             if h.proc.poll() is not None:
                 raise Failure("the program ended after attach (status %s)" % h.proc.returncode)
-            deadline = time.monotonic() + 2
-            while futex_waiters(h.target) != before and time.monotonic() < deadline:
-                time.sleep(0.01)
-            after = futex_waiters(h.target)
-            if after != before:
+            # Every thread seen asleep on its futex again within 2 s, and no other.
+            after = asleep(h.target, 2, lambda seen: same_sleepers(before, seen))
+            if not same_sleepers(before, after):
                 raise Failure("threads in futex() before %s, after %s" % (before, after))
 
     def core_case(self, program, blocked, kind, locks, functions):

@@ -35,6 +35,30 @@ lockscope_ensure_packages() {
   fi
 }
 
+# A build directory of its own for the analyzer and the unit tests under AddressSanitizer and
+# UndefinedBehaviorSanitizer (scripts/test runs its suites with them): $1, built with the
+# extra meson options that follow.
+lockscope_ensure_built_in() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  (
+    flock 9
+    if [ ! -f "$dir/build.ninja" ]; then
+      meson setup "$dir" "$LOCKSCOPE_ROOT" "$@" >"$dir/setup.log" 2>&1 || {
+        tail -n 30 "$dir/setup.log" >&2
+        echo "lockscope: meson setup failed (log: $dir/setup.log)" >&2
+        exit 2
+      }
+    fi
+    ninja -C "$dir" tests/unit/unit_tests analyzer/lockscope >"$dir/build.log" 2>&1 || {
+      grep -E "error|FAILED" "$dir/build.log" | head -n 30 >&2
+      echo "lockscope: build failed (log: $dir/build.log)" >&2
+      exit 2
+    }
+  ) 9>"$dir/.build.lock" || exit 2
+}
+
 lockscope_ensure_built() {
   lockscope_ensure_packages
   mkdir -p "$LOCKSCOPE_BUILD"
