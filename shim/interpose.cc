@@ -131,6 +131,7 @@ LOCKSCOPE_EXPORT int pthread_setname_np(pthread_t thread, const char* name) {
 LOCKSCOPE_EXPORT pid_t _Fork(void) { return lockscope::RawFork(); }
 
 LOCKSCOPE_EXPORT void free(void* p) { lockscope::Free(p); }
+LOCKSCOPE_EXPORT int dlclose(void* handle) { return lockscope::DlClose(handle); }
 
 // Start recording as early as the loader lets us: preloaded libraries' constructors run
 // before the program's. Locks taken even earlier (other libraries' constructors, the

@@ -64,6 +64,7 @@ bool ResolveRealFunctions() {
   Resolve(&r._Fork, "_Fork");  // glibc >= 2.34
   ok &= Resolve(&r.free, "free");
   Resolve(&r.malloc_usable_size, "malloc_usable_size");
+  Resolve(&r.dlclose, "dlclose");
   g_real = r;
   g_real_resolved.store(true, std::memory_order_release);
   return ok;

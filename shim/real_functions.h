@@ -55,6 +55,7 @@ struct RealFunctions {
   pid_t (*_Fork)(void);
   void (*free)(void*);
   size_t (*malloc_usable_size)(void*);
+  int (*dlclose)(void*);
 };
 
 // Filled by ResolveRealFunctions(); every required entry is non-null once g_real_resolved

@@ -72,6 +72,7 @@ int Join(pthread_t thread, void** result);
 // _Fork(): fork() itself is handled by pthread_atfork handlers (fork_hooks.cc).
 pid_t RawFork();
 void Free(void* p);
+int DlClose(void* handle);
 
 // Start-up before any constructor would otherwise be too late (called from the first
 // interposed call and from the shim's constructor); idempotent.

@@ -35,12 +35,12 @@ lockscope_ensure_packages() {
   fi
 }
 
-# A build directory of its own for the analyzer and the unit tests under AddressSanitizer and
-# UndefinedBehaviorSanitizer (scripts/test runs its suites with them): $1, built with the
-# extra meson options that follow.
+# A build directory of its own: $1, where only the targets $2 (space-separated) are built,
+# configured with the meson options that follow (scripts/test's sanitized analyzer,
+# scripts/fuzz's target; CC/CXX from the environment at its first setup).
 lockscope_ensure_built_in() {
-  local dir=$1
-  shift
+  local dir=$1 targets=$2
+  shift 2
   mkdir -p "$dir"
   (
     flock 9
@@ -51,7 +51,8 @@ lockscope_ensure_built_in() {
         exit 2
       }
     fi
-    ninja -C "$dir" tests/unit/unit_tests analyzer/lockscope >"$dir/build.log" 2>&1 || {
+    # shellcheck disable=SC2086  # (a list of targets)
+    ninja -C "$dir" $targets >"$dir/build.log" 2>&1 || {
       grep -E "error|FAILED" "$dir/build.log" | head -n 30 >&2
       echo "lockscope: build failed (log: $dir/build.log)" >&2
       exit 2
