@@ -42,6 +42,12 @@ std::string FindingBuilder::Lock(uint64_t address, uint8_t kind) {
   return absl::StrCat("{", l.id, "}");
 }
 
+size_t FindingBuilder::LockIndex(uint64_t address) const {
+  for (size_t i = 0; i < f_.locks.size(); ++i)
+    if (f_.locks[i].address == address) return i;
+  return f_.locks.size();
+}
+
 std::string FindingBuilder::Lock(uint64_t address, const LockInfo* lock) {
   return Lock(address, lock ? lock->kind : uint8_t{format::kLockMutex});
 }

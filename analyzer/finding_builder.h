@@ -31,6 +31,8 @@ class FindingBuilder {
 
   // "{Ln}" for the lock at `address`, added (once) with its kind.
   std::string Lock(uint64_t address, uint8_t kind);
+  // Its position in the finding's locks (added by Lock first).
+  size_t LockIndex(uint64_t address) const;
   // The same with the kind the model knows (a mutex when `lock` is null: untracked).
   std::string Lock(uint64_t address, const LockInfo* lock);
 

@@ -109,12 +109,15 @@ Finding MakeFinding(const Dump& dump, size_t di, const std::vector<uint32_t>& cy
   FindingBuilder b(dump, di, "lock-order-inversion",
                    single_thread ? Severity::kWarning : Severity::kError);
   std::vector<std::string> ids;
+  std::vector<size_t> at;  // each cycle lock's position in the finding's locks (two records
+                           // of one address, as a corrupt dump may have, share one)
   for (size_t i = 0; i < k; ++i) {
     const uint32_t lock = g.nodes[cycle[i]].lock;
     const LockInfo* l = dump.Lock(lock);
     ids.push_back(b.Lock(l ? l->address : 0, KindOf(dump, lock)));
-    b.finding().cycle_edges.push_back({i, (i + 1) % k});
+    at.push_back(b.LockIndex(l ? l->address : 0));
   }
+  for (size_t i = 0; i < k; ++i) b.finding().cycle_edges.push_back({at[i], at[(i + 1) % k]});
   // Threads in the order they took the edges, then those that also took one.
   for (const EdgeInfo* e : edges) b.Thread(e->tid);
   for (int32_t tid : tids) b.Thread(tid);

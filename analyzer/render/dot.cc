@@ -34,7 +34,8 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
   std::set<std::tuple<size_t, uint64_t, uint64_t>> hot;  // (dump, from address, to address)
   for (const Finding& f : report.findings)
     for (auto [a, b] : f.cycle_edges)
-      hot.insert({f.locks[a].dump, f.locks[a].address, f.locks[b].address});
+      if (a < f.locks.size() && b < f.locks.size())
+        hot.insert({f.locks[a].dump, f.locks[a].address, f.locks[b].address});
   std::string out = "digraph lockscope {\n  node [shape=box, fontname=monospace];\n";
   for (size_t d = 0; d < dumps.size(); ++d) {
     const Dump& dump = *dumps[d];
