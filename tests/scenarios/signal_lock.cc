@@ -9,6 +9,7 @@
 // Expected: clean (exit 0, no finding): no exit-holding, no unlock-not-owner, no inversion.
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -21,10 +22,17 @@ std::atomic<bool> g_stop{false};
 std::atomic<bool> g_started{false};
 long g_work = 0;
 
-void on_signal(int) {
+int g_ack[2];  // a pipe: the handler says it ran (main blocks on it, and so leaves the CPU)
+
+void on_signal(int sig) {
   pthread_mutex_lock(&g_signal_lock);
   g_signals.fetch_add(1, std::memory_order_relaxed);
   pthread_mutex_unlock(&g_signal_lock);
+  if (sig != 0) {
+    const char ran = 1;
+    ssize_t ignored = write(g_ack[1], &ran, 1);  // async-signal-safe
+    (void)ignored;
+  }
 }
 
 __attribute__((noinline)) void lock_outer_then_inner() {
@@ -52,6 +60,7 @@ __attribute__((noinline)) void* lock_nested_until_stopped(void*) {
 }
 
 int main() {
+  if (pipe(g_ack) != 0) return 1;
   struct sigaction sa {};
   sa.sa_handler = on_signal;
   sa.sa_flags = SA_RESTART;
@@ -60,10 +69,12 @@ int main() {
   pthread_create(&worker, nullptr, lock_nested_until_stopped, nullptr);
   while (!g_started.load()) {
   }
+  // One signal at a time: main waits for the handler's word (blocked in read, off the CPU:
+  // on a busy machine a spinning main kept the worker from running for seconds).
   for (int i = 0; i < 20000; ++i) {
-    const int before = g_signals.load();
     pthread_kill(worker, SIGUSR1);
-    while (g_signals.load() == before) {
+    char ran;
+    while (read(g_ack[0], &ran, 1) != 1) {
     }
   }
   g_stop.store(true);
