@@ -586,14 +586,7 @@ def main():
     ap.add_argument("--filter", default="")
     opts = ap.parse_args()
     tests = Tests(os.path.abspath(opts.lockscope), os.path.abspath(opts.bin_dir))
-    checks = [(name, getattr(tests, name))
-              for name in sorted(n for n in dir(tests) if n.startswith("test_"))]
-    status = harness.run_suite("cli", checks, opts.filter)
-    if status == 0:
-        shutil.rmtree(SCRATCH, ignore_errors=True)
-    else:
-        print("scratch directories kept in %s" % SCRATCH)
-    return status
+    return harness.run_test_methods("cli", tests, opts.filter, SCRATCH)
 
 
 if __name__ == "__main__":

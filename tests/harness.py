@@ -7,6 +7,7 @@ bound passes), finding processes a test left behind, and a suite runner that pri
 import os
 import signal
 import subprocess
+import shutil
 import sys
 
 
@@ -113,3 +114,16 @@ def run_suite(label, checks, name_filter=""):
         print("no check matches %r" % name_filter, file=sys.stderr)
     print("%s: %d passed, %d failed" % (label, passed, failed))
     return 0 if failed == 0 and passed > 0 else 1
+
+
+def run_test_methods(label, tests, name_filter, scratch):
+    """run_suite over the `test_*` methods of `tests`, by name; `scratch` (the suite's
+    temporary directory) is removed when everything passed, kept (and named) otherwise."""
+    checks = [(name, getattr(tests, name))
+              for name in sorted(n for n in dir(tests) if n.startswith("test_"))]
+    status = run_suite(label, checks, name_filter)
+    if status == 0:
+        shutil.rmtree(scratch, ignore_errors=True)
+    else:
+        print("scratch directory kept in %s" % scratch)
+    return status
