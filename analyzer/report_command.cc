@@ -147,8 +147,10 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
   a.report.notes.insert(a.report.notes.end(), skipped.begin(), skipped.end());
   a.report.notes.insert(a.report.notes.end(), core_notes.begin(), core_notes.end());
   if (a.dumps.empty())
-    a.report.notes.push_back(absl::StrCat("no dumps found", dump_dir.empty() ? "" : " in ",
-                                          dump_dir, " (did the program start?)"));
+    a.report.notes.push_back(absl::StrCat(
+        "no dumps found", dump_dir.empty() ? "" : " in ", dump_dir,
+        ": no process took a lock under lockscope (a process makes its dump at its first lock "
+        "operation; a statically linked program cannot load the shim)"));
   a.symbols = std::make_unique<SymbolCache>(a.dumps);
   return analysis;
 }

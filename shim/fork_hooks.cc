@@ -4,10 +4,13 @@
 // last in prepare and first in the child):
 //   prepare  snapshot every thread's held locks and the forking stack (frames copied, since
 //            the child cannot use the parent's stack ids once it has its own dump);
-//   child    map a new dump of its own over the parent's (every pointer stays valid; nothing
-//            reaches the parent's file any more), re-register the forking thread with the
-//            locks it held, and list every inherited held lock, checked against the child's
-//            own copy of the lock word;
+//   child    replace the parent's mapping with private memory (nothing reaches the parent's
+//            file any more) and arm the shim again: the child makes a dump of its own at its
+//            first lock operation, at the same address (every pointer stays valid). Then
+//            (FinishChildDump) it lists every inherited held lock, checked against the
+//            child's own copy of the lock word, and the forking thread, when it registers,
+//            takes back the locks it held (AdoptForkLocks). A child that takes no lock
+//            before it exits or execs (most fork children) makes no file at all;
 //   parent   nothing to do.
 // A child that later blocks on an inherited lock of another thread records held-across-fork
 // before it blocks (CheckInheritedLock). _Fork (no handlers) is interposed to do the same.
@@ -71,11 +74,25 @@ struct ForkSnapshot {
   uint32_t code_count;
   char parent_dump[PATH_MAX];
   uint32_t parent_generation;
+  int32_t parent_pid;
   bool taken;    // prepare ran with the shim ready: the child must switch dumps
   bool guarded;  // prepare set the forking thread's guard
 };
 ForkSnapshot g_snapshot;
 std::atomic<bool> g_fork_busy{false};
+
+// In a fork child, from ForkChild until its dump is made (FinishChildDump): the snapshot is
+// its parent's (g_snapshot is not written again before then: a fork from here makes the
+// dump first), to be written into that dump; and where the parent's mapping was.
+bool g_child_pending = false;
+void* g_child_address = nullptr;
+// The locks the forking thread held at fork(), for AdoptForkLocks (copied: another thread
+// of the child may fork, and take a snapshot, before the forking thread registers), and the
+// child's own records of the Python functions their stacks name (written once the dump is
+// made, before any thread registers).
+ForkSnapshot::Entry g_adopt[ForkSnapshot::kMax];
+uint32_t g_adopt_count = 0;
+uint32_t g_child_code[ForkSnapshot::kMaxCodes];
 
 // The snapshot's own index (+1) of the parent's Python code record `parent`; 0 when it is
 // not there (a record not yet written) or the list is full.
@@ -141,6 +158,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   s->count = 0;
   s->dropped = 0;
   s->forker_tid = t.tid;
+  s->parent_pid = g_shim.dump.header->pid;
   memcpy(s->parent_dump, g_shim.dump_path, sizeof(s->parent_dump));
   s->parent_generation = g_shim.dump.header->fork_generation;
   s->code_count = 0;
@@ -208,45 +226,72 @@ bool StillLocked(const ForkSnapshot::Entry& e) {
   }
 }
 
-// Never write into the parent's file: replace the mapping with private memory and stop. The
-// child's only thread (this one) forgets its slot, so its fast paths pass straight through.
-void DisableInChild() {
-  // Should the private mapping fail, the parent's file stays mapped: but nothing writes to it
-  // once the state is disabled and this thread has no slot.
+// Whether a lock held at fork() by another thread than the forking one is still locked in
+// the child's copy of memory.
+bool InheritsOthersLock(const ForkSnapshot& s) {
+  for (uint32_t i = 0; i < s.count; ++i)
+    if (!s.entries[i].by_forker && s.entries[i].kind != format::kLockGil &&
+        StillLocked(s.entries[i]))
+      return true;
+  return false;
+}
+
+// The parent's mapping replaced with private memory at the same address: whatever the
+// child does, nothing reaches the parent's file. No page of it is touched until the child
+// maps its own dump there (or never: a child that takes no lock).
+void LeaveParentMapping() {
+  if (g_shim.dump.header == nullptr || g_shim.dump.size == 0) return;
   const int saved_errno = errno;
   mmap(g_shim.dump.header, g_shim.dump.size, PROT_READ | PROT_WRITE,
-       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   errno = saved_errno;
+}
+
+// Records nothing in this child: its only thread (this one) forgets its slot, so its fast
+// paths pass straight through. Should the private mapping fail, the parent's file stays
+// mapped: but nothing writes to it once the state is disabled and this thread has no slot.
+void DisableInChild() {
+  LeaveParentMapping();
   g_shim.state.store(kDisabled, std::memory_order_release);
   t_ctx.rec = nullptr;
   t_ctx.untracked = true;
   t_ctx.depth = 0;
 }
 
-void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
-  const pid_t ppid = getppid();
-  if (!CreateDump(g_shim.config, g_shim.dump.header, &g_shim.dump, g_shim.dump_path)) {
-    const int why = errno;
-    DisableInChild();
-    RawLog("fork child: cannot create its dump: ", strerror(why), DumpErrorHint(why),
-           "; recording disabled");
-    return;
-  }
+// A lock the forking thread held at fork(), as the child's own: its identity, and its stack
+// in the child's depot.
+uint32_t ChildLock(const ForkSnapshot::Entry& e) {
+  // Semaphores start over in the child (not yet known to be locks): their records say
+  // lock 0, as CheckInheritedLock's callers do.
+  if (e.kind == format::kLockSemaphore) return 0;
+  bool inserted = false;
+  const uint32_t lock = g_shim.locks.FindOrInsert(e.address, e.kind, &inserted);
+  if (inserted) NoteLockAddress(e.address);
+  return lock;
+}
+
+}  // namespace
+
+namespace core {
+
+bool ChildDumpPending() { return g_child_pending; }
+void* ChildDumpAddress() { return g_child_address; }
+
+void FinishChildDump() {
+  const ForkSnapshot& s = g_snapshot;
+  g_child_pending = false;
   format::FileHeader* h = g_shim.dump.header;
-  h->parent_pid = ppid;
+  h->parent_pid = s.parent_pid;
   h->fork_generation = s.parent_generation + 1;
   size_t n = strlen(s.parent_dump);
   if (n >= sizeof(h->parent_dump)) n = sizeof(h->parent_dump) - 1;
   memcpy(h->parent_dump, s.parent_dump, n);
-  ResetForChild(t);
-  if (!RegisterThread(t)) return;
   h->fork_tid = s.forker_tid;
-  static uint32_t child_code[ForkSnapshot::kMaxCodes];  // the child is single-threaded
   for (uint32_t i = 0; i < s.code_count; ++i) {
     const format::PyCodeRecord& r = s.codes[i].record;
-    child_code[i] = PythonCodeRecord(r.name, r.filename, r.first_line);
+    g_child_code[i] = PythonCodeRecord(r.name, r.filename, r.first_line);
   }
-  h->fork_stack = PutFrames(s.fork_stack, child_code);
+  h->fork_stack = PutFrames(s.fork_stack, g_child_code);
   format::Counters& c = h->counters;
   c.fork_held_dropped = s.dropped;
   for (uint32_t i = 0; i < s.count; ++i) {
@@ -254,19 +299,6 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
     // CPython re-creates the GIL in the child and takes it again (gil_hooks.cc sees that).
     if (e.kind == format::kLockGil) continue;
-    // Semaphores start over in the child (not yet known to be locks): their records say
-    // lock 0, as CheckInheritedLock's callers do.
-    const bool semaphore = e.kind == format::kLockSemaphore;
-    bool inserted = false;
-    uint32_t lock = semaphore ? 0 : g_shim.locks.FindOrInsert(e.address, e.kind, &inserted);
-    if (inserted) NoteLockAddress(e.address);
-    uint32_t stack = PutFrames(e.stack, child_code);
-    if (e.by_forker) {
-      // The forking thread lives on here: it still holds its locks.
-      Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
-      Commit(t, p);
-      Held(t, t.depth - 1).recursion = e.recursion;
-    }
     if (c.fork_held_used >= g_shim.dump.fork_held_capacity) {
       ++c.fork_held_dropped;
       continue;
@@ -274,8 +306,8 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
     format::ForkHeldRecord& r = g_shim.dump.fork_held[c.fork_held_used];
     r.address = e.address;
     r.holder_tid = e.holder_tid;
-    r.lock = lock;
-    r.stack = stack;
+    r.lock = ChildLock(e);
+    r.stack = PutFrames(e.stack, g_child_code);
     r.kind = e.kind;
     r.by_forker = e.by_forker;
     memcpy(r.holder_name, e.holder_name, sizeof(r.holder_name));
@@ -284,12 +316,31 @@ void StartChildDump(ThreadCtx& t, const ForkSnapshot& s) {
   }
 }
 
-}  // namespace
-
-namespace core {
+// The forking thread lives on in the child: it still holds its locks. It has made no lock
+// operation since fork() (any would have brought it here first), so the snapshot says what
+// it holds.
+void AdoptForkLocks(ThreadCtx& t) {
+  t.adopt_fork_locks = false;
+  for (uint32_t i = 0; i < g_adopt_count; ++i) {
+    const ForkSnapshot::Entry& e = g_adopt[i];
+    const uint32_t lock = ChildLock(e);
+    const uint32_t stack = PutFrames(e.stack, g_child_code);
+    Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
+    Commit(t, p);
+    Held(t, t.depth - 1).recursion = e.recursion;
+  }
+}
 
 void ForkPrepare() {
-  if (!Ready()) return;  // (a fork before start-up completes: the child switches nothing)
+  ThreadCtx& self = t_ctx;
+  // A dump that another thread is making: the child must not copy it half made.
+  while (g_shim.state.load(std::memory_order_acquire) == kCreating && self.guard != kGuardInside)
+    sched_yield();
+  // A fork child that has made no dump yet makes it now: its own child's parent link and
+  // inherited locks are about it, and the snapshot is about to be taken again.
+  if (g_child_pending && g_shim.state.load(std::memory_order_acquire) == kArmed)
+    if (ThreadCtx* t = Enter()) Leave(t);
+  if (!Ready()) return;  // no dump (yet): the child has nothing to switch from
   while (g_fork_busy.exchange(true, std::memory_order_acquire)) sched_yield();
   g_snapshot.taken = false;
   g_snapshot.guarded = false;
@@ -305,6 +356,7 @@ void ForkPrepare() {
     g_snapshot.count = 0;
     g_snapshot.dropped = 0;
     g_snapshot.forker_tid = 0;
+    g_snapshot.parent_pid = g_shim.dump.header->pid;
     g_snapshot.fork_stack.count = 0;
     memcpy(g_snapshot.parent_dump, g_shim.dump_path, sizeof(g_snapshot.parent_dump));
     g_snapshot.parent_generation = g_shim.dump.header->fork_generation;
@@ -320,17 +372,32 @@ void ForkParent() {
 
 void ForkChild() {
   g_fork_busy.store(false, std::memory_order_relaxed);  // the child is single-threaded
+  ThreadCtx& t = t_ctx;
   if (!g_snapshot.taken) {
-    // The shim became ready while this fork was under way (prepare saw it not ready): the
-    // child must not write into the parent's dump.
-    if (Ready()) DisableInChild();
+    // Prepare found no dump: an armed process's child is armed too. A dump made while
+    // this fork was under way (prepare saw none), or being made by the forking thread
+    // itself (a signal handler that forks): nothing is recorded in this child.
+    const int state = g_shim.state.load(std::memory_order_acquire);
+    if (state == kReady || state == kCreating) DisableInChild();
     return;
   }
   const int saved_errno = errno;
-  ThreadCtx& t = t_ctx;
-  t.guard = kGuardInside;
-  StartChildDump(t, g_snapshot);
-  t.guard = kGuardFree;
+  g_child_address = g_shim.dump.header;
+  LeaveParentMapping();
+  ForgetParentThread(t);
+  g_adopt_count = 0;
+  for (uint32_t i = 0; i < g_snapshot.count; ++i) {
+    const ForkSnapshot::Entry& e = g_snapshot.entries[i];
+    if (e.by_forker && e.kind != format::kLockGil) g_adopt[g_adopt_count++] = e;
+  }
+  t.adopt_fork_locks = g_adopt_count > 0;
+  g_child_pending = true;
+  g_shim.state.store(kArmed, std::memory_order_release);
+  t.guard = kGuardFree;  // prepare left it set
+  // A lock that another thread held at fork() is held here forever: a hazard worth a dump
+  // even if this child takes no lock (one that only execs gets a held-across-fork warning,
+  // one that blocks on it an error).
+  if (InheritsOthersLock(g_snapshot)) EnsureDump(t);
   errno = saved_errno;
 }
 

@@ -40,11 +40,6 @@ void NoteLockAddress(uint64_t address) {
   SetBit(g_page_filter, address >> 12);
 }
 
-void ClearLockAddressFilter() {
-  memset(g_line_filter, 0, sizeof(g_line_filter));
-  memset(g_page_filter, 0, sizeof(g_page_filter));
-}
-
 void NoteNewLock(ThreadCtx& t, uint64_t address) {
   NoteLockAddress(address);
   const uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -615,30 +616,41 @@ void Initialize() {
   ErrnoSaver keep_errno;
   ThreadCtx& t = t_ctx;
   t.guard = kGuardInside;
+  int state = kDisabled;
   if (!ResolveRealFunctions()) {
     RawLog("cannot resolve the pthread functions; recording disabled");
-    g_shim.state.store(kDisabled, std::memory_order_release);
-    t.guard = kGuardFree;
-    return;
+  } else if (getauxval(AT_SECURE) != 0) {
+    // A secure-execution process (setuid, setgid, file capabilities: AT_SECURE) runs with
+    // rights its environment's author may not have: nothing is recorded or written there,
+    // whatever LOCKSCOPE_* says.
+  } else {
+    g_shim.config = ReadConfig();
+    if (!g_shim.config.disabled) {
+      g_shim.have_exit_key = pthread_key_create(&g_shim.exit_key, OnThreadExit) == 0;
+      // Registered now, before the program registers its own: our prepare handler then runs
+      // last (handlers run in reverse order), after the program's handlers took their locks,
+      // and our child handler first, before the program's child handlers release them.
+      pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+      state = kArmed;
+    }
   }
-  // A secure-execution process (setuid, setgid, file capabilities: AT_SECURE) runs with
-  // rights its environment's author may not have: nothing is recorded or written there,
-  // whatever LOCKSCOPE_* says.
-  if (getauxval(AT_SECURE) != 0) {
-    g_shim.state.store(kDisabled, std::memory_order_release);
-    t.guard = kGuardFree;
-    return;
-  }
-  g_shim.config = ReadConfig();
-  if (g_shim.config.disabled) {
-    g_shim.state.store(kDisabled, std::memory_order_release);
-    t.guard = kGuardFree;
-    return;
-  }
-  if (!CreateDump(g_shim.config, nullptr, &g_shim.dump, g_shim.dump_path)) {
+  g_shim.state.store(state, std::memory_order_release);
+  t.guard = kGuardFree;
+}
+
+namespace {
+
+// Makes and maps the dump (kCreating is ours): at the parent's address in a fork child
+// armed by ForkChild, anywhere otherwise.
+void CreateProcessDump(ThreadCtx& t) {
+  ErrnoSaver keep_errno;
+  t.guard = kGuardInside;
+  const bool child = ChildDumpPending();
+  if (!CreateDump(g_shim.config, child ? ChildDumpAddress() : nullptr, &g_shim.dump,
+                  g_shim.dump_path)) {
     const int why = errno;
-    RawLog("cannot create the dump in ", g_shim.config.dir, ": ", strerror(why),
-           DumpErrorHint(why), "; recording disabled");
+    RawLog(child ? "fork child: cannot create its dump in " : "cannot create the dump in ",
+           g_shim.config.dir, ": ", strerror(why), DumpErrorHint(why), "; recording disabled");
     g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
@@ -653,15 +665,32 @@ void Initialize() {
   }
   InitTables();
   ShimTextRange(&g_shim.self_start, &g_shim.self_end);
+  ResetModuleCache();  // a fork child's cache describes its parent's module table
   RefreshModules(g_shim.dump);
   NotePython();
-  g_shim.have_exit_key = pthread_key_create(&g_shim.exit_key, OnThreadExit) == 0;
-  // Registered now, before the program registers its own: our prepare handler then runs
-  // last (handlers run in reverse order), after the program's handlers took their locks,
-  // and our child handler first, before the program's child handlers release them.
-  pthread_atfork(ForkPrepare, ForkParent, ForkChild);
+  if (child) FinishChildDump();
   g_shim.state.store(kReady, std::memory_order_release);
   t.guard = kGuardFree;
+}
+
+}  // namespace
+
+bool EnsureDump(ThreadCtx& t) {
+  // Bounded: the thread making it may be this one's own signal handler's victim (a handler
+  // that locks runs with the guard set and never gets here, but another thread's may wait
+  // on a lock held by the interrupted one); after that, pass through.
+  for (int spins = 0; spins < 100000; ++spins) {
+    int state = g_shim.state.load(std::memory_order_acquire);
+    if (state == kReady) return true;
+    if (state == kArmed) {
+      if (g_shim.state.compare_exchange_strong(state, kCreating, std::memory_order_acq_rel))
+        CreateProcessDump(t);
+      continue;
+    }
+    if (state != kCreating) return false;
+    sched_yield();
+  }
+  return false;
 }
 
 ThreadCtx* EnterSlow(ThreadCtx& t) {
@@ -675,12 +704,13 @@ ThreadCtx* EnterSlow(ThreadCtx& t) {
   if (t.guard != kGuardFree) return nullptr;  // re-entered: our slow path, or a signal handler
   if (g_shim.state.load(std::memory_order_acquire) != kReady) {
     EnsureInitialized();
-    if (g_shim.state.load(std::memory_order_acquire) != kReady) return nullptr;
+    if (!EnsureDump(t)) return nullptr;
   }
   if (t.rec == nullptr) {
     if (t.untracked) return nullptr;
     t.guard = kGuardInside;
     const bool ok = RegisterThread(t);
+    if (ok && t.adopt_fork_locks) AdoptForkLocks(t);
     t.guard = kGuardFree;
     if (!ok) return nullptr;
   }
@@ -697,14 +727,9 @@ void EnsureInitialized() {
   // through until it is done.
 }
 
-void ResetForChild(ThreadCtx& t) {
-  InitTables();
+void ForgetParentThread(ThreadCtx& t) {
   for (ThreadCtx::SemMemo& m : t.sem_memo) m = {};
   for (ThreadCtx::SemCached& c : t.sem_cache) c = {};
-  ResetModuleCache();
-  RefreshModules(g_shim.dump);
-  NotePython();
-  ClearLockAddressFilter();
   t.rec = nullptr;
   t.untracked = false;
   t.retry_pending = false;
@@ -713,6 +738,8 @@ void ResetForChild(ThreadCtx& t) {
   t.depth = 0;
   t.tid = GetTid();
   t.ring = RingWriter();
+  // The parent's stack locks are the parent's; this thread's stack is its own here.
+  t.stack_locks_low = t.stack_locks_high = 0;
 }
 
 }  // namespace lockscope::core

@@ -40,7 +40,20 @@ namespace lockscope::core {
 
 using format::HeldLock;
 
-enum InitState : int { kUninit = 0, kInitializing = 1, kReady = 2, kDisabled = 3 };
+// Start-up comes in two steps. The first interposed call (or the shim's constructor)
+// initialises: real functions, configuration; the shim is then armed. The dump is made by
+// the first thread with something to record (EnsureDump, from EnterSlow: a lock operation,
+// a wait, a thread name): a process that never takes a lock (a shell, /bin/true, most of
+// what a build or a test suite spawns) makes no file and pays for none. A fork child is
+// armed again at fork() and makes its own dump the same way (fork_hooks.cc).
+enum InitState : int {
+  kUninit = 0,
+  kInitializing = 1,
+  kArmed = 2,     // initialised, no dump yet
+  kCreating = 3,  // a thread is making the dump
+  kReady = 4,     // recording into the dump
+  kDisabled = 5,
+};
 
 // Process-wide state. Written during start-up (and in a fork child, which is
 // single-threaded), read-only afterwards. Constant-initialised: no constructor can reset it
@@ -77,6 +90,9 @@ struct ThreadCtx {
   bool untracked;      // no slot could be had, or the thread is exiting
   bool resolving;      // inside dlsym for the real functions
   bool retry_pending;  // its wait record is a timed-out wait (see EndWait)
+  // A fork child's forking thread, not registered yet: the locks it held at fork() go back
+  // on its held stack when it registers (AdoptForkLocks).
+  bool adopt_fork_locks;
   // CPython (python_frames.h): the thread has taken the GIL (its acquisitions carry a Python
   // call site, which the mutex fast paths do not compute: they are off for it), holds it
   // now, and the thread state and Python site it last took or let go of the GIL with.
@@ -155,6 +171,9 @@ inline const RealFunctions& Real() {
 }
 
 void EnsureInitialized();
+// The dump, made now by this thread if the shim is armed, or waited for (briefly) while
+// another thread makes it. True when recording (Ready()).
+bool EnsureDump(ThreadCtx& t);
 bool RegisterThread(ThreadCtx& t);
 
 // Start-up, thread registration and the re-entrancy cases of Enter (out of line).
@@ -475,6 +494,14 @@ void CheckInheritedLock(ThreadCtx& t, uint64_t address, uint32_t lock, int32_t o
 void ForkPrepare();
 void ForkParent();
 void ForkChild();
+// A fork child armed by ForkChild: its dump, once made (mapped where the parent's was),
+// gets the parent's link, the forking stack and the inherited held locks
+// (FinishChildDump, by whichever thread makes it); the forking thread takes back the locks
+// it held when it registers (AdoptForkLocks, for a thread with adopt_fork_locks).
+bool ChildDumpPending();
+void* ChildDumpAddress();
+void FinishChildDump();
+void AdoptForkLocks(ThreadCtx& t);
 
 // Copies `size` bytes (at most a pipe's buffer) of our own memory at `address` without
 // faulting (a lock's memory may have been freed and unmapped since we saw it); false when it
@@ -485,8 +512,9 @@ bool SafeRead(uint64_t address, void* out, size_t size);
 uint32_t RetireLock(uint64_t address);
 // The free() filter (free_hook.cc): addresses where locks were seen, so that free() of
 // memory that never held one costs two bit tests.
+// A fork child keeps its parent's bits: a stale bit costs one lock-table probe in free(),
+// while clearing the filter would cost the child 256 KiB of page faults.
 void NoteLockAddress(uint64_t address);
-void ClearLockAddressFilter();
 // A new lock at `address`, seen by thread `t`: into the free() filter, and into the range of
 // the locks on the thread's own stack (between its stack pointer and its thread descriptor,
 // which glibc places at the top of a thread's stack), which its exit ends.
@@ -494,8 +522,9 @@ void NoteNewLock(ThreadCtx& t, uint64_t address);
 // Ends the identity of every lock in [begin, end) (free(), a thread's exit).
 void RetireLocksIn(uint64_t begin, uint64_t end);
 
-// In a fork child that has just mapped its own dump: empty tables, this thread unregistered.
-void ResetForChild(ThreadCtx& t);
+// In a fork child (ForkChild): the forking thread forgets the parent's thread slot, ring
+// and caches; it registers again, in the child's own dump, at its next lock operation.
+void ForgetParentThread(ThreadCtx& t);
 
 }  // namespace lockscope::core
 

@@ -1,6 +1,8 @@
 // spawn_family.cc — the other ways to start a process keep working under the shim:
 // system(), posix_spawn() and vfork()+exec. Their children's exit statuses are summed into
-// this program's status (2 + 3 + 4 = 9), which `run` must pass through unchanged.
+// this program's status (2 + 3 + 4 = 9), which `run` must pass through unchanged. No process
+// of the family takes a lock, so none of them leaves a dump (a process makes its dump at its
+// first lock operation).
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/wait.h>

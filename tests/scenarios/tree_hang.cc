@@ -14,6 +14,11 @@ __attribute__((noinline)) void tree_lock_twice() {
 int main() {
   if (fork() == 0) {
     setsid();
+    // A lock of its own: a process makes its dump at its first lock, and the test counts
+    // the child's.
+    pthread_mutex_t child_lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&child_lock);
+    pthread_mutex_unlock(&child_lock);
     for (;;) pause();
   }
   tree_lock_twice();
