@@ -75,8 +75,10 @@ struct ForkSnapshot {
   char parent_dump[PATH_MAX];
   uint32_t parent_generation;
   int32_t parent_pid;
-  bool taken;    // prepare ran with the shim ready: the child must switch dumps
   bool guarded;  // prepare set the forking thread's guard
+  // The forking thread was inside the shim (a signal handler that interrupted it forks):
+  // the interrupted code goes on in the child too, with the thread's slot.
+  bool forker_inside;
 };
 ForkSnapshot g_snapshot;
 std::atomic<bool> g_fork_busy{false};
@@ -199,7 +201,6 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
       CopyFrames(h.stack, &e.stack, s);
     }
   }
-  s->taken = true;
 }
 
 // Is the inherited lock still locked in the child's memory (by its parent-side holder)?
@@ -237,12 +238,14 @@ bool InheritsOthersLock(const ForkSnapshot& s) {
 }
 
 // The parent's mapping replaced with private memory at the same address: whatever the
-// child does, nothing reaches the parent's file. No page of it is touched until the child
-// maps its own dump there (or never: a child that takes no lock).
-void LeaveParentMapping() {
+// child does, nothing reaches the parent's file. Inaccessible (no commit charge, whatever
+// the overcommit policy) while nothing may touch it, until the child maps its own dump
+// there (or never: a child that takes no lock); writable where code that was interrupted
+// in the shim goes on writing its thread's slot.
+void LeaveParentMapping(bool writable) {
   if (g_shim.dump.header == nullptr || g_shim.dump.size == 0) return;
   const int saved_errno = errno;
-  mmap(g_shim.dump.header, g_shim.dump.size, PROT_READ | PROT_WRITE,
+  mmap(g_shim.dump.header, g_shim.dump.size, writable ? PROT_READ | PROT_WRITE : PROT_NONE,
        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
   errno = saved_errno;
 }
@@ -251,7 +254,7 @@ void LeaveParentMapping() {
 // paths pass straight through. Should the private mapping fail, the parent's file stays
 // mapped: but nothing writes to it once the state is disabled and this thread has no slot.
 void DisableInChild() {
-  LeaveParentMapping();
+  LeaveParentMapping(true);
   g_shim.state.store(kDisabled, std::memory_order_release);
   t_ctx.rec = nullptr;
   t_ctx.untracked = true;
@@ -296,7 +299,10 @@ void FinishChildDump() {
   c.fork_held_dropped = s.dropped;
   for (uint32_t i = 0; i < s.count; ++i) {
     const ForkSnapshot::Entry& e = s.entries[i];
-    if (!e.by_forker && !StillLocked(e)) continue;  // released before the fork happened
+    // Released before the fork happened, or since by the program's own child handlers
+    // (which run after ours, before the child's first lock operation: jemalloc re-inits
+    // its mutexes there, which the shim does not see until the dump exists).
+    if (!StillLocked(e)) continue;
     // CPython re-creates the GIL in the child and takes it again (gil_hooks.cc sees that).
     if (e.kind == format::kLockGil) continue;
     if (c.fork_held_used >= g_shim.dump.fork_held_capacity) {
@@ -316,13 +322,14 @@ void FinishChildDump() {
   }
 }
 
-// The forking thread lives on in the child: it still holds its locks. It has made no lock
-// operation since fork() (any would have brought it here first), so the snapshot says what
-// it holds.
+// The forking thread lives on in the child: it still holds its locks, but for those that
+// the child's memory says are unlocked (re-initialised, or let go while the shim passed
+// through): it has made no lock operation the shim saw since fork().
 void AdoptForkLocks(ThreadCtx& t) {
   t.adopt_fork_locks = false;
   for (uint32_t i = 0; i < g_adopt_count; ++i) {
     const ForkSnapshot::Entry& e = g_adopt[i];
+    if (!StillLocked(e)) continue;
     const uint32_t lock = ChildLock(e);
     const uint32_t stack = PutFrames(e.stack, g_child_code);
     Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
@@ -333,17 +340,19 @@ void AdoptForkLocks(ThreadCtx& t) {
 
 void ForkPrepare() {
   ThreadCtx& self = t_ctx;
-  // A dump that another thread is making: the child must not copy it half made.
-  while (g_shim.state.load(std::memory_order_acquire) == kCreating && self.guard != kGuardInside)
-    sched_yield();
+  self.fork_snapshot = false;
+  const bool inside = self.guard == kGuardInside;
+  // A dump that another thread is making: the child must not copy it half made (after a
+  // bounded wait, the child records nothing: ForkChild).
+  if (!inside && !WaitWhileCreating()) return;
   // A fork child that has made no dump yet makes it now: its own child's parent link and
   // inherited locks are about it, and the snapshot is about to be taken again.
   if (g_child_pending && g_shim.state.load(std::memory_order_acquire) == kArmed)
     if (ThreadCtx* t = Enter()) Leave(t);
   if (!Ready()) return;  // no dump (yet): the child has nothing to switch from
   while (g_fork_busy.exchange(true, std::memory_order_acquire)) sched_yield();
-  g_snapshot.taken = false;
   g_snapshot.guarded = false;
+  g_snapshot.forker_inside = inside;
   if (ThreadCtx* t = Enter()) {
     RecordEvent(*t, format::kOpFork, 0, 0);
     TakeSnapshot(*t, &g_snapshot);
@@ -361,11 +370,12 @@ void ForkPrepare() {
     memcpy(g_snapshot.parent_dump, g_shim.dump_path, sizeof(g_snapshot.parent_dump));
     g_snapshot.parent_generation = g_shim.dump.header->fork_generation;
   }
-  g_snapshot.taken = true;
+  self.fork_snapshot = true;
 }
 
 void ForkParent() {
-  if (!g_snapshot.taken) return;
+  if (!t_ctx.fork_snapshot) return;
+  t_ctx.fork_snapshot = false;
   if (g_snapshot.guarded) Leave(&t_ctx);
   g_fork_busy.store(false, std::memory_order_release);
 }
@@ -373,7 +383,7 @@ void ForkParent() {
 void ForkChild() {
   g_fork_busy.store(false, std::memory_order_relaxed);  // the child is single-threaded
   ThreadCtx& t = t_ctx;
-  if (!g_snapshot.taken) {
+  if (!t.fork_snapshot) {
     // Prepare found no dump: an armed process's child is armed too. A dump made while
     // this fork was under way (prepare saw none), or being made by the forking thread
     // itself (a signal handler that forks): nothing is recorded in this child.
@@ -381,9 +391,17 @@ void ForkChild() {
     if (state == kReady || state == kCreating) DisableInChild();
     return;
   }
+  t.fork_snapshot = false;
+  if (g_snapshot.forker_inside) {
+    // The interrupted code (a wait, a commit) goes on with this thread's slot when the
+    // handler returns: it writes private memory now, and nothing is recorded here.
+    LeaveParentMapping(true);
+    g_shim.state.store(kDisabled, std::memory_order_release);
+    return;
+  }
   const int saved_errno = errno;
   g_child_address = g_shim.dump.header;
-  LeaveParentMapping();
+  LeaveParentMapping(false);
   ForgetParentThread(t);
   g_adopt_count = 0;
   for (uint32_t i = 0; i < g_snapshot.count; ++i) {

@@ -649,8 +649,8 @@ void CreateProcessDump(ThreadCtx& t) {
   if (!CreateDump(g_shim.config, child ? ChildDumpAddress() : nullptr, &g_shim.dump,
                   g_shim.dump_path)) {
     const int why = errno;
-    RawLog(child ? "fork child: cannot create its dump in " : "cannot create the dump in ",
-           g_shim.config.dir, ": ", strerror(why), DumpErrorHint(why), "; recording disabled");
+    RawLog("cannot create the dump in ", g_shim.config.dir, ": ", strerror(why), DumpErrorHint(why),
+           "; recording disabled");
     g_shim.state.store(kDisabled, std::memory_order_release);
     t.guard = kGuardFree;
     return;
@@ -669,17 +669,29 @@ void CreateProcessDump(ThreadCtx& t) {
   RefreshModules(g_shim.dump);
   NotePython();
   if (child) FinishChildDump();
-  g_shim.state.store(kReady, std::memory_order_release);
+  // Not if a fork from this thread's signal handler, in the middle of all this, made us a
+  // child that ForkChild disabled: its state says so, and the dump is the parent's.
+  int creating = kCreating;
+  g_shim.state.compare_exchange_strong(creating, kReady, std::memory_order_acq_rel);
   t.guard = kGuardFree;
 }
 
 }  // namespace
 
+bool WaitWhileCreating() {
+  // Bounded by time: a dump directory on a slow filesystem can take a while, but the
+  // thread making the dump may also be stuck (its signal handler waiting on a lock that the
+  // waiting thread holds), and then the waiter must go on, unrecorded.
+  const uint64_t deadline = MonotonicNs() + 2000000000ull;
+  for (uint32_t spins = 1;; ++spins) {
+    if (g_shim.state.load(std::memory_order_acquire) != kCreating) return true;
+    if (spins % 64 == 0 && MonotonicNs() > deadline) return false;
+    sched_yield();
+  }
+}
+
 bool EnsureDump(ThreadCtx& t) {
-  // Bounded: the thread making it may be this one's own signal handler's victim (a handler
-  // that locks runs with the guard set and never gets here, but another thread's may wait
-  // on a lock held by the interrupted one); after that, pass through.
-  for (int spins = 0; spins < 100000; ++spins) {
+  for (;;) {
     int state = g_shim.state.load(std::memory_order_acquire);
     if (state == kReady) return true;
     if (state == kArmed) {
@@ -687,10 +699,8 @@ bool EnsureDump(ThreadCtx& t) {
         CreateProcessDump(t);
       continue;
     }
-    if (state != kCreating) return false;
-    sched_yield();
+    if (state != kCreating || !WaitWhileCreating()) return false;
   }
-  return false;
 }
 
 ThreadCtx* EnterSlow(ThreadCtx& t) {
@@ -749,6 +759,9 @@ namespace lockscope {
 void EnsureInitialized() { core::EnsureInitialized(); }
 
 void OnProcessExit() {
+  // A lock taken after this (another destructor) makes no dump that would say "running".
+  int armed = core::kArmed;
+  core::g_shim.state.compare_exchange_strong(armed, core::kDisabled, std::memory_order_acq_rel);
   if (core::Ready())
     Atomic(core::g_shim.dump.header->state).store(format::kStateExited, std::memory_order_release);
 }

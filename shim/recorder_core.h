@@ -93,6 +93,9 @@ struct ThreadCtx {
   // A fork child's forking thread, not registered yet: the locks it held at fork() go back
   // on its held stack when it registers (AdoptForkLocks).
   bool adopt_fork_locks;
+  // Set by the fork prepare handler on the forking thread when it took the fork snapshot
+  // (and the fork lock): its parent and child handlers act on that fork only.
+  bool fork_snapshot;
   // CPython (python_frames.h): the thread has taken the GIL (its acquisitions carry a Python
   // call site, which the mutex fast paths do not compute: they are off for it), holds it
   // now, and the thread state and Python site it last took or let go of the GIL with.
@@ -174,6 +177,9 @@ void EnsureInitialized();
 // The dump, made now by this thread if the shim is armed, or waited for (briefly) while
 // another thread makes it. True when recording (Ready()).
 bool EnsureDump(ThreadCtx& t);
+// Waits (yielding) while another thread makes the dump, for at most about two seconds;
+// false when it is still being made.
+bool WaitWhileCreating();
 bool RegisterThread(ThreadCtx& t);
 
 // Start-up, thread registration and the re-entrancy cases of Enter (out of line).
