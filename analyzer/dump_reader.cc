@@ -230,12 +230,16 @@ absl::Status Dump::MapSections(SectionViews* views) {
 void Dump::LoadModules(const SectionView& s) {
   const uint64_t n = std::min<uint64_t>(header_.counters.modules_used, s.capacity);
   for (uint64_t i = 0; i < n; ++i) {
-    auto m = ::lockscope::Load<format::ModuleRecord>(s.at(i), 0);
+    // A record before 3.2 is shorter: no era (loaded throughout).
+    format::ModuleRecord m{};
+    memcpy(&m, s.at(i), std::min<uint64_t>(sizeof(m), s.record_size));
     if (!m.ready) continue;
     ModuleInfo mi;
     mi.path = FixedString(m.path, sizeof(m.path));
     mi.base = m.base;
     mi.build_id = Hex(m.build_id, std::min<size_t>(m.build_id_size, sizeof(m.build_id)));
+    mi.frames_from = m.frames_from;
+    mi.frames_until = m.frames_until;
     modules_.push_back(std::move(mi));
   }
 }
@@ -456,6 +460,12 @@ const ThreadInfo* Dump::ThreadByTid(int32_t tid) const {
   for (const ThreadInfo& t : threads_)
     if (t.tid == tid) found = &t;
   return found;
+}
+
+uint32_t Dump::StackFrameOffset(uint32_t id) const {
+  if (id == 0 || id >= stacks_.capacity) return kAnyEra;
+  const auto r = ::lockscope::Load<format::StackRecord>(stacks_.at(id), 0);
+  return r.hash != 0 && r.ready == format::kStackReady ? r.frame_offset : kAnyEra;
 }
 
 std::vector<uint64_t> Dump::Stack(uint32_t id) const {

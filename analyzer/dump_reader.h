@@ -22,6 +22,10 @@
 
 namespace lockscope {
 
+// A stack's frame offset when it is not known (pcs not from the stack depot): its pcs are
+// read with the modules loaded last.
+inline constexpr uint32_t kAnyEra = ~0u;
+
 // What a thread of a (possibly live) process waits for right now: the cheap read the hang
 // monitor polls with (header and thread table only).
 struct WaitSnapshot {
@@ -80,6 +84,9 @@ class Dump {
   const ThreadInfo* ThreadByHandle(uint64_t handle) const;
   // Frames of stack `id` (empty for 0 or an invalid id); bounds-checked against the mapping.
   std::vector<uint64_t> Stack(uint32_t id) const;
+  // When stack `id` was stored, on the clock of the frames section (its frame offset): which
+  // modules its pcs are in (ModuleInfo::frames_from, frames_until). kAnyEra when unknown.
+  uint32_t StackFrameOffset(uint32_t id) const;
 
  private:
   // Where one section of the section table lies in the mapping (base null: absent).

@@ -34,6 +34,7 @@ struct FindingStack {
   int32_t tid = 0;
   size_t dump = 0;
   std::vector<uint64_t> pcs;  // pcs[0] is the innermost frame (the lock call site)
+  uint32_t frame_offset = ~0u;  // when it was stored (Dump::StackFrameOffset; ~0u: unknown)
 };
 
 // One step of lockdep's "possible unsafe locking scenario": thread `tid` does `action`. The

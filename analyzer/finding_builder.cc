@@ -54,6 +54,7 @@ std::string FindingBuilder::Lock(uint64_t address, const LockInfo* lock) {
 
 void FindingBuilder::Stack(std::string role, int32_t tid, uint32_t stack_id) {
   Stack(std::move(role), tid, d_.Stack(stack_id));
+  f_.stacks.back().frame_offset = d_.StackFrameOffset(stack_id);
 }
 
 void FindingBuilder::Stack(std::string role, int32_t tid, std::vector<uint64_t> pcs) {

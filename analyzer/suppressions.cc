@@ -43,7 +43,7 @@ size_t ApplySuppressions(Report& report, SymbolCache& symbols,
     for (const auto& [kind, pattern] : rules) {
       if (kind != "*" && kind != f.kind) continue;
       for (const FindingStack& s : f.stacks) {
-        for (const SymbolizedFrame& fr : symbols.Frames(s.dump, s.pcs)) {
+        for (const SymbolizedFrame& fr : symbols.Frames(s.dump, s.pcs, s.frame_offset)) {
           for (const std::string* field : {&fr.function, &fr.file, &fr.module})
             if (!field->empty() && fnmatch(pattern.c_str(), field->c_str(), 0) == 0)
               suppressed = true;

@@ -19,12 +19,17 @@ class SymbolCache {
  public:
   // `dumps` must outlive the cache.
   explicit SymbolCache(const std::vector<std::unique_ptr<Dump>>& dumps) : dumps_(dumps) {}
-  // All frames (inlined ones included) for a stack; every pc is a return address.
-  std::vector<SymbolizedFrame> Frames(size_t dump, const std::vector<uint64_t>& pcs);
+  // All frames (inlined ones included) for a stack; every pc is a return address. The
+  // stack's frame offset (Dump::StackFrameOffset) picks the modules that were loaded when
+  // it was stored: a module unloaded before it, or loaded after it at the same address, is
+  // not the one its pcs are in.
+  std::vector<SymbolizedFrame> Frames(size_t dump, const std::vector<uint64_t>& pcs,
+                                      uint32_t frame_offset = kAnyEra);
   // Where a stack stands, for one-line labels: its innermost Python frame when it has one
   // (the Python line), else its innermost frame with a source line, else its innermost
   // named frame; nullopt for an empty stack.
-  std::optional<SymbolizedFrame> Site(size_t dump, const std::vector<uint64_t>& pcs);
+  std::optional<SymbolizedFrame> Site(size_t dump, const std::vector<uint64_t>& pcs,
+                                      uint32_t frame_offset = kAnyEra);
   // Symbol naming a lock's address (a global), or "".
   std::string LockName(size_t dump, uint64_t address);
   // The modules of `dumps` (indices) whose file on disk is not the one the process loaded
@@ -32,10 +37,10 @@ class SymbolCache {
   std::vector<std::string> MismatchedModules(const std::vector<size_t>& dumps);
 
  private:
-  Symbolizer& For(size_t dump);
+  Symbolizer& For(size_t dump, uint32_t frame_offset = kAnyEra);
   const std::vector<std::unique_ptr<Dump>>& dumps_;
   std::map<std::string, std::unique_ptr<Symbolizer>> symbolizers_;  // by module set
-  std::map<size_t, Symbolizer*> by_dump_;
+  std::map<std::pair<size_t, uint32_t>, Symbolizer*> by_dump_;      // (dump, era's first offset)
 };
 
 }  // namespace lockscope

@@ -63,6 +63,9 @@ struct ModuleInfo {
   uint64_t base = 0;
   // Lowercase hex GNU build-id recorded at runtime; may be empty (unknown).
   std::string build_id;
+  // When it was loaded, on the clock of the dump's frames section
+  // (format::ModuleRecord::frames_from / frames_until; until 0: still loaded).
+  uint32_t frames_from = 0, frames_until = 0;
 };
 
 // One (possibly inlined) source-level frame for a pc.

@@ -10,6 +10,7 @@
 #include <link.h>
 #include <string.h>
 
+#include "shim/module_map.h"
 #include "shim/real_functions.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
@@ -69,8 +70,13 @@ int DlClose(void* handle) {
     Module after = m;
     after.found = false;
     dl_iterate_phdr(FindModule, &after);
-    if (!after.found)  // gone (not only a reference dropped)
+    if (!after.found) {  // gone (not only a reference dropped)
       for (uint32_t i = 0; i < m.count; ++i) RetireLocksIn(m.begin[i], m.end[i]);
+      // Its code goes too: stacks through it are symbolized with it, and a module loaded
+      // at its address later is another one.
+      ModuleUnloaded(g_shim.dump, m.base);
+      g_shim.stacks.NewEra();
+    }
   }
   return rc;
 }

@@ -80,7 +80,9 @@ int AddModule(dl_phdr_info* info, size_t, void* arg) {
   uint64_t used = Atomic(c.modules_used).load(std::memory_order_acquire);
   for (uint64_t i = 0; i < used && i < d.modules_capacity; ++i) {
     const format::ModuleRecord& m = d.modules[i];
-    if (m.base == info->dlpi_addr && strncmp(m.path, name, sizeof(m.path) - 1) == 0) return 0;
+    if (m.base == info->dlpi_addr && m.frames_until == 0 &&
+        strncmp(m.path, name, sizeof(m.path) - 1) == 0)
+      return 0;
   }
   if (used >= d.modules_capacity) {
     Bump(c.modules_dropped);
@@ -97,6 +99,7 @@ int AddModule(dl_phdr_info* info, size_t, void* arg) {
     memcpy(m.path, name, len + 1);
   }
   ReadBuildId(info, &m);
+  m.frames_from = static_cast<uint32_t>(Atomic(c.frames_used).load(std::memory_order_acquire));
   Atomic(m.ready).store(1, std::memory_order_release);
   Atomic(c.modules_used).store(used + 1, std::memory_order_release);
   return 0;
@@ -132,6 +135,19 @@ bool RefreshModules(const DumpView& dump) {
   g_seen_adds.store(adds, std::memory_order_release);
   g_refreshing.store(false, std::memory_order_release);
   return true;
+}
+
+void ModuleUnloaded(const DumpView& dump, uint64_t base) {
+  format::Counters& c = dump.header->counters;
+  const uint64_t used = Atomic(c.modules_used).load(std::memory_order_acquire);
+  // 0 means "still loaded": a module gone before any stack was stored ends at 1.
+  uint64_t now = Atomic(c.frames_used).load(std::memory_order_acquire);
+  if (now == 0) now = 1;
+  for (uint64_t i = 0; i < used && i < dump.modules_capacity; ++i) {
+    format::ModuleRecord& m = dump.modules[i];
+    if (m.base == base && Atomic(m.frames_until).load(std::memory_order_relaxed) == 0)
+      Atomic(m.frames_until).store(static_cast<uint32_t>(now), std::memory_order_release);
+  }
 }
 
 void ResetModuleCache() {

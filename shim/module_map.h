@@ -15,6 +15,11 @@ namespace lockscope {
 // refreshes, the others return.
 bool RefreshModules(const DumpView& dump);
 
+// The module loaded at `base` left the process (dlclose): its record ends now, on the clock
+// of the frames section (format::ModuleRecord::frames_until). The caller then starts a new
+// era of the stack depot.
+void ModuleUnloaded(const DumpView& dump, uint64_t base);
+
 // Forget the cached load counter (the fork child starts a new dump).
 void ResetModuleCache();
 

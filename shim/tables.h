@@ -510,8 +510,8 @@ class StackDepot {
              uint64_t frame_capacity, format::Counters* counters)
       : r_(records), mask_(capacity - 1), f_(frames), fcap_(frame_capacity), c_(counters) {}
 
-  static uint64_t Hash(const uint64_t* pcs, uint32_t n) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n;
+  static uint64_t Hash(const uint64_t* pcs, uint32_t n, uint64_t era = 0) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ n ^ (era << 32);
     for (uint32_t i = 0; i < n; ++i) h = format::Mix64(h ^ pcs[i]) + i;
     return h == 0 ? 1 : h;
   }
@@ -519,7 +519,7 @@ class StackDepot {
   // Id of the stack `pcs[0..n)`, storing it if new; 0 when full (counted).
   uint32_t Put(const uint64_t* pcs, uint32_t n) {
     if (n > format::kMaxFrames) n = format::kMaxFrames;
-    const uint64_t h = Hash(pcs, n);
+    const uint64_t h = Hash(pcs, n, Atomic(era_).load(std::memory_order_acquire));
     uint64_t i = h & mask_;
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
@@ -554,6 +554,11 @@ class StackDepot {
     return 0;
   }
 
+  // A module left the process (dlclose): stacks stored from now on share no record with
+  // those stored before, whose pcs may name the same addresses in another module
+  // (format::ModuleRecord::frames_until).
+  void NewEra() { Atomic(era_).fetch_add(1, std::memory_order_acq_rel); }
+
  private:
   bool Same(const format::StackRecord& rec, const uint64_t* pcs, uint32_t n) const {
     if (rec.frame_count != n) return false;
@@ -564,6 +569,7 @@ class StackDepot {
   uint64_t mask_ = 0;
   uint64_t* f_ = nullptr;
   uint64_t fcap_ = 0;
+  uint64_t era_ = 0;
   format::Counters* c_ = nullptr;
 };
 

@@ -18,8 +18,9 @@ std::string DotString(const std::string& s) {
 }
 
 // Where an edge's second lock was taken, for its label (SymbolCache::Site).
-std::string SiteLabel(SymbolCache& symbols, size_t dump, const std::vector<uint64_t>& pcs) {
-  const std::optional<SymbolizedFrame> site = symbols.Site(dump, pcs);
+std::string SiteLabel(SymbolCache& symbols, size_t dump, const Dump& d, uint32_t stack) {
+  const std::optional<SymbolizedFrame> site =
+      symbols.Site(dump, d.Stack(stack), d.StackFrameOffset(stack));
   if (!site) return "";
   std::string file = site->file;
   if (size_t slash = file.rfind('/'); slash != std::string::npos) file = file.substr(slash + 1);
@@ -58,7 +59,7 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
     }
     for (const EdgeInfo* e : edges) {
       bool in_cycle = hot.count({d, dump.Lock(e->from)->address, dump.Lock(e->to)->address}) > 0;
-      const std::string site = SiteLabel(symbols, d, dump.Stack(e->to_stack));
+      const std::string site = SiteLabel(symbols, d, dump, e->to_stack);
       absl::StrAppendFormat(&out, "    n%d_%d -> n%d_%d [label=%s%s];\n", d, e->from, d, e->to,
                             DotString(site), in_cycle ? ", color=red, penwidth=2" : "");
     }

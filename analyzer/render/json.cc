@@ -36,7 +36,7 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
       const FindingStack& st = f.stacks[s];
       absl::StrAppendFormat(&out, "%s\n        { \"role\": %s, \"tid\": %d, \"frames\": [",
                             s ? "," : "", JsonString(st.role), st.tid);
-      std::vector<SymbolizedFrame> frames = symbols.Frames(st.dump, st.pcs);
+      std::vector<SymbolizedFrame> frames = symbols.Frames(st.dump, st.pcs, st.frame_offset);
       for (size_t k = 0; k < frames.size(); ++k) {
         const SymbolizedFrame& fr = frames[k];
         absl::StrAppendFormat(&out,

@@ -25,7 +25,7 @@ std::string RenderSarif(const Report& report, SymbolCache& symbols) {
       const FindingStack& st = f.stacks[s];
       absl::StrAppend(&out, s ? ", " : "", "{ \"message\": { \"text\": ", JsonString(st.role),
                       " }, \"locations\": [");
-      std::vector<SymbolizedFrame> frames = symbols.Frames(st.dump, st.pcs);
+      std::vector<SymbolizedFrame> frames = symbols.Frames(st.dump, st.pcs, st.frame_offset);
       bool first = true;
       for (const SymbolizedFrame& fr : frames) {
         std::string loc = absl::StrCat(

@@ -97,7 +97,7 @@ std::string RenderText(const Report& report, SymbolCache& symbols) {
                               l.name.empty() ? "" : " " + l.name, l.address);
     for (const FindingStack& s : f.stacks) {
       absl::StrAppendFormat(&out, "\n  %s in thread %s:\n", s.role, ThreadLabel(f, s.tid));
-      AppendFrames(&out, symbols.Frames(s.dump, s.pcs));
+      AppendFrames(&out, symbols.Frames(s.dump, s.pcs, s.frame_offset));
     }
     AppendScenario(&out, f);
     for (const std::string& n : f.notes) absl::StrAppend(&out, "\n  note: ", n, "\n");

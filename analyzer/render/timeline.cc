@@ -100,8 +100,9 @@ bool LibraryPython(const SymbolizedFrame& f) {
 // Where an event happened: the innermost Python frame, and the program's own Python frame
 // when the innermost is the standard library's; else the innermost frame with a line that
 // is not the C library's.
-std::string Where(SymbolCache& symbols, size_t dump, const std::vector<uint64_t>& pcs) {
-  const std::vector<SymbolizedFrame> frames = symbols.Frames(dump, pcs);
+std::string Where(SymbolCache& symbols, size_t dump, const std::vector<uint64_t>& pcs,
+                  uint32_t frame_offset) {
+  const std::vector<SymbolizedFrame> frames = symbols.Frames(dump, pcs, frame_offset);
   const SymbolizedFrame* inner = nullptr;
   for (const SymbolizedFrame& f : frames) {
     if (!f.python) continue;
@@ -183,7 +184,8 @@ absl::StatusOr<std::string> RenderTimeline(const std::vector<std::unique_ptr<Dum
                              repeats, double(rows[r].time_ns - origin) / 1e9);
     }
     const uint32_t stack = StackOf(e);
-    const std::string where = stack ? Where(symbols, row.dump, d.Stack(stack)) : "";
+    const std::string where =
+        stack ? Where(symbols, row.dump, d.Stack(stack), d.StackFrameOffset(stack)) : "";
     const double seconds = double(row.time_ns - origin) / 1e9;
     if (json) {
       absl::StrAppendFormat(&out,

@@ -40,7 +40,7 @@ inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 // bits; spinlock waits. 1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events
 // only, sync records are retired and reused.)
 inline constexpr uint16_t kMajorVersion = 3;
-inline constexpr uint16_t kMinorVersion = 1;  // 3.1: the lock-reuse section
+inline constexpr uint16_t kMinorVersion = 2;  // 3.1: the lock-reuse section; 3.2: module eras
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -277,8 +277,15 @@ struct ModuleRecord {
   uint8_t build_id_size;
   uint8_t build_id[31];
   char path[256];  // NUL-terminated; truncated paths end in "..."
+  // (3.2) When the module was in the process, on the clock of the frames section: a stack
+  // whose frame_offset F has frames_from <= F < frames_until (0: still loaded) was captured
+  // while it was. Two modules loaded one after the other at the same address (a dlclose,
+  // then a dlopen) are told apart this way: the stack depot starts a new era at every
+  // unload, so that no stack captured after it shares a record with one captured before.
+  uint32_t frames_from;
+  uint32_t frames_until;
 };
-static_assert(sizeof(ModuleRecord) == 320);
+static_assert(sizeof(ModuleRecord) == 328);
 
 // ---- synchronisation objects without an owner (semaphores, condition variables) ------------
 
@@ -554,6 +561,8 @@ template <typename Record>
 inline constexpr uint64_t kMinRecordSize = sizeof(Record);
 template <>
 inline constexpr uint64_t kMinRecordSize<Ring> = RingBytes(16);
+template <>
+inline constexpr uint64_t kMinRecordSize<ModuleRecord> = 320;  // before 3.2
 
 // Every section of a dump, one line each. From this list come the section ids, the shim's
 // configuration (shim/config.h), its plan and view of a new dump (shim/dump_file.h), the

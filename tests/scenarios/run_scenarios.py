@@ -70,7 +70,7 @@ RUN_KEYS = {
     "inversion", "must_contain", "source_line",
 }
 EXPECT_KEYS = {"kind", "severity", "threads", "thread_prefix", "functions", "python_functions",
-               "summary", "details", "lock_kinds"}
+               "modules", "summary", "details", "lock_kinds"}
 INVERSION_KEYS = {"locks", "lock_names", "lock_kind", "threads", "source", "frames"}
 
 DEFAULT_TIMEOUT = 120  # seconds per lockscope run
@@ -262,6 +262,17 @@ def check_expected(findings, want):
         if bad:
             problems.append("no frame names %s in its source with a line; functions seen: %s"
                             % (bad, excerpt(sorted({fr.get("function") or "?" for fr in frames}))))
+            continue
+        # [function, module]: a frame of that function symbolized in that module (of two
+        # modules loaded one after the other at the same address, the one it ran in).
+        bad = [pair for pair in want.get("modules", [])
+               if not any(pair[0] in (fr.get("function") or "") and fr.get("module") == pair[1]
+                          for fr in frames)]
+        if bad:
+            problems.append("no frame of %s in module %s; seen %s" % (
+                bad, [p[1] for p in bad], excerpt(sorted({(fr.get("function") or "?",
+                                                           fr.get("module") or "?")
+                                                          for fr in frames}))))
             continue
         missing = [x for x in want.get("summary", []) if x not in f["summary"]]
         if missing:

@@ -198,6 +198,8 @@ class DumpReaderTest : public ::testing::Test {
     m.build_id[0] = 0xab;
     m.build_id[1] = 0x01;
     m.build_id[2] = 0xff;
+    m.frames_from = 0;
+    m.frames_until = 7;  // unloaded (3.2: when it was in the process)
     std::strcpy(m.path, "/usr/bin/lockscope-test");
     m.ready = 1;
     c->modules_used = 1;
@@ -426,6 +428,24 @@ TEST_F(DumpReaderTest, OpensTheValidDump) {
   EXPECT_EQ(d.modules()[0].path, "/usr/bin/lockscope-test");
   EXPECT_EQ(d.modules()[0].base, 0x400000u);
   EXPECT_EQ(d.modules()[0].build_id, "ab01ff");
+  EXPECT_EQ(d.modules()[0].frames_until, 7u);
+  EXPECT_EQ(d.StackFrameOffset(written_->stack), 0u);  // the first stack stored
+  EXPECT_EQ(d.StackFrameOffset(0), kAnyEra);
+}
+
+TEST_F(DumpReaderTest, ReadsModuleRecordsOfBeforeModuleEras) {
+  // A 3.1 dump's module records are 320 bytes, without frames_from / frames_until: read
+  // as loaded throughout, nothing read past the shorter record.
+  std::vector<char> bytes = *golden_;
+  FileHeader h = HeaderOf(bytes);
+  h.minor = 1;
+  h.sections[SectionIndex(h, format::kSectionModules)].record_size = 320;
+  SetHeader(bytes, h);
+  auto d = OpenBytes(bytes);
+  ASSERT_TRUE(d.ok()) << d.status();
+  ASSERT_EQ((*d)->modules().size(), 1u);
+  EXPECT_EQ((*d)->modules()[0].path, "/usr/bin/lockscope-test");
+  EXPECT_EQ((*d)->modules()[0].frames_until, 0u);
 }
 
 TEST_F(DumpReaderTest, OpensACopyAndToleratesNewerMinorAndUnknownSections) {
