@@ -18,6 +18,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -95,6 +96,8 @@ void* g_child_address = nullptr;
 ForkSnapshot::Entry g_adopt[ForkSnapshot::kMax];
 uint32_t g_adopt_count = 0;
 uint32_t g_child_code[ForkSnapshot::kMaxCodes];
+// The forking thread's slot, made by another thread that made the dump first (0: none).
+uint32_t g_forker_slot = 0;
 
 // The snapshot's own index (+1) of the parent's Python code record `parent`; 0 when it is
 // not there (a record not yet written) or the list is full.
@@ -278,6 +281,56 @@ uint32_t ChildLock(const ForkSnapshot::Entry& e) {
 namespace core {
 
 bool ChildDumpPending() { return g_child_pending; }
+
+uint32_t TakeForkerSlot() {
+  const uint32_t slot = g_forker_slot;
+  g_forker_slot = 0;  // only the forking thread asks (adopt_fork_locks), once
+  return slot;
+}
+
+namespace {
+
+// The dump is being made by another thread than the forking one, which may take no lock
+// for a long while (it waits in waitpid, say) and still holds the locks it held at fork():
+// a slot of its own holds them now, for hang reports to name their holder. The forking
+// thread takes that slot when it registers. Its tid in the child is the child's pid.
+void MakeForkerSlot() {
+  if (g_adopt_count == 0 || static_cast<pid_t>(syscall(SYS_gettid)) == getpid())
+    return;  // the forking thread: it adopts
+  uint32_t slot = 0;
+  for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i) {
+    uint32_t expected = format::kThreadFree;
+    if (Atomic(g_shim.dump.threads[i].state)
+            .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel))
+      slot = i;
+  }
+  if (slot == 0) return;  // full: it adopts its locks when it registers
+  Bump(g_shim.dump.header->counters.threads_used);
+  format::ThreadRecord& r = g_shim.dump.threads[slot];
+  r.tid = getpid();
+  r.ring = format::kNoIndex;
+  ReadThreadName(r.tid, r.name);
+  uint32_t n = 0;
+  uint64_t chain = 0;
+  for (uint32_t i = 0; i < g_adopt_count && n < format::kInlineHeld; ++i) {
+    const ForkSnapshot::Entry& e = g_adopt[i];
+    if (!StillLocked(e)) continue;
+    const uint32_t lock = ChildLock(e);
+    chain = ChainKey(chain, lock, e.flags);
+    format::HeldLock& h = r.held[n++];
+    h.address = e.address;
+    h.lock = lock;
+    h.stack = PutFrames(e.stack, g_child_code);
+    h.flags = e.flags;
+    h.recursion = e.recursion;
+    h.chain = chain;
+  }
+  Atomic(r.held_count).store(n, std::memory_order_release);
+  Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
+  g_forker_slot = slot;
+}
+
+}  // namespace
 void* ChildDumpAddress() { return g_child_address; }
 
 void FinishChildDump() {
@@ -320,6 +373,7 @@ void FinishChildDump() {
     Atomic(r.ready).store(1, std::memory_order_release);
     Atomic(c.fork_held_used).store(c.fork_held_used + 1, std::memory_order_release);
   }
+  MakeForkerSlot();
 }
 
 // The forking thread lives on in the child: it still holds its locks, but for those that

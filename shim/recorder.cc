@@ -130,6 +130,8 @@ void RecordEdges(ThreadCtx& t, uint32_t lock, uint32_t stack, uint32_t flags) {
 
 // ---- threads -------------------------------------------------------------------------------
 
+}  // namespace
+
 void ReadThreadName(int32_t tid, char* out) {
   char path[64];
   snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
@@ -141,6 +143,8 @@ void ReadThreadName(int32_t tid, char* out) {
   if (out[n - 1] == '\n') --n;
   out[n] = '\0';
 }
+
+namespace {
 
 bool ClaimSlot(uint32_t i, uint32_t from) {
   uint32_t expected = from;
@@ -180,6 +184,23 @@ void DetachRing(ThreadCtx& t) {
 bool RegisterThread(ThreadCtx& t) {
   ErrnoSaver keep_errno;
   format::Counters& c = g_shim.dump.header->counters;
+  // A fork child's forking thread: its slot may have been made for it, holding the locks it
+  // held at fork(), by the thread that made the child's dump (FinishChildDump).
+  if (t.adopt_fork_locks) {
+    if (const uint32_t slot = TakeForkerSlot()) {
+      format::ThreadRecord& r = g_shim.dump.threads[slot];
+      t.adopt_fork_locks = false;
+      t.rec = &r;
+      t.slot = slot;
+      t.tid = GetTid();
+      t.depth = Atomic(r.held_count).load(std::memory_order_acquire);
+      r.pthread_handle = static_cast<uint64_t>(pthread_self());
+      AttachRing(t);
+      RecordEvent(t, format::kOpThreadStart, 0, static_cast<uint32_t>(t.tid), r.pthread_handle);
+      if (g_shim.have_exit_key) pthread_setspecific(g_shim.exit_key, &t);
+      return true;
+    }
+  }
   uint32_t slot = 0;
   for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i)
     if (Atomic(g_shim.dump.threads[i].state).load(std::memory_order_relaxed) ==

@@ -181,6 +181,8 @@ bool EnsureDump(ThreadCtx& t);
 // false when it is still being made.
 bool WaitWhileCreating();
 bool RegisterThread(ThreadCtx& t);
+// The name of thread `tid` of this process (its comm, 15 bytes and a NUL) into `out`.
+void ReadThreadName(int32_t tid, char* out);
 
 // Start-up, thread registration and the re-entrancy cases of Enter (out of line).
 ThreadCtx* EnterSlow(ThreadCtx& t);
@@ -505,6 +507,9 @@ void ForkChild();
 // (FinishChildDump, by whichever thread makes it); the forking thread takes back the locks
 // it held when it registers (AdoptForkLocks, for a thread with adopt_fork_locks).
 bool ChildDumpPending();
+// The slot FinishChildDump made for the forking thread (0: none), once: RegisterThread
+// gives it to that thread.
+uint32_t TakeForkerSlot();
 void* ChildDumpAddress();
 void FinishChildDump();
 void AdoptForkLocks(ThreadCtx& t);
