@@ -425,11 +425,13 @@ void ForkPrepare() {
     g_snapshot.parent_generation = g_shim.dump.header->fork_generation;
   }
   self.fork_snapshot = true;
+  CloseUnwindGate();  // after our own unwind (the snapshot's forking stack)
 }
 
 void ForkParent() {
   if (!t_ctx.fork_snapshot) return;
   t_ctx.fork_snapshot = false;
+  OpenUnwindGate(false);
   if (g_snapshot.guarded) Leave(&t_ctx);
   g_fork_busy.store(false, std::memory_order_release);
 }
@@ -446,6 +448,7 @@ void ForkChild() {
     return;
   }
   t.fork_snapshot = false;
+  OpenUnwindGate(true);
   if (g_snapshot.forker_inside) {
     // The interrupted code (a wait, a commit) goes on with this thread's slot when the
     // handler returns: it writes private memory now, and nothing is recorded here.

@@ -340,7 +340,79 @@ void NotePython() {
 
 // ---- stacks ----------------------------------------------------------------------------------
 
+// ---- unwinding and fork() ----------------------------------------------------------------
+//
+// An unwind takes locks that are not the program's: libunwind's cache lock, and the loader's
+// (dl_iterate_phdr, from libunwind and from RefreshModules). A fork() while another thread
+// holds one leaves it locked forever in the child, whose first unwind (its own fork
+// snapshot, its first new chain) would hang. So the fork prepare handler closes a gate:
+// unwinds that start from then on give no stack (counted as failures), and it waits for
+// those under way (a Dekker pair: each side stores, then loads the other's word, both
+// seq_cst); the parent and child handlers open it again. An unwind that finds the gate
+// closed waits for it to open (a fork takes a moment), for at most a second.
+namespace {
+std::atomic<int> g_unwinders{0};
+std::atomic<bool> g_unwind_gate_closed{false};
+// In a child forked while an unwind was still under way (the wait timed out): an unwinder's
+// lock may be held here forever, so this process never unwinds.
+bool g_unwind_unsafe = false;
+}  // namespace
+
+void CloseUnwindGate() {
+  g_unwind_gate_closed.store(true, std::memory_order_seq_cst);
+  const int own = t_ctx.unwinding ? 1 : 0;  // a fork from a handler that interrupted one
+  const uint64_t deadline = MonotonicNs() + 1000000000ull;
+  for (uint32_t spins = 1; g_unwinders.load(std::memory_order_seq_cst) > own; ++spins) {
+    if (spins % 64 == 0 && MonotonicNs() > deadline) return;
+    sched_yield();
+  }
+}
+
+void OpenUnwindGate(bool child) {
+  if (child) {
+    // This thread is the only one left: unwinds under way were other threads'.
+    const int own = t_ctx.unwinding ? 1 : 0;
+    if (g_unwinders.load(std::memory_order_relaxed) > own) g_unwind_unsafe = true;
+    g_unwinders.store(own, std::memory_order_relaxed);
+  }
+  g_unwind_gate_closed.store(false, std::memory_order_release);
+}
+
+namespace {
+
+uint32_t CaptureStackGated();
+
+}  // namespace
+
 uint32_t CaptureStack() {
+  ThreadCtx& t = t_ctx;
+  if (g_unwind_unsafe) {
+    Bump(g_shim.dump.header->counters.unwind_failures);
+    return 0;
+  }
+  // While a fork is under way, wait for it (a stack not taken now would be missing from
+  // its chain and edges for good), but not for long.
+  const uint64_t deadline = MonotonicNs() + 1000000000ull;
+  for (uint32_t spins = 1;; ++spins) {
+    g_unwinders.fetch_add(1, std::memory_order_seq_cst);
+    if (!g_unwind_gate_closed.load(std::memory_order_seq_cst)) break;
+    g_unwinders.fetch_sub(1, std::memory_order_release);
+    if (spins % 64 == 0 && MonotonicNs() > deadline) {
+      Bump(g_shim.dump.header->counters.unwind_failures);
+      return 0;
+    }
+    sched_yield();
+  }
+  t.unwinding = true;
+  const uint32_t stack = CaptureStackGated();
+  t.unwinding = false;
+  g_unwinders.fetch_sub(1, std::memory_order_release);
+  return stack;
+}
+
+namespace {
+
+uint32_t CaptureStackGated() {
   ErrnoSaver keep_errno;
   void* raw[format::kMaxFrames + 16];
   int n = unw_backtrace(raw, static_cast<int>(g_shim.config.stack_depth) + 16);
@@ -373,6 +445,8 @@ uint32_t CaptureStack() {
   }
   return g_shim.stacks.Put(pcs, count);
 }
+
+}  // namespace
 
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what) {
   const uint32_t salt = site_flags | what;

@@ -96,6 +96,7 @@ struct ThreadCtx {
   // Set by the fork prepare handler on the forking thread when it took the fork snapshot
   // (and the fork lock): its parent and child handlers act on that fork only.
   bool fork_snapshot;
+  bool unwinding;  // inside CaptureStack's unwind (see CloseUnwindGate)
   // CPython (python_frames.h): the thread has taken the GIL (its acquisitions carry a Python
   // call site, which the mutex fast paths do not compute: they are off for it), holds it
   // now, and the thread state and Python site it last took or let go of the GIL with.
@@ -474,8 +475,15 @@ void ClearWait(ThreadCtx& t);
 // Looks for CPython (python::Detect) and writes what it found into the dump's header.
 void NotePython();
 
-// Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure.
+// Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure,
+// and while a fork() is under way (CloseUnwindGate).
 uint32_t CaptureStack();
+// fork() and unwinding (recorder.cc): the prepare handler closes the gate (new unwinds give
+// no stack) and waits, for at most a second, for the unwinds under way, whose locks
+// (libunwind's, the loader's) would stay locked in the child; the parent and child handlers
+// open it again. A child forked while one was still under way never unwinds.
+void CloseUnwindGate();
+void OpenUnwindGate(bool child);
 // A cached stack for a blocking call that is not a lock acquisition (condition and semaphore
 // waits, the take of a semaphore not yet known to be a lock): keyed by the held chain, the
 // object (0: any), the call site (SiteOf), what waits there, the thread, its stack depth and
