@@ -8,8 +8,8 @@
 //            file any more) and arm the shim again: the child makes a dump of its own at its
 //            first lock operation, at the same address (every pointer stays valid). Then
 //            (FinishChildDump) it lists every inherited held lock, checked against the
-//            child's own copy of the lock word, and the forking thread, when it registers,
-//            takes back the locks it held (AdoptForkLocks). A child that takes no lock
+//            child's own copy of the lock word, and makes the forking thread a slot that
+//            holds the locks it held, which it takes when it registers. A child that takes no lock
 //            before it exits or execs (most fork children) makes no file at all;
 //   parent   nothing to do.
 // A child that later blocks on an inherited lock of another thread records held-across-fork
@@ -18,7 +18,6 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -89,14 +88,10 @@ std::atomic<bool> g_fork_busy{false};
 // dump first), to be written into that dump; and where the parent's mapping was.
 bool g_child_pending = false;
 void* g_child_address = nullptr;
-// The locks the forking thread held at fork(), for AdoptForkLocks (copied: another thread
-// of the child may fork, and take a snapshot, before the forking thread registers), and the
-// child's own records of the Python functions their stacks name (written once the dump is
-// made, before any thread registers).
-ForkSnapshot::Entry g_adopt[ForkSnapshot::kMax];
-uint32_t g_adopt_count = 0;
+// While FinishChildDump runs: the child's own records of the Python functions the
+// snapshot's stacks name.
 uint32_t g_child_code[ForkSnapshot::kMaxCodes];
-// The forking thread's slot, made by another thread that made the dump first (0: none).
+// The forking thread's slot, made by FinishChildDump until that thread takes it (0: none).
 uint32_t g_forker_slot = 0;
 
 // The snapshot's own index (+1) of the parent's Python code record `parent`; 0 when it is
@@ -290,40 +285,38 @@ uint32_t TakeForkerSlot() {
 
 namespace {
 
-// The dump is being made by another thread than the forking one, which may take no lock
-// for a long while (it waits in waitpid, say) and still holds the locks it held at fork():
-// a slot of its own holds them now, for hang reports to name their holder. The forking
-// thread takes that slot when it registers. Its tid in the child is the child's pid.
+// A slot for the forking thread, holding the locks it held at fork() that the child's
+// memory still says are locked (a program's child handler may have re-initialised some:
+// jemalloc does). It has made no lock operation the shim saw since fork(), or the dump
+// would exist already; while it makes none (it waits in waitpid, say), hang reports name it
+// as their holder. It takes the slot when it registers. Its tid in the child is the pid.
+bool ForkerHolds(const ForkSnapshot::Entry& e) {
+  return e.by_forker && e.kind != format::kLockGil && StillLocked(e);
+}
+
 void MakeForkerSlot() {
-  if (g_adopt_count == 0 || static_cast<pid_t>(syscall(SYS_gettid)) == getpid())
-    return;  // the forking thread: it adopts
-  uint32_t slot = 0;
-  for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i) {
-    uint32_t expected = format::kThreadFree;
-    if (Atomic(g_shim.dump.threads[i].state)
-            .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel))
-      slot = i;
-  }
-  if (slot == 0) return;  // full: it adopts its locks when it registers
-  Bump(g_shim.dump.header->counters.threads_used);
+  const ForkSnapshot& s = g_snapshot;
+  bool any = false;
+  for (uint32_t i = 0; i < s.count && !any; ++i) any = ForkerHolds(s.entries[i]);
+  if (!any) return;
+  const uint32_t slot = ClaimThreadSlot();
+  if (slot == 0) return;  // full (counted): it registers without them, if it can
   format::ThreadRecord& r = g_shim.dump.threads[slot];
   r.tid = getpid();
   r.ring = format::kNoIndex;
   ReadThreadName(r.tid, r.name);
   uint32_t n = 0;
   uint64_t chain = 0;
-  for (uint32_t i = 0; i < g_adopt_count && n < format::kInlineHeld; ++i) {
-    const ForkSnapshot::Entry& e = g_adopt[i];
-    if (!StillLocked(e)) continue;
+  for (uint32_t i = 0; i < s.count; ++i) {
+    const ForkSnapshot::Entry& e = s.entries[i];
+    if (!ForkerHolds(e)) continue;
+    if (n == format::kInlineHeld) {
+      Bump(g_shim.dump.header->counters.held_dropped);
+      continue;
+    }
     const uint32_t lock = ChildLock(e);
     chain = ChainKey(chain, lock, e.flags);
-    format::HeldLock& h = r.held[n++];
-    h.address = e.address;
-    h.lock = lock;
-    h.stack = PutFrames(e.stack, g_child_code);
-    h.flags = e.flags;
-    h.recursion = e.recursion;
-    h.chain = chain;
+    r.held[n++] = {e.address, lock, PutFrames(e.stack, g_child_code), chain, e.recursion, e.flags};
   }
   Atomic(r.held_count).store(n, std::memory_order_release);
   Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
@@ -374,22 +367,6 @@ void FinishChildDump() {
     Atomic(c.fork_held_used).store(c.fork_held_used + 1, std::memory_order_release);
   }
   MakeForkerSlot();
-}
-
-// The forking thread lives on in the child: it still holds its locks, but for those that
-// the child's memory says are unlocked (re-initialised, or let go while the shim passed
-// through): it has made no lock operation the shim saw since fork().
-void AdoptForkLocks(ThreadCtx& t) {
-  t.adopt_fork_locks = false;
-  for (uint32_t i = 0; i < g_adopt_count; ++i) {
-    const ForkSnapshot::Entry& e = g_adopt[i];
-    if (!StillLocked(e)) continue;
-    const uint32_t lock = ChildLock(e);
-    const uint32_t stack = PutFrames(e.stack, g_child_code);
-    Prepared p{e.address, ChainKey(CurrentChain(t), lock, e.flags), lock, stack, e.flags};
-    Commit(t, p);
-    Held(t, t.depth - 1).recursion = e.recursion;
-  }
 }
 
 void ForkPrepare() {
@@ -460,12 +437,7 @@ void ForkChild() {
   g_child_address = g_shim.dump.header;
   LeaveParentMapping(false);
   ForgetParentThread(t);
-  g_adopt_count = 0;
-  for (uint32_t i = 0; i < g_snapshot.count; ++i) {
-    const ForkSnapshot::Entry& e = g_snapshot.entries[i];
-    if (e.by_forker && e.kind != format::kLockGil) g_adopt[g_adopt_count++] = e;
-  }
-  t.adopt_fork_locks = g_adopt_count > 0;
+  t.adopt_fork_locks = true;  // it takes the slot FinishChildDump makes it, if any
   g_child_pending = true;
   g_shim.state.store(kArmed, std::memory_order_release);
   t.guard = kGuardFree;  // prepare left it set

@@ -179,28 +179,8 @@ void DetachRing(ThreadCtx& t) {
 
 }  // namespace
 
-// Slow path, once per thread: take a slot (a free one, else an exited one that held
-// nothing), name it, attach a ring, arrange to hear about the thread's exit.
-bool RegisterThread(ThreadCtx& t) {
-  ErrnoSaver keep_errno;
+uint32_t ClaimThreadSlot() {
   format::Counters& c = g_shim.dump.header->counters;
-  // A fork child's forking thread: its slot may have been made for it, holding the locks it
-  // held at fork(), by the thread that made the child's dump (FinishChildDump).
-  if (t.adopt_fork_locks) {
-    if (const uint32_t slot = TakeForkerSlot()) {
-      format::ThreadRecord& r = g_shim.dump.threads[slot];
-      t.adopt_fork_locks = false;
-      t.rec = &r;
-      t.slot = slot;
-      t.tid = GetTid();
-      t.depth = Atomic(r.held_count).load(std::memory_order_acquire);
-      r.pthread_handle = static_cast<uint64_t>(pthread_self());
-      AttachRing(t);
-      RecordEvent(t, format::kOpThreadStart, 0, static_cast<uint32_t>(t.tid), r.pthread_handle);
-      if (g_shim.have_exit_key) pthread_setspecific(g_shim.exit_key, &t);
-      return true;
-    }
-  }
   uint32_t slot = 0;
   for (uint32_t i = 1; i < g_shim.dump.threads_capacity && slot == 0; ++i)
     if (Atomic(g_shim.dump.threads[i].state).load(std::memory_order_relaxed) ==
@@ -219,25 +199,43 @@ bool RegisterThread(ThreadCtx& t) {
   }
   if (slot == 0) {
     Bump(c.threads_dropped);
-    t.untracked = true;
-    return false;
+    return 0;
   }
   Bump(c.threads_used);
   format::ThreadRecord& r = g_shim.dump.threads[slot];
   // Everything but `state` (which other threads CAS on): it stays "claiming" until published.
   memset(reinterpret_cast<char*>(&r) + sizeof(r.state), 0,
          offsetof(format::ThreadRecord, held) - sizeof(r.state));
+  return slot;
+}
+
+// Slow path, once per thread: take a slot (or, for a fork child's forking thread, the one
+// made for it, which holds its locks and is published already), name it, attach a ring,
+// arrange to hear about the thread's exit.
+bool RegisterThread(ThreadCtx& t) {
+  ErrnoSaver keep_errno;
+  uint32_t slot = t.adopt_fork_locks ? TakeForkerSlot() : 0;
+  t.adopt_fork_locks = false;
+  const bool made_for_it = slot != 0;
+  if (!made_for_it) slot = ClaimThreadSlot();
+  if (slot == 0) {
+    t.untracked = true;
+    return false;
+  }
+  format::ThreadRecord& r = g_shim.dump.threads[slot];
   t.rec = &r;
   t.slot = slot;
   t.tid = GetTid();
-  t.depth = 0;
-  r.tid = t.tid;
+  t.depth = made_for_it ? Atomic(r.held_count).load(std::memory_order_acquire) : 0;
+  if (!made_for_it) {
+    r.tid = t.tid;
+    ReadThreadName(t.tid, r.name);
+  }
   r.pthread_handle = static_cast<uint64_t>(pthread_self());
-  ReadThreadName(t.tid, r.name);
   AttachRing(t);
   RecordEvent(t, format::kOpThreadStart, 0, static_cast<uint32_t>(t.tid), r.pthread_handle);
   if (g_shim.have_exit_key) pthread_setspecific(g_shim.exit_key, &t);
-  Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
+  if (!made_for_it) Atomic(r.state).store(format::kThreadLive, std::memory_order_release);
   return true;
 }
 
@@ -338,8 +336,6 @@ void NotePython() {
   if (note != nullptr) strncpy(h->python_note, note, sizeof(h->python_note) - 1);
 }
 
-// ---- stacks ----------------------------------------------------------------------------------
-
 // ---- unwinding and fork() ----------------------------------------------------------------
 //
 // An unwind takes locks that are not the program's: libunwind's cache lock, and the loader's
@@ -361,11 +357,7 @@ bool g_unwind_unsafe = false;
 void CloseUnwindGate() {
   g_unwind_gate_closed.store(true, std::memory_order_seq_cst);
   const int own = t_ctx.unwinding ? 1 : 0;  // a fork from a handler that interrupted one
-  const uint64_t deadline = MonotonicNs() + 1000000000ull;
-  for (uint32_t spins = 1; g_unwinders.load(std::memory_order_seq_cst) > own; ++spins) {
-    if (spins % 64 == 0 && MonotonicNs() > deadline) return;
-    sched_yield();
-  }
+  YieldUntil(1000000000ull, [own] { return g_unwinders.load(std::memory_order_seq_cst) <= own; });
 }
 
 void OpenUnwindGate(bool child) {
@@ -377,6 +369,8 @@ void OpenUnwindGate(bool child) {
   }
   g_unwind_gate_closed.store(false, std::memory_order_release);
 }
+
+// ---- stacks ----------------------------------------------------------------------------------
 
 namespace {
 
@@ -392,16 +386,15 @@ uint32_t CaptureStack() {
   }
   // While a fork is under way, wait for it (a stack not taken now would be missing from
   // its chain and edges for good), but not for long.
-  const uint64_t deadline = MonotonicNs() + 1000000000ull;
-  for (uint32_t spins = 1;; ++spins) {
+  const bool entered = YieldUntil(1000000000ull, [] {
     g_unwinders.fetch_add(1, std::memory_order_seq_cst);
-    if (!g_unwind_gate_closed.load(std::memory_order_seq_cst)) break;
+    if (!g_unwind_gate_closed.load(std::memory_order_seq_cst)) return true;
     g_unwinders.fetch_sub(1, std::memory_order_release);
-    if (spins % 64 == 0 && MonotonicNs() > deadline) {
-      Bump(g_shim.dump.header->counters.unwind_failures);
-      return 0;
-    }
-    sched_yield();
+    return false;
+  });
+  if (!entered) {
+    Bump(g_shim.dump.header->counters.unwind_failures);
+    return 0;
   }
   t.unwinding = true;
   const uint32_t stack = CaptureStackGated();
@@ -777,12 +770,8 @@ bool WaitWhileCreating() {
   // Bounded by time: a dump directory on a slow filesystem can take a while, but the
   // thread making the dump may also be stuck (its signal handler waiting on a lock that the
   // waiting thread holds), and then the waiter must go on, unrecorded.
-  const uint64_t deadline = MonotonicNs() + 2000000000ull;
-  for (uint32_t spins = 1;; ++spins) {
-    if (g_shim.state.load(std::memory_order_acquire) != kCreating) return true;
-    if (spins % 64 == 0 && MonotonicNs() > deadline) return false;
-    sched_yield();
-  }
+  return YieldUntil(2000000000ull,
+                    [] { return g_shim.state.load(std::memory_order_acquire) != kCreating; });
 }
 
 bool EnsureDump(ThreadCtx& t) {
@@ -815,7 +804,6 @@ ThreadCtx* EnterSlow(ThreadCtx& t) {
     if (t.untracked) return nullptr;
     t.guard = kGuardInside;
     const bool ok = RegisterThread(t);
-    if (ok && t.adopt_fork_locks) AdoptForkLocks(t);
     t.guard = kGuardFree;
     if (!ok) return nullptr;
   }

@@ -24,6 +24,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <time.h>
 
 #include <atomic>
@@ -90,8 +91,8 @@ struct ThreadCtx {
   bool untracked;      // no slot could be had, or the thread is exiting
   bool resolving;      // inside dlsym for the real functions
   bool retry_pending;  // its wait record is a timed-out wait (see EndWait)
-  // A fork child's forking thread, not registered yet: the locks it held at fork() go back
-  // on its held stack when it registers (AdoptForkLocks).
+  // A fork child's forking thread, not registered yet: it registers into the slot made for
+  // it, which holds the locks it held at fork() (TakeForkerSlot).
   bool adopt_fork_locks;
   // Set by the fork prepare handler on the forking thread when it took the fork snapshot
   // (and the fork lock): its parent and child handlers act on that fork only.
@@ -182,6 +183,10 @@ bool EnsureDump(ThreadCtx& t);
 // false when it is still being made.
 bool WaitWhileCreating();
 bool RegisterThread(ThreadCtx& t);
+// Claims a thread slot (a free one, else an exited one that held nothing), cleared but for
+// its state, which stays "claiming" until the caller publishes it; 0 when none is left
+// (counted).
+uint32_t ClaimThreadSlot();
 // The name of thread `tid` of this process (its comm, 15 bytes and a NUL) into `out`.
 void ReadThreadName(int32_t tid, char* out);
 
@@ -441,6 +446,20 @@ enum class Timing { kUntimed, kTimed, kClock };
 // precise clock, for a few ns instead of tens on a virtual machine).
 uint64_t MonotonicNs();
 
+// Yields until `done()` (true), or for about `timeout_ns` (false): the shim's waits for what
+// another thread is doing (making the dump, a fork, an unwind), which must never become a
+// deadlock. The clock is read only once a wait proves needed, then every 64 yields.
+template <typename Done>
+bool YieldUntil(uint64_t timeout_ns, Done done) {
+  if (done()) return true;
+  const uint64_t deadline = MonotonicNs() + timeout_ns;
+  for (uint32_t spins = 1;; ++spins) {
+    sched_yield();
+    if (done()) return true;
+    if (spins % 64 == 0 && MonotonicNs() > deadline) return false;
+  }
+}
+
 // The thread's wait record (format::WaitRecord) around a call that may block.
 struct WaitDetail {
   clockid_t clock = CLOCK_REALTIME;    // of `deadline`
@@ -511,16 +530,14 @@ void ForkPrepare();
 void ForkParent();
 void ForkChild();
 // A fork child armed by ForkChild: its dump, once made (mapped where the parent's was),
-// gets the parent's link, the forking stack and the inherited held locks
-// (FinishChildDump, by whichever thread makes it); the forking thread takes back the locks
-// it held when it registers (AdoptForkLocks, for a thread with adopt_fork_locks).
+// gets the parent's link, the forking stack, the inherited held locks and a slot for the
+// forking thread holding the locks it held (FinishChildDump, by whichever thread makes it).
 bool ChildDumpPending();
-// The slot FinishChildDump made for the forking thread (0: none), once: RegisterThread
-// gives it to that thread.
-uint32_t TakeForkerSlot();
 void* ChildDumpAddress();
 void FinishChildDump();
-void AdoptForkLocks(ThreadCtx& t);
+// The slot FinishChildDump made for the forking thread (0: none), once: RegisterThread
+// gives it to that thread (the one with adopt_fork_locks).
+uint32_t TakeForkerSlot();
 
 // Copies `size` bytes (at most a pipe's buffer) of our own memory at `address` without
 // faulting (a lock's memory may have been freed and unmapped since we saw it); false when it
