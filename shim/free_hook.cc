@@ -3,7 +3,6 @@
 // same for the locks a thread made on its own stack, when it exits.
 #include <pthread.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
