@@ -14,9 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
-
 #include "shim/glibc_layout.h"
 #include "shim/module_map.h"
 #include "shim/python_frames.h"
@@ -31,16 +28,6 @@ constinit SemChanges g_sem_changes;
 __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
 
 namespace {
-
-// errno is the program's: slow paths that make system calls put it back.
-class ErrnoSaver {
- public:
-  ErrnoSaver() : saved_(errno) {}
-  ~ErrnoSaver() { errno = saved_; }
-
- private:
-  int saved_;
-};
 
 inline int32_t GetTid() { return static_cast<int32_t>(syscall(SYS_gettid)); }
 
@@ -336,111 +323,6 @@ void NotePython() {
   if (note != nullptr) strncpy(h->python_note, note, sizeof(h->python_note) - 1);
 }
 
-// ---- unwinding and fork() ----------------------------------------------------------------
-//
-// An unwind takes locks that are not the program's: libunwind's cache lock, and the loader's
-// (dl_iterate_phdr, from libunwind and from RefreshModules). A fork() while another thread
-// holds one leaves it locked forever in the child, whose first unwind (its own fork
-// snapshot, its first new chain) would hang. So the fork prepare handler closes a gate:
-// unwinds that start from then on give no stack (counted as failures), and it waits for
-// those under way (a Dekker pair: each side stores, then loads the other's word, both
-// seq_cst); the parent and child handlers open it again. An unwind that finds the gate
-// closed waits for it to open (a fork takes a moment), for at most a second.
-namespace {
-std::atomic<int> g_unwinders{0};
-std::atomic<bool> g_unwind_gate_closed{false};
-// In a child forked while an unwind was still under way (the wait timed out): an unwinder's
-// lock may be held here forever, so this process never unwinds.
-bool g_unwind_unsafe = false;
-}  // namespace
-
-void CloseUnwindGate() {
-  g_unwind_gate_closed.store(true, std::memory_order_seq_cst);
-  const int own = t_ctx.unwinding ? 1 : 0;  // a fork from a handler that interrupted one
-  YieldUntil(1000000000ull, [own] { return g_unwinders.load(std::memory_order_seq_cst) <= own; });
-}
-
-void OpenUnwindGate(bool child) {
-  if (child) {
-    // This thread is the only one left: unwinds under way were other threads'.
-    const int own = t_ctx.unwinding ? 1 : 0;
-    if (g_unwinders.load(std::memory_order_relaxed) > own) g_unwind_unsafe = true;
-    g_unwinders.store(own, std::memory_order_relaxed);
-  }
-  g_unwind_gate_closed.store(false, std::memory_order_release);
-}
-
-// ---- stacks ----------------------------------------------------------------------------------
-
-namespace {
-
-uint32_t CaptureStackGated();
-
-}  // namespace
-
-uint32_t CaptureStack() {
-  ThreadCtx& t = t_ctx;
-  if (g_unwind_unsafe) {
-    Bump(g_shim.dump.header->counters.unwind_failures);
-    return 0;
-  }
-  // While a fork is under way, wait for it (a stack not taken now would be missing from
-  // its chain and edges for good), but not for long.
-  const bool entered = YieldUntil(1000000000ull, [] {
-    g_unwinders.fetch_add(1, std::memory_order_seq_cst);
-    if (!g_unwind_gate_closed.load(std::memory_order_seq_cst)) return true;
-    g_unwinders.fetch_sub(1, std::memory_order_release);
-    return false;
-  });
-  if (!entered) {
-    Bump(g_shim.dump.header->counters.unwind_failures);
-    return 0;
-  }
-  t.unwinding = true;
-  const uint32_t stack = CaptureStackGated();
-  t.unwinding = false;
-  g_unwinders.fetch_sub(1, std::memory_order_release);
-  return stack;
-}
-
-namespace {
-
-uint32_t CaptureStackGated() {
-  ErrnoSaver keep_errno;
-  void* raw[format::kMaxFrames + 16];
-  int n = unw_backtrace(raw, static_cast<int>(g_shim.config.stack_depth) + 16);
-  if (n <= 0) {
-    Bump(g_shim.dump.header->counters.unwind_failures);
-    return 0;
-  }
-  uint64_t pcs[format::kMaxFrames];
-  uint32_t count = 0;
-  int i = 0;
-  // Drop the shim's own frames (the interposer and the recorder) from the top.
-  while (i < n && reinterpret_cast<uint64_t>(raw[i]) >= g_shim.self_start &&
-         reinterpret_cast<uint64_t>(raw[i]) < g_shim.self_end)
-    ++i;
-  for (; i < n && count < g_shim.config.stack_depth; ++i)
-    pcs[count++] = reinterpret_cast<uint64_t>(raw[i]);
-  if (RefreshModules(g_shim.dump)) NotePython();  // a libpython loaded late
-  ThreadCtx& t = t_ctx;
-  if (t.python && t.rec != nullptr) {
-    // Python frames beside the eval loop's native ones (python_frames.h).
-    python::PythonFrames py;
-    ReadPythonFrames(t, &py);
-    if (py.count > 0) {
-      const python::Runtime* rt = python::Detected();
-      uint64_t merged[format::kMaxFrames];
-      const uint32_t m = python::MergePythonFrames(rt->eval_begin, rt->eval_end, pcs, count, i < n,
-                                                   py, merged, format::kMaxFrames);
-      return g_shim.stacks.Put(merged, m);
-    }
-  }
-  return g_shim.stacks.Put(pcs, count);
-}
-
-}  // namespace
-
 uint32_t WaitSiteStack(ThreadCtx& t, uint64_t object, uint32_t site_flags, WaitSite what) {
   const uint32_t salt = site_flags | what;
   // The frame address within its page tells apart native paths of different depths through
@@ -531,7 +413,9 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
       return p;
     }
   }
-  if (format::ChainRecord* c = g_shim.chains.Find(key)) {
+  // A record just claimed has an index no chain names yet: no probe of the chain table,
+  // which would be a cache miss (a new key's home is anywhere) on every new lock.
+  if (format::ChainRecord* c = inserted ? nullptr : g_shim.chains.Find(key)) {
     p.stack = c->stack;
     // A second thread on a known chain: note it on the edges once, so that a cycle seen by
     // one thread only can be told apart from one spanning threads.
@@ -828,6 +712,7 @@ void ForgetParentThread(ThreadCtx& t) {
   t.retry_pending = false;
   t.holds_gil = false;  // until CPython's after-fork code takes it again (a new GIL)
   ForgetPythonCodes();  // their records were the parent's
+  ForgetStackMemos();
   t.depth = 0;
   t.tid = GetTid();
   t.ring = RingWriter();

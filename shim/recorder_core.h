@@ -22,6 +22,7 @@
 #ifndef LOCKSCOPE_SHIM_RECORDER_CORE_H_
 #define LOCKSCOPE_SHIM_RECORDER_CORE_H_
 
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -165,6 +166,16 @@ enum : int {
   // it acquires that object before retrying; or the thread runs Python, and its
   // acquisitions' call sites include the Python one (SiteOf).
   kGuardSlowPaths = 2,
+};
+
+// errno is the program's: slow paths that make system calls put it back.
+class ErrnoSaver {
+ public:
+  ErrnoSaver() : saved_(errno) {}
+  ~ErrnoSaver() { errno = saved_; }
+
+ private:
+  int saved_;
 };
 
 // The real functions, resolving them first if an early call arrives before start-up.
@@ -495,9 +506,12 @@ void ClearWait(ThreadCtx& t);
 void NotePython();
 
 // Unwinds the calling thread (the shim's own frames cut) into the stack depot; 0 on failure,
-// and while a fork() is under way (CloseUnwindGate).
+// and while a fork() is under way (CloseUnwindGate). A thread's last few unwinds are
+// memoised: the same stack again, from the same place, costs no unwind (stack_capture.cc).
 uint32_t CaptureStack();
-// fork() and unwinding (recorder.cc): the prepare handler closes the gate (new unwinds give
+// Forgets the thread's unwind memos (a fork child: their stacks were the parent's).
+void ForgetStackMemos();
+// fork() and unwinding (stack_capture.cc): the prepare handler closes the gate (new unwinds give
 // no stack) and waits, for at most a second, for the unwinds under way, whose locks
 // (libunwind's, the loader's) would stay locked in the child; the parent and child handlers
 // open it again. A child forked while one was still under way never unwinds.

@@ -70,7 +70,7 @@ RUN_KEYS = {
     "inversion", "must_contain", "source_line",
 }
 EXPECT_KEYS = {"kind", "severity", "threads", "thread_prefix", "functions", "python_functions",
-               "modules", "summary", "details", "lock_kinds"}
+               "absent_functions", "modules", "summary", "details", "lock_kinds"}
 INVERSION_KEYS = {"locks", "lock_names", "lock_kind", "threads", "source", "frames"}
 
 DEFAULT_TIMEOUT = 120  # seconds per lockscope run
@@ -262,6 +262,13 @@ def check_expected(findings, want):
         if bad:
             problems.append("no frame names %s in its source with a line; functions seen: %s"
                             % (bad, excerpt(sorted({fr.get("function") or "?" for fr in frames}))))
+            continue
+        # Functions no stack of the finding may name (a stack given to the wrong caller).
+        wrong = [func for func in want.get("absent_functions", [])
+                 if any(func in (fr.get("function") or "") for fr in frames)]
+        if wrong:
+            problems.append("frames name %s, which no stack of this finding passes through"
+                            % wrong)
             continue
         # [function, module]: a frame of that function symbolized in that module (of two
         # modules loaded one after the other at the same address, the one it ran in).
