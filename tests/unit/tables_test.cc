@@ -77,6 +77,27 @@ struct LockFixture {
   }
 };
 
+TEST(LockTableTest, LocksOfOnePageHaveNeighbouringHomesEachAtHome) {
+  // An array of spinlocks (4 bytes each) filling a page, and an array of mutexes (40 bytes)
+  // in the next: the table walks them in order (neighbouring homes), and none waits on
+  // another's probe chain, so the hot path finds every one at home.
+  constexpr uint64_t kCap = 1 << 16;
+  LockFixture f(kCap);
+  const uint64_t page = 0x7f0000100000;
+  for (uint64_t a = page; a + 4 < page + 4096; a += 4)
+    ASSERT_EQ(f.table.Home(a + 4), (f.table.Home(a) + 1) % kCap);
+  int away = 0;
+  for (uint64_t a = page; a < page + 4096; a += 4) {
+    ASSERT_NE(f.InsertLeaf(a), 0u);
+    away += f.table.FindAtHome(a) == 0;
+  }
+  for (uint64_t a = page + 4096; a + 40 <= page + 8192; a += 40) {
+    ASSERT_NE(f.InsertLeaf(a), 0u);
+    away += f.table.FindAtHome(a) == 0;
+  }
+  EXPECT_LE(away, 1);  // at most the lock whose home is slot 0
+}
+
 TEST(LockTableTest, RetireResetsALockWithoutEdgesInPlace) {
   // A heap object with a mutex freed and reallocated at the same address, again and again:
   // with no order edge the identity is reused, so the table does not fill with generations.
