@@ -26,6 +26,7 @@ struct Options {
   bool timeline = false;             // report: the rings' events in time order
   std::vector<std::string> threads;  // report --timeline: tids or names (all when empty)
   std::string sysroot;               // report: where a core's executable and libraries are now
+  std::vector<std::string> wrappers;    // --wrapper: lock wrapper functions (lock_classes.h)
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

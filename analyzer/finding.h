@@ -27,6 +27,8 @@ struct FindingLock {
   uint64_t address = 0;
   std::string kind;  // mutex | recursive-mutex | errorcheck-mutex | rwlock | spinlock | gil
   std::string name;  // symbol of a global lock, filled by NameLocks(); "" if none
+  // Its lock class (lock_classes.h), in a class-level finding: the name it is shown by.
+  std::string lock_class;
 };
 
 struct FindingStack {
@@ -47,6 +49,9 @@ struct ScenarioStep {
 struct Finding {
   std::string kind;  // CONTRACT.md finding kinds
   Severity severity = Severity::kError;
+  // "instance" (locks of one process, by address) or "class" (lock classes across
+  // processes: checks/class_order.h).
+  std::string level = "instance";
   // One line. Lock ids written as {L1} are replaced by "L1 (name)" when locks are named.
   std::string summary;
   std::vector<FindingThread> threads;

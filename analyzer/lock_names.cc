@@ -33,7 +33,9 @@ void NameLocks(Report& report, SymbolCache& symbols) {
     std::vector<std::pair<std::string, std::string>> repl;
     for (FindingLock& l : f.locks) {
       // The GIL lives inside _PyRuntime (or an interpreter): its symbol says nothing.
-      l.name = l.kind == "gil" ? "the GIL" : symbols.LockName(l.dump, l.address);
+      l.name = !l.lock_class.empty() ? l.lock_class
+               : l.kind == "gil"     ? "the GIL"
+                                     : symbols.LockName(l.dump, l.address);
       repl.push_back({absl::StrCat("{", l.id, "}"),
                       l.name.empty() ? l.id : absl::StrCat(l.id, " (", l.name, ")")});
     }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "analyzer/cli.h"
+#include "analyzer/lock_classes.h"
 
 namespace lockscope {
 
@@ -23,6 +24,7 @@ const char kUsage[] =
     "       lockscope attach [OPTIONS] [--watch SECONDS] PID   (a process without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
     "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
+    "         --wrapper REGEX  (a lock wrapper function: lock classes skip its frames)\n"
     "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n"
     "         (report, for a core file:) --sysroot DIR\n";
 
@@ -65,6 +67,11 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       o.output = get();
     } else if (a == "--suppressions") {
       o.suppressions = get();
+    } else if (a == "--wrapper") {
+      std::string pattern = get(), why;
+      if (!ValidWrapperPattern(pattern, &why))
+        Fail(absl::StrCat("--wrapper needs a regular expression: '", pattern, "': ", why));
+      o.wrappers.push_back(pattern);
     } else if (a == "--error-exitcode") {
       std::string v = get();
       if (!absl::SimpleAtoi(v, &o.error_exitcode) || o.error_exitcode < 0 || o.error_exitcode > 255)

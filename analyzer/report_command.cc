@@ -16,6 +16,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/checks/class_order.h"
+#include "analyzer/lock_classes.h"
 #include "analyzer/lock_names.h"
 #include "analyzer/process_snapshot.h"
 #include "analyzer/render/render.h"
@@ -156,6 +158,8 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
 }
 
 void NameAndSuppress(Analysis& a, const Options& o) {
+  LockClasses classes(a.dumps, *a.symbols, o.wrappers);
+  for (Finding& f : CheckClassOrder(a.dumps, classes)) a.report.findings.push_back(std::move(f));
   NameLocks(a.report, *a.symbols);
   ApplySuppressions(a.report, *a.symbols, SuppressionsOrFail(o.suppressions));
 }

@@ -48,7 +48,8 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
                                         const std::string& dump_dir, const AnalyzeOptions& options,
                                         const std::string& sysroot = "");
 
-// Names the findings' locks and drops the suppressed ones (symbolizes what they name).
+// Adds the class-level lock-order findings (checks/class_order.h: they need symbols), names
+// the findings' locks and drops the suppressed ones (symbolizes what they name).
 void NameAndSuppress(Analysis& a, const Options& o);
 
 // Prints the report; returns N when it has an error finding, else `clean_status`.

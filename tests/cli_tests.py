@@ -402,6 +402,69 @@ class Tests:
         if rc != 66 or out.strip() or len(inversions(open(outfile).read())) != 1:
             raise Failure("--output: rc %d, stdout %r" % (rc, out[:100]))
 
+    # ---- lock classes across processes ------------------------------------------------
+
+    def class_runs(self, *orders):
+        """Runs class_abba once per order, each under `run` in a directory of its own."""
+        dirs = []
+        for order in orders:
+            d = tempfile.mkdtemp(dir=SCRATCH)
+            rc, out, err = run([self.ls, "run", "--format", "json", "--dump-dir", d, "--",
+                                self.prog("class_abba"), order])
+            if rc != 0 or json.loads(out)["findings"]:
+                raise Failure("class_abba %s alone: want exit 0 and no finding, got %d: %s"
+                              % (order, rc, describe(json.loads(out))))
+            dirs.append(d)
+        return dirs
+
+    def class_inversion(self, dirs, extra=()):
+        rc, out, err = run([self.ls, "report", "--format", "json"] + list(extra) + dirs)
+        found = [f for f in inversions(out) if f.get("level") == "class"]
+        if rc != 66 or len(found) != 1:
+            raise Failure("want exit 66 and one class-level inversion, got %d: %s"
+                          % (rc, describe(json.loads(out))))
+        f = found[0]
+        pids = {t["pid"] for t in f["threads"]}
+        frames = [fr for s in f["stacks"] for fr in s["frames"]]
+        if (len(pids) != 2 or f["severity"] != "error"
+                or not any("take_in_order" in (fr["function"] or "")
+                           and fr["file"].endswith("class_abba.cc") and fr["line"] > 0
+                           for fr in frames)
+                or not all(any(str(pid) in d for d in f["details"]) for pid in pids)):
+            raise Failure("the finding must name both processes and the program's frames: %s"
+                          % excerpt(f, 600))
+        return sorted(l["class"] for l in f["locks"])
+
+    def test_class_inversion_across_runs(self):
+        # One run takes g_first -> g_second, another g_second -> g_first: neither shows a
+        # cycle, both together do, between the lock classes of the two globals.
+        ab, ba = self.class_runs("ab", "ba")
+        classes = self.class_inversion([ab, ba])
+        if classes != ["class_abba:g_first", "class_abba:g_second"]:
+            raise Failure("classes: %s" % classes)
+        rc, out, err = run([self.ls, "report", "--format", "json", ab, ab])
+        if rc != 0 or inversions(out):
+            raise Failure("the same run twice: want exit 0, got %d: %s" % (rc, out[:300]))
+        rc, out, err = run([self.ls, "report", ab, ba])
+        if rc != 66 or "lock-order-inversion [error, lock classes]" not in err:
+            raise Failure("text: %d %s" % (rc, err[-600:]))
+
+    def test_class_of_a_heap_lock_is_its_first_site_past_wrappers(self):
+        # A Registry's and a Cache's mutexes, taken through the program's Mutex::Lock():
+        # classed by their constructors' lines, not by the wrapper (one class for all).
+        hab, hba = self.class_runs("heap-ab", "heap-ba")
+        classes = self.class_inversion([hab, hba])
+        if (len(classes) != 2 or not classes[0].startswith("Cache::Cache() at class_abba.cc:")
+                or not classes[1].startswith("Registry::Registry() at class_abba.cc:")):
+            raise Failure("classes: %s" % classes)
+        # --wrapper: the constructors declared wrappers too, the classes move to their callers.
+        classes = self.class_inversion([hab, hba], ["--wrapper", "^(Registry|Cache)::"])
+        if not all(c.startswith("take_in_order(void*) at class_abba.cc:") for c in classes):
+            raise Failure("--wrapper: classes %s" % classes)
+        line = expect_usage_error([self.ls, "report", "--wrapper", "(", hab], "a bad --wrapper")
+        if "--wrapper needs a regular expression" not in line:
+            raise Failure("bad --wrapper: %r" % line)
+
     def test_suppressions(self):
         d = tempfile.mkdtemp(dir=SCRATCH)
         supp = os.path.join(d, "supp.txt")

@@ -16,6 +16,7 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
     const Finding& f = report.findings[i];
     absl::StrAppend(&out, i ? ",\n" : "\n", "    { \"kind\": ", JsonString(f.kind),
                     ", \"severity\": ", JsonString(SeverityName(f.severity)),
+                    ", \"level\": ", JsonString(f.level),
                     ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"details\": [");
     for (size_t d = 0; d < f.details.size(); ++d)
       absl::StrAppend(&out, d ? ", " : "", JsonString(f.details[d]));
@@ -26,10 +27,11 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
     absl::StrAppend(&out, "],\n      \"locks\": [");
     for (size_t l = 0; l < f.locks.size(); ++l) {
       const FindingLock& lk = f.locks[l];
-      absl::StrAppendFormat(&out,
-                            "%s{ \"id\": %s, \"address\": \"0x%x\", \"kind\": %s, \"name\": %s }",
-                            l ? ", " : "", JsonString(lk.id), lk.address, JsonString(lk.kind),
-                            lk.name.empty() ? "null" : JsonString(lk.name));
+      absl::StrAppendFormat(
+          &out, "%s{ \"id\": %s, \"address\": \"0x%x\", \"kind\": %s, \"name\": %s%s }",
+          l ? ", " : "", JsonString(lk.id), lk.address, JsonString(lk.kind),
+          lk.name.empty() ? "null" : JsonString(lk.name),
+          lk.lock_class.empty() ? "" : absl::StrCat(", \"class\": ", JsonString(lk.lock_class)));
     }
     absl::StrAppend(&out, "],\n      \"stacks\": [");
     for (size_t s = 0; s < f.stacks.size(); ++s) {
