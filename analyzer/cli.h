@@ -27,6 +27,8 @@ struct Options {
   std::vector<std::string> threads;  // report --timeline: tids or names (all when empty)
   std::string sysroot;               // report: where a core's executable and libraries are now
   std::vector<std::string> wrappers;    // --wrapper: lock wrapper functions (lock_classes.h)
+  std::string baseline;                 // --baseline FILE: known lock-order edges (baseline.h)
+  std::string write_baseline;           // --write-baseline FILE
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

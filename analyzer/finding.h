@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lockscope {
@@ -63,6 +64,12 @@ struct Finding {
   std::vector<ScenarioStep> scenario;  // optional: lockdep's table
   // Lock-order graph view for DOT: pairs of indices into `locks`.
   std::vector<std::pair<size_t, size_t>> cycle_edges;
+  // Stable across runs, machines and address layouts (baseline.h): 16 hex digits.
+  std::string fingerprint;
+  // A lock-order inversion's cycle by lock class, edge by edge (baseline.h).
+  std::vector<std::pair<std::string, std::string>> class_edges;
+  // Against a --baseline: "known" or "new" ("" without one; only lock-order inversions).
+  std::string baseline;
   // The longest current wait among the threads this finding says are blocked, in seconds
   // (-1: it names none). The hang monitor's verdict reads it (IsHang, checks/waits.h).
   double blocked_seconds = -1;

@@ -5,6 +5,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "analyzer/baseline.h"
 #include "analyzer/cli.h"
 #include "analyzer/lock_classes.h"
 
@@ -23,8 +25,9 @@ const char kUsage[] =
     "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
     "       lockscope attach [OPTIONS] [--watch SECONDS] PID   (a process without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
-    "options: --format text|json|sarif|dot  --output FILE  --suppressions FILE\n"
+    "options: --format text|json|sarif|dot|svg  --output FILE  --suppressions FILE\n"
     "         --wrapper REGEX  (a lock wrapper function: lock classes skip its frames)\n"
+    "         --baseline FILE  --write-baseline FILE  (accepted lock-order edges by class)\n"
     "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n"
     "         (report, for a core file:) --sysroot DIR\n";
 
@@ -61,12 +64,20 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       break;
     } else if (a == "--format") {
       o.format = get();
-      if (o.format != "text" && o.format != "json" && o.format != "sarif" && o.format != "dot")
-        Fail(absl::StrCat("unknown --format '", o.format, "' (text, json, sarif or dot)"));
+      if (o.format != "text" && o.format != "json" && o.format != "sarif" && o.format != "dot" &&
+          o.format != "svg")
+        Fail(absl::StrCat("unknown --format '", o.format, "' (text, json, sarif, dot or svg)"));
     } else if (a == "--output") {
       o.output = get();
     } else if (a == "--suppressions") {
       o.suppressions = get();
+    } else if (a == "--baseline") {
+      o.baseline = get();
+      // Read now: a bad baseline is a usage error before any program runs.
+      absl::StatusOr<std::set<ClassEdge>> b = ReadBaseline(o.baseline);
+      if (!b.ok()) Fail(std::string(b.status().message()));
+    } else if (a == "--write-baseline") {
+      o.write_baseline = get();
     } else if (a == "--wrapper") {
       std::string pattern = get(), why;
       if (!ValidWrapperPattern(pattern, &why))

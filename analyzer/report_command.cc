@@ -3,19 +3,23 @@
 #include "analyzer/report_command.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "analyzer/baseline.h"
 #include "analyzer/checks/class_order.h"
 #include "analyzer/lock_classes.h"
 #include "analyzer/lock_names.h"
@@ -110,6 +114,50 @@ std::unique_ptr<Dump> OpenCore(const std::string& core, const std::string& sysro
   return std::move(*d);
 }
 
+// `dot -Tsvg` (graphviz) on a DOT text: the SVG, or a one-line failure.
+std::string DotToSvg(const std::string& dot) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
+    Fail(absl::StrCat("--format svg: cannot make a pipe: ", strerror(errno)));
+  const pid_t pid = fork();
+  if (pid < 0) Fail(absl::StrCat("--format svg: cannot fork: ", strerror(errno)));
+  if (pid == 0) {
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    execlp("dot", "dot", "-Tsvg", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(in[0]);
+  close(out[1]);
+  // A graph bigger than the pipe: write from a thread of our own while reading here.
+  std::thread writer([&] {
+    size_t done = 0;
+    while (done < dot.size()) {
+      const ssize_t n = write(in[1], dot.data() + done, dot.size() - done);
+      if (n <= 0 && errno != EINTR) break;
+      if (n > 0) done += static_cast<size_t>(n);
+    }
+    close(in[1]);
+  });
+  std::string svg;
+  char buf[65536];
+  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    svg.append(buf, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  writer.join();
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    Fail("--format svg needs graphviz's dot on PATH (Debian: apt install graphviz)");
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || svg.empty())
+    Fail("--format svg: graphviz's dot failed on the graph");
+  return svg;
+}
+
 }  // namespace
 
 // One bad file in a directory must not hide every other process's report.
@@ -158,10 +206,26 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
 }
 
 void NameAndSuppress(Analysis& a, const Options& o) {
-  LockClasses classes(a.dumps, *a.symbols, o.wrappers);
+  a.classes = std::make_unique<LockClasses>(a.dumps, *a.symbols, o.wrappers);
+  LockClasses& classes = *a.classes;
   for (Finding& f : CheckClassOrder(a.dumps, classes)) a.report.findings.push_back(std::move(f));
   NameLocks(a.report, *a.symbols);
+  Fingerprint(a.report, a.dumps, classes, *a.symbols);
   ApplySuppressions(a.report, *a.symbols, SuppressionsOrFail(o.suppressions));
+  if (!o.baseline.empty()) {
+    absl::StatusOr<std::set<ClassEdge>> baseline = ReadBaseline(o.baseline);
+    if (!baseline.ok()) Fail(std::string(baseline.status().message()));
+    ApplyBaseline(a.report, *baseline, o.baseline);
+  }
+  if (!o.write_baseline.empty()) {
+    const std::set<ClassEdge> edges = ClassEdges(a.dumps, classes);
+    absl::Status written = WriteBaseline(o.write_baseline, edges);
+    if (!written.ok()) Fail(std::string(written.message()));
+    a.report.notes.push_back(absl::StrCat("baseline written to ", o.write_baseline, ": ",
+                                          edges.size(), " lock-order edge(s) between classes"));
+    // Written means accepted: this report's inversions are the baseline's known ones.
+    if (o.baseline.empty()) ApplyBaseline(a.report, edges, o.write_baseline);
+  }
 }
 
 int Emit(Analysis& a, const Options& o, int clean_status) {
@@ -171,7 +235,9 @@ int Emit(Analysis& a, const Options& o, int clean_status) {
   else if (o.format == "sarif")
     text = RenderSarif(a.report, *a.symbols);
   else if (o.format == "dot")
-    text = RenderDot(a.report, a.dumps, *a.symbols);
+    text = RenderDot(a.report, a.dumps, *a.symbols, *a.classes);
+  else if (o.format == "svg")
+    text = DotToSvg(RenderDot(a.report, a.dumps, *a.symbols, *a.classes));
   else
     text = RenderText(a.report, *a.symbols);
   if (!o.output.empty()) {

@@ -9,6 +9,7 @@
 
 #include "analyzer/cli.h"
 #include "analyzer/dump_reader.h"
+#include "analyzer/lock_classes.h"
 #include "analyzer/report.h"
 #include "analyzer/suppressions.h"
 #include "analyzer/symbol_cache.h"
@@ -38,6 +39,7 @@ struct Analysis {
   std::vector<std::unique_ptr<Dump>> dumps;
   Report report;
   std::unique_ptr<SymbolCache> symbols;
+  std::unique_ptr<LockClasses> classes;  // made by NameAndSuppress (its --wrapper patterns)
 };
 
 // Loads the inputs (files or directories) and runs every check. A file named on the command
@@ -49,7 +51,8 @@ std::unique_ptr<Analysis> AnalyzeInputs(const std::vector<std::string>& inputs,
                                         const std::string& sysroot = "");
 
 // Adds the class-level lock-order findings (checks/class_order.h: they need symbols), names
-// the findings' locks and drops the suppressed ones (symbolizes what they name).
+// the findings' locks, fingerprints them, drops the suppressed ones, and applies or writes
+// the baseline (baseline.h) of --baseline / --write-baseline.
 void NameAndSuppress(Analysis& a, const Options& o);
 
 // Prints the report; returns N when it has an error finding, else `clean_status`.

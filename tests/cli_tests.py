@@ -397,6 +397,20 @@ class Tests:
         results = sarif["runs"][0]["results"]
         if sarif["version"] != "2.1.0" or len(results) != 1 or results[0]["ruleId"] != "lock-order-inversion":
             raise Failure("sarif: %s" % out[:300])
+        svg = os.path.join(d, "graph.svg")
+        rc, out, _ = run([self.ls, "report", "--format", "svg", "--output", svg, d])
+        drawn = open(svg).read() if os.path.exists(svg) else ""
+        if (rc != 66 or "<svg" not in drawn or 'stroke="red"' not in drawn
+                or "g_accounts_lock" not in drawn):
+            raise Failure("svg: %d %s" % (rc, drawn[:300]))
+        fake = tempfile.mkdtemp(dir=SCRATCH)  # a graphviz that fails: one line, exit 2
+        with open(os.path.join(fake, "dot"), "w") as f:
+            f.write("#!/bin/sh\nexit 3\n")
+        os.chmod(os.path.join(fake, "dot"), 0o755)
+        line = expect_usage_error([self.ls, "report", "--format", "svg", d], "a failing dot",
+                                  env={"PATH": fake + os.pathsep + os.environ["PATH"]})
+        if "dot failed" not in line:
+            raise Failure("failing dot: %r" % line)
         outfile = os.path.join(d, "report.json")
         rc, out, _ = run([self.ls, "report", "--format", "json", "--output", outfile, d])
         if rc != 66 or out.strip() or len(inversions(open(outfile).read())) != 1:
@@ -464,6 +478,59 @@ class Tests:
         line = expect_usage_error([self.ls, "report", "--wrapper", "(", hab], "a bad --wrapper")
         if "--wrapper needs a regular expression" not in line:
             raise Failure("bad --wrapper: %r" % line)
+
+    def class_report(self, dirs, extra=(), want_rc=None):
+        rc, out, err = run([self.ls, "report", "--format", "json"] + list(extra) + dirs)
+        if want_rc is not None and rc != want_rc:
+            raise Failure("report %s: want exit %d, got %d: %s"
+                          % (" ".join(extra), want_rc, rc, (err or out)[-400:]))
+        return inversions(out)
+
+    def test_baseline_accepts_a_cycle_once_then_fails_only_on_a_new_one(self):
+        ab, ba, ac, ca = self.class_runs("ab", "ba", "ac", "ca")
+        base = os.path.join(tempfile.mkdtemp(dir=SCRATCH), "lockscope.baseline")
+        # Accepting: the baseline holds the class edges, and this report's cycle is known.
+        found = self.class_report([ab, ba], ["--write-baseline", base], want_rc=0)
+        edges = [l for l in open(base).read().splitlines() if l and not l.startswith("#")]
+        if sorted(edges) != ["class_abba:g_first\tclass_abba:g_second",
+                             "class_abba:g_second\tclass_abba:g_first"]:
+            raise Failure("baseline edges: %s" % edges)
+        if [f.get("baseline") for f in found] != ["known"]:
+            raise Failure("written baseline: %s" % excerpt(found, 300))
+        known = self.class_report([ab, ba], ["--baseline", base], want_rc=0)
+        if ([(f.get("baseline"), f["severity"]) for f in known] != [("known", "warning")]
+                or known[0]["fingerprint"] != found[0]["fingerprint"]):
+            raise Failure("known cycle: %s" % excerpt(known, 300))
+        # Two other runs of the same cycle (other pids, other addresses): the same fingerprint.
+        ab2, ba2 = self.class_runs("ab", "ba")
+        again = self.class_report([ab2, ba2], [], want_rc=66)
+        if [f["fingerprint"] for f in again] != [found[0]["fingerprint"]]:
+            raise Failure("fingerprint moved: %s then %s" % (found[0]["fingerprint"],
+                                                             [f["fingerprint"] for f in again]))
+        # A new cycle fails the report; the known one stays known.
+        both = self.class_report([ab, ba, ac, ca], ["--baseline", base], want_rc=66)
+        states = sorted((f.get("baseline"), sorted(l["class"] for l in f["locks"])) for f in both)
+        if states != [("known", ["class_abba:g_first", "class_abba:g_second"]),
+                      ("new", ["class_abba:g_first", "class_abba:g_third"])]:
+            raise Failure("with a new cycle: %s" % states)
+        new = [f for f in both if f.get("baseline") == "new"][0]
+        if not any("new: not in the baseline: class_abba:g_" in d for d in new["details"]):
+            raise Failure("the new finding must name its new edge: %s" % new["details"])
+        rc, out, err = run([self.ls, "report", "--format", "sarif", "--baseline", base,
+                            ab, ba, ac, ca])
+        results = json.loads(out)["runs"][0]["results"]
+        if sorted(r.get("baselineState") for r in results) != ["new", "unchanged"] or not all(
+                len(r.get("partialFingerprints", {}).get("lockscope/v1", "")) == 16
+                for r in results):
+            raise Failure("sarif: %s" % excerpt(results, 300))
+        # A bad baseline is a usage error, before anything runs.
+        with open(base, "w") as f:
+            f.write("class_abba:g_first -> class_abba:g_second\n")
+        line = expect_usage_error([self.ls, "report", "--baseline", base, ab], "a bad baseline")
+        if "not a baseline edge" not in line:
+            raise Failure("bad baseline: %r" % line)
+        expect_usage_error([self.ls, "run", "--baseline", base + ".missing", "--", "true"],
+                           "a missing baseline")
 
     def test_suppressions(self):
         d = tempfile.mkdtemp(dir=SCRATCH)

@@ -1,4 +1,8 @@
-// DOT: the lock-order graph of every dump; the edges of reported cycles drawn in red.
+// DOT: the lock-order graph between lock classes (lock_classes.h), every dump's edges
+// merged; the edges of reported cycles drawn in red. Each edge is labelled by a thread and
+// the site that took its second lock (one occurrence, and how many more). A lock without a
+// class is drawn as itself (process and address).
+#include <map>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +15,10 @@ namespace {
 std::string DotString(const std::string& s) {
   std::string out = "\"";
   for (char c : s) {
+    if (c == '\n') {  // a line break in a label
+      out += "\\n";
+      continue;
+    }
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
@@ -28,42 +36,59 @@ std::string SiteLabel(SymbolCache& symbols, size_t dump, const Dump& d, uint32_t
                         : site->function;
 }
 
+struct DotEdge {
+  size_t dump = 0;
+  const EdgeInfo* first = nullptr;  // the occurrence the label tells
+  size_t count = 0;
+};
+
 }  // namespace
 
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
-                      SymbolCache& symbols) {
-  std::set<std::tuple<size_t, uint64_t, uint64_t>> hot;  // (dump, from address, to address)
+                      SymbolCache& symbols, LockClasses& classes) {
+  // The cycles' edges, by class (Finding::class_edges, every lock-order inversion's).
+  std::set<std::pair<std::string, std::string>> hot;
   for (const Finding& f : report.findings)
-    for (auto [a, b] : f.cycle_edges)
-      if (a < f.locks.size() && b < f.locks.size())
-        hot.insert({f.locks[a].dump, f.locks[a].address, f.locks[b].address});
-  std::string out = "digraph lockscope {\n  node [shape=box, fontname=monospace];\n";
+    for (const auto& e : f.class_edges) hot.insert(e);
+  std::map<std::string, std::string> kind_of;  // node -> lock kind
+  std::map<std::pair<std::string, std::string>, DotEdge> edges;
   for (size_t d = 0; d < dumps.size(); ++d) {
     const Dump& dump = *dumps[d];
-    std::set<uint32_t> used;
-    std::vector<const EdgeInfo*> edges;
+    auto node = [&](uint32_t lock) {
+      const LockInfo* l = dump.Lock(lock);
+      std::string name = classes.Of(d, lock);
+      if (name.empty())
+        name = absl::StrFormat("pid %d: 0x%x", dump.header().pid, l ? l->address : 0);
+      kind_of.try_emplace(name, LockKindName(l ? l->kind : uint8_t{format::kLockMutex}));
+      return name;
+    };
     for (const EdgeInfo& e : dump.edges()) {
-      if (!OrderedLock(*dump.Lock(e.from)) || !OrderedLock(*dump.Lock(e.to))) continue;
-      edges.push_back(&e);
-      used.insert(e.from);
-      used.insert(e.to);
+      const LockInfo* from = dump.Lock(e.from);
+      const LockInfo* to = dump.Lock(e.to);
+      if (from == nullptr || to == nullptr || !OrderedLock(*from) || !OrderedLock(*to)) continue;
+      DotEdge& de = edges[{node(e.from), node(e.to)}];
+      if (de.count++ == 0) {
+        de.dump = d;
+        de.first = &e;
+      }
     }
-    absl::StrAppendFormat(&out, "  subgraph cluster_%d {\n    label=%s;\n", d,
-                          DotString(absl::StrFormat("pid %d", dump.header().pid)));
-    for (uint32_t l : used) {
-      const LockInfo* lock = dump.Lock(l);
-      std::string name = symbols.LockName(d, lock->address);
-      absl::StrAppendFormat(
-          &out, "    n%d_%d [label=%s];\n", d, l,
-          DotString(absl::StrFormat("%s 0x%x %s", name, lock->address, LockKindName(lock->kind))));
-    }
-    for (const EdgeInfo* e : edges) {
-      bool in_cycle = hot.count({d, dump.Lock(e->from)->address, dump.Lock(e->to)->address}) > 0;
-      const std::string site = SiteLabel(symbols, d, dump, e->to_stack);
-      absl::StrAppendFormat(&out, "    n%d_%d -> n%d_%d [label=%s%s];\n", d, e->from, d, e->to,
-                            DotString(site), in_cycle ? ", color=red, penwidth=2" : "");
-    }
-    absl::StrAppend(&out, "  }\n");
+  }
+  std::map<std::string, size_t> id;
+  std::string out = "digraph lockscope {\n  node [shape=box, fontname=monospace];\n";
+  for (const auto& [name, kind] : kind_of) {
+    id[name] = id.size();
+    absl::StrAppendFormat(&out, "  n%d [label=%s];\n", id[name],
+                          DotString(absl::StrCat(name, "\n", kind)));
+  }
+  for (const auto& [ends, de] : edges) {
+    const Dump& dump = *dumps[de.dump];
+    const ThreadInfo* t = dump.ThreadByTid(de.first->tid);
+    std::string label =
+        absl::StrFormat("%s pid %d\n%s", ThreadLabel(de.first->tid, t ? t->name : ""),
+                        dump.header().pid, SiteLabel(symbols, de.dump, dump, de.first->to_stack));
+    if (de.count > 1) absl::StrAppendFormat(&label, "\n(+%d more)", de.count - 1);
+    absl::StrAppendFormat(&out, "  n%d -> n%d [label=%s%s];\n", id[ends.first], id[ends.second],
+                          DotString(label), hot.count(ends) ? ", color=red, penwidth=2" : "");
   }
   absl::StrAppend(&out, "}\n");
   return out;

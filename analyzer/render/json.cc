@@ -14,10 +14,12 @@ std::string RenderJson(const Report& report, SymbolCache& symbols) {
   absl::StrAppend(&out, "],\n  \"findings\": [");
   for (size_t i = 0; i < report.findings.size(); ++i) {
     const Finding& f = report.findings[i];
-    absl::StrAppend(&out, i ? ",\n" : "\n", "    { \"kind\": ", JsonString(f.kind),
-                    ", \"severity\": ", JsonString(SeverityName(f.severity)),
-                    ", \"level\": ", JsonString(f.level),
-                    ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"details\": [");
+    absl::StrAppend(
+        &out, i ? ",\n" : "\n", "    { \"kind\": ", JsonString(f.kind),
+        ", \"severity\": ", JsonString(SeverityName(f.severity)),
+        ", \"level\": ", JsonString(f.level), ", \"fingerprint\": ", JsonString(f.fingerprint),
+        f.baseline.empty() ? "" : absl::StrCat(", \"baseline\": ", JsonString(f.baseline)),
+        ",\n      \"summary\": ", JsonString(f.summary), ",\n      \"details\": [");
     for (size_t d = 0; d < f.details.size(); ++d)
       absl::StrAppend(&out, d ? ", " : "", JsonString(f.details[d]));
     absl::StrAppend(&out, "],\n      \"threads\": [");

@@ -1,6 +1,7 @@
 // The report's renderers. Text (the default, on stderr): ThreadSanitizer's layout plus
 // lockdep's scenario table. JSON: CONTRACT's shape, plus details and notes. SARIF 2.1.0: one
-// result per finding, stacks as thread flows. DOT: the lock-order graph, cycle edges red.
+// result per finding, stacks as thread flows. DOT: the lock-order graph between lock
+// classes, cycle edges red (SVG: the same, drawn by graphviz).
 // Each symbolizes only the stacks findings name. The timeline (report --timeline) is the
 // rings' events, not findings.
 #ifndef LOCKSCOPE_ANALYZER_RENDER_RENDER_H_
@@ -12,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "analyzer/dump_reader.h"
+#include "analyzer/lock_classes.h"
 #include "analyzer/report.h"
 #include "analyzer/symbol_cache.h"
 
@@ -21,7 +23,7 @@ std::string RenderText(const Report& report, SymbolCache& symbols);
 std::string RenderJson(const Report& report, SymbolCache& symbols);
 std::string RenderSarif(const Report& report, SymbolCache& symbols);
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
-                      SymbolCache& symbols);
+                      SymbolCache& symbols, LockClasses& classes);
 // The ring events of `threads` (tids or names; all when empty) in time order, text or JSON;
 // NotFound when a thread asked for has no events.
 absl::StatusOr<std::string> RenderTimeline(const std::vector<std::unique_ptr<Dump>>& dumps,

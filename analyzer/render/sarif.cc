@@ -16,10 +16,14 @@ std::string RenderSarif(const Report& report, SymbolCache& symbols) {
     const char* level = f.severity == Severity::kError     ? "error"
                         : f.severity == Severity::kWarning ? "warning"
                                                            : "note";
-    absl::StrAppend(&out, i ? ",\n" : "\n", "      { \"ruleId\": ", JsonString(f.kind),
-                    ", \"level\": \"", level,
-                    "\", \"message\": { \"text\": ", JsonString(f.summary),
-                    " },\n        \"codeFlows\": [ { \"threadFlows\": [");
+    absl::StrAppend(
+        &out, i ? ",\n" : "\n", "      { \"ruleId\": ", JsonString(f.kind), ", \"level\": \"",
+        level, "\", \"partialFingerprints\": { \"lockscope/v1\": ", JsonString(f.fingerprint), " }",
+        f.baseline.empty() ? ""
+                           : absl::StrCat(", \"baselineState\": \"",
+                                          f.baseline == "known" ? "unchanged" : "new", "\""),
+        ", \"message\": { \"text\": ", JsonString(f.summary),
+        " },\n        \"codeFlows\": [ { \"threadFlows\": [");
     std::string first_location;
     for (size_t s = 0; s < f.stacks.size(); ++s) {
       const FindingStack& st = f.stacks[s];

@@ -86,8 +86,9 @@ std::string RenderText(const Report& report, SymbolCache& symbols) {
   std::string out;
   for (const Finding& f : report.findings) {
     absl::StrAppend(&out, kRule);
-    absl::StrAppendFormat(&out, "lockscope: %s [%s%s]\n  %s\n", f.kind, SeverityName(f.severity),
-                          f.level == "class" ? ", lock classes" : "", f.summary);
+    absl::StrAppendFormat(&out, "lockscope: %s [%s%s%s]\n  %s\n", f.kind, SeverityName(f.severity),
+                          f.level == "class" ? ", lock classes" : "",
+                          f.baseline.empty() ? "" : ", " + f.baseline, f.summary);
     for (const std::string& d : f.details) absl::StrAppend(&out, "  ", d, "\n");
     for (const FindingLock& l : f.locks)
       if (l.kind == "gil")  // its name says what it is: "the GIL"

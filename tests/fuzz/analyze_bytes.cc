@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "analyzer/baseline.h"
+#include "analyzer/checks/class_order.h"
 #include "analyzer/dump_reader.h"
+#include "analyzer/lock_classes.h"
 #include "analyzer/lock_names.h"
 #include "analyzer/render/render.h"
 #include "analyzer/report.h"
@@ -33,11 +36,15 @@ void AnalyzeDumpBytes(const uint8_t* data, size_t size) {
   options.waits.stall_seconds = 1;
   Report report = Analyze(dumps, options);
   SymbolCache symbols(dumps);
+  LockClasses classes(dumps, symbols, {});
+  for (Finding& f : CheckClassOrder(dumps, classes)) report.findings.push_back(std::move(f));
   NameLocks(report, symbols);
+  Fingerprint(report, dumps, classes, symbols);
+  (void)ClassEdges(dumps, classes);
   RenderText(report, symbols);
   RenderJson(report, symbols);
   RenderSarif(report, symbols);
-  RenderDot(report, dumps, symbols);
+  RenderDot(report, dumps, symbols, classes);
   (void)RenderTimeline(dumps, symbols, {}, false);
   (void)RenderTimeline(dumps, symbols, {}, true);
 }

@@ -1,10 +1,10 @@
 // class_abba.cc — one lock order per run: `class_abba ab` takes g_first -> g_second and
-// `class_abba ba` the other way round, each on a thread of its own, and exits 0. No run
-// shows a cycle; two runs, reported together, show one between the lock classes (the two
-// globals by symbol). `heap-ab` and `heap-ba` do the same with two heap objects, a Registry
-// and a Cache, whose mutexes are taken through the program's own Mutex::Lock() wrapper:
-// their classes are the sites of their first acquisitions (in their constructors), past the
-// wrapper.
+// `class_abba ba` the other way round (c is g_third: `ac`, `ca`), each on a thread of its
+// own, and exits 0. No run shows a cycle; two runs, reported together, show one between
+// the lock classes (the globals, by symbol). `heap-ab` and `heap-ba` do the same with two
+// heap objects, a Registry and a Cache, whose mutexes are taken through the program's own
+// Mutex::Lock() wrapper: their classes are the sites of their first acquisitions (in their
+// constructors), past the wrapper.
 #include <pthread.h>
 
 #include <cstdio>
@@ -12,6 +12,11 @@
 
 pthread_mutex_t g_first = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t g_second = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t g_third = PTHREAD_MUTEX_INITIALIZER;
+
+pthread_mutex_t* Global(char letter) {
+  return letter == 'a' ? &g_first : letter == 'b' ? &g_second : &g_third;
+}
 
 class Mutex {
  public:
@@ -47,12 +52,13 @@ const char* g_order = "";
 
 __attribute__((noinline)) void* take_in_order(void*) {
   pthread_setname_np(pthread_self(), g_order);
-  if (strcmp(g_order, "ab") == 0 || strcmp(g_order, "ba") == 0) {
-    const bool ab = g_order[0] == 'a';
-    pthread_mutex_lock(ab ? &g_first : &g_second);
-    pthread_mutex_lock(ab ? &g_second : &g_first);
-    pthread_mutex_unlock(ab ? &g_second : &g_first);
-    pthread_mutex_unlock(ab ? &g_first : &g_second);
+  if (strlen(g_order) == 2) {
+    pthread_mutex_t* outer = Global(g_order[0]);
+    pthread_mutex_t* inner = Global(g_order[1]);
+    pthread_mutex_lock(outer);
+    pthread_mutex_lock(inner);
+    pthread_mutex_unlock(inner);
+    pthread_mutex_unlock(outer);
     return nullptr;
   }
   Registry* registry = new Registry;
@@ -75,7 +81,7 @@ __attribute__((noinline)) void* take_in_order(void*) {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: class_abba ab|ba|heap-ab|heap-ba\n");
+    std::fprintf(stderr, "usage: class_abba ab|ba|ac|ca|heap-ab|heap-ba\n");
     return 2;
   }
   g_order = argv[1];

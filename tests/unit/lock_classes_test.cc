@@ -26,9 +26,9 @@ TEST(LockClassesTest, WrappersAreTheLockPlumbingAndThePatternsGiven) {
         "__gthread_mutex_lock(pthread_mutex_t*)", "Mutex::Lock()", "absl::Mutex::Lock()",
         "spin_lock(int*)", "Semaphore::Acquire()", "util::Guarded<Config>::get()"})
     EXPECT_TRUE(classes.IsWrapper(wrapper)) << wrapper;
-  for (const char* site : {"Registry::Registry()", "take_in_order(void*)", "main",
-                           "Account::transfer(Account&, int)", "blocked_on_lock_queue()",
-                           "unlock_all()", "Clock::now()"})
+  for (const char* site :
+       {"Registry::Registry()", "take_in_order(void*)", "main", "Account::transfer(Account&, int)",
+        "blocked_on_lock_queue()", "unlock_all()", "Clock::now()"})
     EXPECT_FALSE(classes.IsWrapper(site)) << site;
 }
 
