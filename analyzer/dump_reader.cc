@@ -148,6 +148,10 @@ absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
   d->map_ = static_cast<const char*>(m);
   d->size_ = st.st_size;
   if (absl::Status s = d->Load(); !s.ok()) return s;
+  // What Load read is copied out: its pages leave this process's memory (they stay in the
+  // page cache; a later read of stacks or rings maps what it needs again). A report on a
+  // thousand dumps would otherwise hold every page each of them faulted in.
+  madvise(m, st.st_size, MADV_DONTNEED);
   return d;
 }
 

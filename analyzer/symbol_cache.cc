@@ -1,5 +1,6 @@
 #include "analyzer/symbol_cache.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -24,30 +25,50 @@ bool InEra(const std::vector<ModuleInfo>& modules, const ModuleInfo& m, uint32_t
 
 }  // namespace
 
-Symbolizer& SymbolCache::For(size_t dump, uint32_t frame_offset) {
+Symbolizer& SymbolCache::ForFile(const ModuleInfo& m) {
+  auto& s = files_[absl::StrCat(m.path, "#", m.build_id)];
+  if (!s) {
+    ModuleInfo at_zero = m;
+    at_zero.base = 0;
+    at_zero.frames_from = at_zero.frames_until = 0;
+    s = std::make_unique<Symbolizer>(std::vector<ModuleInfo>{at_zero});
+  }
+  return *s;
+}
+
+const std::vector<SymbolCache::Placed>& SymbolCache::Modules(size_t dump, uint32_t frame_offset) {
   const std::vector<ModuleInfo>& all = dumps_[dump]->modules();
   bool eras = false;  // a dump where no module left has one era: every stack shares it
   for (const ModuleInfo& m : all) eras |= m.frames_until != 0;
   if (!eras) frame_offset = kAnyEra;
-  auto& by_dump = by_dump_[{dump, frame_offset}];
-  if (by_dump != nullptr) return *by_dump;
-  std::vector<ModuleInfo> modules;
-  std::string key;
+  auto [it, inserted] = placed_.try_emplace({dump, frame_offset});
+  if (!inserted) return it->second;
+  std::vector<Placed>& placed = it->second;
   for (const ModuleInfo& m : all) {
     if (!InEra(all, m, frame_offset)) continue;
-    modules.push_back(m);
-    absl::StrAppend(&key, m.path, "@", m.base, "#", m.build_id, ";");
+    Symbolizer& s = ForFile(m);
+    uint64_t low = 0, high = 0;
+    if (!s.Extent(&low, &high) || m.base + low < m.base) continue;  // unreadable, or absurd
+    placed.push_back({m.base + low, m.base + high, m.base, &s});
   }
-  auto& s = symbolizers_[key];
-  if (!s) s = std::make_unique<Symbolizer>(modules);
-  by_dump = s.get();
-  return *s;
+  std::sort(placed.begin(), placed.end(),
+            [](const Placed& a, const Placed& b) { return a.start < b.start; });
+  return placed;
+}
+
+const SymbolCache::Placed* SymbolCache::ModuleAt(size_t dump, uint32_t frame_offset,
+                                                 uint64_t address) {
+  const std::vector<Placed>& placed = Modules(dump, frame_offset);
+  auto it = std::upper_bound(placed.begin(), placed.end(), address,
+                             [](uint64_t a, const Placed& p) { return a < p.start; });
+  if (it == placed.begin()) return nullptr;
+  --it;
+  return address < it->end ? &*it : nullptr;
 }
 
 std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<uint64_t>& pcs,
                                                  uint32_t frame_offset) {
   std::vector<SymbolizedFrame> out;
-  Symbolizer& s = For(dump, frame_offset);
   for (uint64_t pc : pcs) {
     if (format::IsPythonFrame(pc)) {
       SymbolizedFrame f;
@@ -61,8 +82,16 @@ std::vector<SymbolizedFrame> SymbolCache::Frames(size_t dump, const std::vector<
       out.push_back(std::move(f));
       continue;
     }
-    std::vector<SymbolizedFrame> f = s.Symbolize(pc, /*is_return_address=*/true);
-    out.insert(out.end(), f.begin(), f.end());
+    // A return address: the call is just before it (Symbolizer::Symbolize looks up pc - 1).
+    const Placed* m = pc > 0 ? ModuleAt(dump, frame_offset, pc - 1) : nullptr;
+    if (m == nullptr) {
+      out.emplace_back().pc = pc;
+      continue;
+    }
+    for (SymbolizedFrame& f : m->symbolizer->Symbolize(pc - m->base, /*is_return_address=*/true)) {
+      f.pc = pc;
+      out.push_back(std::move(f));
+    }
   }
   return out;
 }
@@ -83,14 +112,17 @@ std::optional<SymbolizedFrame> SymbolCache::Site(size_t dump, const std::vector<
 }
 
 std::string SymbolCache::LockName(size_t dump, uint64_t address) {
-  std::optional<std::string> name = For(dump).DataSymbol(address);
+  const Placed* m = ModuleAt(dump, kAnyEra, address);
+  if (m == nullptr) return "";
+  std::optional<std::string> name = m->symbolizer->DataSymbol(address - m->base);
   return name ? *name : "";
 }
 
 std::vector<std::string> SymbolCache::MismatchedModules(const std::vector<size_t>& dumps) {
   std::set<std::string> paths;
   for (size_t d : dumps)
-    for (const std::string& path : For(d).MismatchedModules()) paths.insert(path);
+    for (const ModuleInfo& m : dumps_[d]->modules())
+      for (const std::string& path : ForFile(m).MismatchedModules()) paths.insert(path);
   return std::vector<std::string>(paths.begin(), paths.end());
 }
 

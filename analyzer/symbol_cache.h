@@ -1,6 +1,7 @@
-// Symbolizers for the dumps of a report, built on first use and shared by dumps with the
-// same loaded modules at the same addresses (a parent and its fork children, runs of the
-// same program without ASLR): each module's DWARF is read once. Not thread-safe.
+// Symbolizers for the dumps of a report: one per module file (path and build-id), shared by
+// every dump that loaded it, wherever it was loaded (ASLR places it anew in each process):
+// each module's DWARF is read once for a whole test suite's dumps. A dump's pcs are looked
+// up in the module that held them, as offsets into it. Not thread-safe.
 #ifndef LOCKSCOPE_ANALYZER_SYMBOL_CACHE_H_
 #define LOCKSCOPE_ANALYZER_SYMBOL_CACHE_H_
 
@@ -37,10 +38,21 @@ class SymbolCache {
   std::vector<std::string> MismatchedModules(const std::vector<size_t>& dumps);
 
  private:
-  Symbolizer& For(size_t dump, uint32_t frame_offset = kAnyEra);
+  // A module file where one dump had it: [start, end) = base + the file's own extent.
+  struct Placed {
+    uint64_t start = 0, end = 0, base = 0;
+    Symbolizer* symbolizer = nullptr;
+  };
+  // The modules of a dump at a stack's moment (its era), by start address.
+  const std::vector<Placed>& Modules(size_t dump, uint32_t frame_offset = kAnyEra);
+  // The module holding `address` there, or nullptr.
+  const Placed* ModuleAt(size_t dump, uint32_t frame_offset, uint64_t address);
+  // The symbolizer of one module file, placed at 0 (its addresses are the file's own).
+  Symbolizer& ForFile(const ModuleInfo& m);
+
   const std::vector<std::unique_ptr<Dump>>& dumps_;
-  std::map<std::string, std::unique_ptr<Symbolizer>> symbolizers_;  // by module set
-  std::map<std::pair<size_t, uint32_t>, Symbolizer*> by_dump_;      // (dump, era's first offset)
+  std::map<std::string, std::unique_ptr<Symbolizer>> files_;           // by path and build-id
+  std::map<std::pair<size_t, uint32_t>, std::vector<Placed>> placed_;  // (dump, era's offset)
 };
 
 }  // namespace lockscope

@@ -292,6 +292,29 @@ Symbolizer::~Symbolizer() = default;
 
 std::vector<std::string> Symbolizer::MismatchedModules() const { return mismatched_; }
 
+bool Symbolizer::Extent(uint64_t* low, uint64_t* high) const {
+  if (state_ == nullptr || state_->dwfl == nullptr) return false;
+  struct Range {
+    uint64_t low = UINT64_MAX, high = 0;
+  } range;
+  dwfl_getmodules(
+      state_->dwfl,
+      [](Dwfl_Module* mod, void**, const char*, Dwarf_Addr, void* arg) -> int {
+        Dwarf_Addr start = 0, end = 0;
+        if (dwfl_module_info(mod, nullptr, &start, &end, nullptr, nullptr, nullptr, nullptr)) {
+          auto* r = static_cast<Range*>(arg);
+          r->low = std::min<uint64_t>(r->low, start);
+          r->high = std::max<uint64_t>(r->high, end);
+        }
+        return DWARF_CB_OK;
+      },
+      &range, 0);
+  if (range.low >= range.high) return false;
+  *low = range.low;
+  *high = range.high;
+  return true;
+}
+
 std::vector<SymbolizedFrame> Symbolizer::Symbolize(uint64_t pc, bool is_return_address) {
   try {
     auto& cache = frame_cache_[is_return_address ? 1 : 0];

@@ -150,6 +150,10 @@ class Symbolizer {
   // no recorded build-id are never listed.
   std::vector<std::string> MismatchedModules() const;
 
+  // The address range [*low, *high) of its modules (with their bases); false when it has
+  // none. A symbolizer of one module at base 0 gives the module's own extent.
+  bool Extent(uint64_t* low, uint64_t* high) const;
+
  private:
   struct DwflState;  // libdwfl handle, hidden to keep elfutils headers private
 
