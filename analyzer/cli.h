@@ -29,6 +29,7 @@ struct Options {
   std::vector<std::string> wrappers;    // --wrapper: lock wrapper functions (lock_classes.h)
   std::string baseline;                 // --baseline FILE: known lock-order edges (baseline.h)
   std::string write_baseline;           // --write-baseline FILE
+  bool verbose = false;                 // --verbose: unused suppressions listed
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

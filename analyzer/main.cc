@@ -16,6 +16,7 @@
 #include "analyzer/baseline.h"
 #include "analyzer/cli.h"
 #include "analyzer/lock_classes.h"
+#include "shim/format/dump_format.h"
 
 namespace lockscope {
 
@@ -25,11 +26,85 @@ const char kUsage[] =
     "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
     "       lockscope attach [OPTIONS] [--watch SECONDS] PID   (a process without the shim)\n"
     "       lockscope libpath   (the shim, for LD_PRELOAD)\n"
-    "options: --format text|json|sarif|dot|svg  --output FILE  --suppressions FILE\n"
-    "         --wrapper REGEX  (a lock wrapper function: lock classes skip its frames)\n"
-    "         --baseline FILE  --write-baseline FILE  (accepted lock-order edges by class)\n"
+    "       lockscope --version\n"
+    "options: --format text|json|sarif|junit|dot|svg  --output FILE  --suppressions FILE\n"
+    "         --verbose  --wrapper REGEX  --baseline FILE  --write-baseline FILE\n"
     "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n"
-    "         (report, for a core file:) --sysroot DIR\n";
+    "         (report, for a core file:) --sysroot DIR\n"
+    "lockscope COMMAND --help: every option of COMMAND, its exit statuses and environment\n";
+
+namespace {
+
+// The options every analysis command shares (`run`, `report`, `attach`).
+const char kReportOptions[] =
+    "  --format FORMAT       text (default, on stderr), json, sarif (SARIF 2.1.0), junit\n"
+    "                        (JUnit XML), dot (the lock-order graph between lock classes),\n"
+    "                        svg (that graph drawn by graphviz's dot)\n"
+    "  --output FILE         write the report there (default: stderr for text, else stdout)\n"
+    "  --suppressions FILE   lines KIND:PATTERN (a shell glob on the frames' functions, files\n"
+    "                        and modules, and the lock names; KIND may be *), or\n"
+    "                        fingerprint:HEX; # starts a comment\n"
+    "  --verbose             also list the suppressions that matched nothing\n"
+    "  --wrapper REGEX       a lock wrapper function (ECMAScript regex on its name): lock\n"
+    "                        classes skip its frames (repeatable)\n"
+    "  --baseline FILE       accepted lock-order edges between lock classes (CLASS<TAB>CLASS\n"
+    "                        per line): an inversion whose every edge is there is known (a\n"
+    "                        warning), one with another edge is new (an error)\n"
+    "  --write-baseline FILE write this report's order edges, by class, there (and accept\n"
+    "                        its inversions)\n"
+    "  --error-exitcode N    the exit status when there is an error finding (default 66)\n";
+
+const char kEnvironment[] =
+    "environment (read by the shim in each process it is loaded into):\n"
+    "  LOCKSCOPE_DIR         where dumps are written (run sets it to its dump directory)\n"
+    "  LOCKSCOPE_DISABLE=1   load but record nothing\n"
+    "  LOCKSCOPE_LOCKS, _EDGES, _CHAINS, _STACKS, _FRAMES, _STACK_DEPTH, _THREADS, _RINGS,\n"
+    "  _RING_EVENTS, _MODULES, _SYNCS, _MISUSE, _FORK_HELD, _PY_CODE, _LOCK_REUSE\n"
+    "                        table sizes; a bad value is named on stderr, the default used\n"
+    "and by the analyzer:\n"
+    "  LOCKSCOPE_SHIM        the liblockscope.so run preloads (default: next to lockscope)\n"
+    "  TMPDIR                where run makes its dump directory (default /tmp)\n";
+
+const char kRunHelp[] =
+    "usage: lockscope run [OPTIONS] -- PROGRAM [ARGS...]\n"
+    "Runs PROGRAM with the shim preloaded (its children and fork()ed processes too), then\n"
+    "reports on every dump they left.\n"
+    "options:\n"
+    "  --dump-dir DIR        where the dumps go (default: a new $TMPDIR/lockscope.XXXXXX)\n"
+    "  --hang-timeout SECONDS  watch the dumps; once a thread has waited SECONDS and the\n"
+    "                        report has an error finding whose waits lasted that long, kill\n"
+    "                        the program's process tree and print that report\n";
+const char kRunExit[] =
+    "exit status: the program's own (128+signal if it was killed), or N (--error-exitcode)\n"
+    "when the report has an error finding; 2 for a usage error or a missing program\n";
+
+const char kReportHelp[] =
+    "usage: lockscope report [OPTIONS] DUMP_OR_DIR...\n"
+    "       lockscope report --timeline [--threads T1,T2] [--format text|json] DUMP_OR_DIR...\n"
+    "Reports on dump files (a directory: every lockscope.*.dump in it), all merged into one\n"
+    "report (cycles between lock classes across processes included); an ELF core file is\n"
+    "read like attach reads a live process.\n"
+    "options:\n"
+    "  --sysroot DIR         for a core file: where a copy of its machine's files is\n"
+    "  --timeline            the rings' events in time order instead of findings (exit 0)\n"
+    "  --threads T1,T2       with --timeline: only these threads (tids or names)\n";
+const char kReportExit[] =
+    "exit status: 0, or N (--error-exitcode) when the report has an error finding; 2 for a\n"
+    "usage error or a dump named on the command line that cannot be read\n";
+
+const char kAttachHelp[] =
+    "usage: lockscope attach [OPTIONS] PID\n"
+    "Explains a process that runs without the shim, as it is now (ptrace: each thread stopped\n"
+    "only while its registers and stack are read); it goes on, or stays hung, as before.\n"
+    "options:\n"
+    "  --watch SECONDS       watch the waits this long before reading the stacks (default 1,\n"
+    "                        0 to 3600)\n"
+    "  --dump-dir DIR        keep the dump made of the process there\n";
+const char kAttachExit[] =
+    "exit status: 0, or N (--error-exitcode) when the report has an error finding; 2 for a\n"
+    "usage error or a process that cannot be traced\n";
+
+}  // namespace
 
 void Fail(const std::string& message) {
   std::cerr << "lockscope: " << message << "\n";
@@ -65,8 +140,9 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
     } else if (a == "--format") {
       o.format = get();
       if (o.format != "text" && o.format != "json" && o.format != "sarif" && o.format != "dot" &&
-          o.format != "svg")
-        Fail(absl::StrCat("unknown --format '", o.format, "' (text, json, sarif, dot or svg)"));
+          o.format != "svg" && o.format != "junit")
+        Fail(absl::StrCat("unknown --format '", o.format,
+                          "' (text, json, sarif, junit, dot or svg)"));
     } else if (a == "--output") {
       o.output = get();
     } else if (a == "--suppressions") {
@@ -76,6 +152,9 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       // Read now: a bad baseline is a usage error before any program runs.
       absl::StatusOr<std::set<ClassEdge>> b = ReadBaseline(o.baseline);
       if (!b.ok()) Fail(std::string(b.status().message()));
+    } else if (a == "--verbose") {
+      if (has_inline) Fail("--verbose takes no value");
+      o.verbose = true;
     } else if (a == "--write-baseline") {
       o.write_baseline = get();
     } else if (a == "--wrapper") {
@@ -115,7 +194,14 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
         o.threads.emplace_back(t);
       if (o.threads.empty()) Fail("--threads needs thread ids or names, comma-separated");
     } else if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
+      std::cout << (is_run      ? kRunHelp
+                    : is_report ? kReportHelp
+                                : kAttachHelp)
+                << kReportOptions
+                << (is_run      ? kRunExit
+                    : is_report ? kReportExit
+                                : kAttachExit)
+                << kEnvironment;
       std::exit(0);
     } else if (absl::StartsWith(a, "-") && a.size() > 1) {
       Fail(absl::StrCat("unknown option '", a, "'\n", kUsage));
@@ -150,6 +236,11 @@ int main(int argc, char** argv) {
   if (cmd == "attach") return AttachCommand(ParseOptions(args, Command::kAttach));
   if (cmd == "-h" || cmd == "--help" || cmd == "help") {
     std::cout << kUsage;
+    return 0;
+  }
+  if (cmd == "--version" || cmd == "version") {
+    std::cout << "lockscope " << LOCKSCOPE_VERSION << " (dump format " << format::kMajorVersion
+              << "." << format::kMinorVersion << ")\n";
     return 0;
   }
   Fail(absl::StrCat("unknown command '", cmd, "'\n", kUsage));

@@ -211,7 +211,13 @@ void NameAndSuppress(Analysis& a, const Options& o) {
   for (Finding& f : CheckClassOrder(a.dumps, classes)) a.report.findings.push_back(std::move(f));
   NameLocks(a.report, *a.symbols);
   Fingerprint(a.report, a.dumps, classes, *a.symbols);
-  ApplySuppressions(a.report, *a.symbols, SuppressionsOrFail(o.suppressions));
+  std::vector<Suppression> rules = SuppressionsOrFail(o.suppressions);
+  ApplySuppressions(a.report, *a.symbols, rules);
+  if (o.verbose)
+    for (const Suppression& r : rules)
+      if (r.used == 0)
+        a.report.notes.push_back(absl::StrCat("unused suppression ", o.suppressions, ":", r.line,
+                                              ": ", r.kind, ":", r.pattern));
   if (!o.baseline.empty()) {
     absl::StatusOr<std::set<ClassEdge>> baseline = ReadBaseline(o.baseline);
     if (!baseline.ok()) Fail(std::string(baseline.status().message()));
@@ -234,6 +240,8 @@ int Emit(Analysis& a, const Options& o, int clean_status) {
     text = RenderJson(a.report, *a.symbols);
   else if (o.format == "sarif")
     text = RenderSarif(a.report, *a.symbols);
+  else if (o.format == "junit")
+    text = RenderJunit(a.report, *a.symbols);
   else if (o.format == "dot")
     text = RenderDot(a.report, a.dumps, *a.symbols, *a.classes);
   else if (o.format == "svg")

@@ -28,19 +28,26 @@ absl::StatusOr<std::vector<Suppression>> ReadSuppressions(const std::string& pat
     size_t colon = s.find(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
       return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": expected KIND:PATTERN"));
-    rules.push_back({std::string(s.substr(0, colon)), std::string(s.substr(colon + 1))});
+    rules.push_back({std::string(s.substr(0, colon)), std::string(s.substr(colon + 1)), n});
   }
   return rules;
 }
 
-size_t ApplySuppressions(Report& report, SymbolCache& symbols,
-                         const std::vector<Suppression>& rules) {
+size_t ApplySuppressions(Report& report, SymbolCache& symbols, std::vector<Suppression>& rules) {
   if (rules.empty()) return 0;
   size_t dropped = 0;
   std::vector<Finding> kept;
   for (Finding& f : report.findings) {
     bool suppressed = false;
-    for (const auto& [kind, pattern] : rules) {
+    for (Suppression& rule : rules) {
+      const std::string& kind = rule.kind;
+      const std::string& pattern = rule.pattern;
+      if (kind == "fingerprint") {
+        suppressed = fnmatch(pattern.c_str(), f.fingerprint.c_str(), 0) == 0;
+        rule.used += suppressed;
+        if (suppressed) break;
+        continue;
+      }
       if (kind != "*" && kind != f.kind) continue;
       for (const FindingStack& s : f.stacks) {
         for (const SymbolizedFrame& fr : symbols.Frames(s.dump, s.pcs, s.frame_offset)) {
@@ -54,6 +61,7 @@ size_t ApplySuppressions(Report& report, SymbolCache& symbols,
       for (const FindingLock& l : f.locks)
         if (!suppressed && !l.name.empty() && fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0)
           suppressed = true;
+      rule.used += suppressed;
       if (suppressed) break;
     }
     if (suppressed)

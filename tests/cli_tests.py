@@ -16,6 +16,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -337,6 +338,31 @@ class Tests:
         if "--sysroot needs a directory" not in line:
             raise Failure("bad --sysroot: %r" % line)
 
+    def test_help_lists_every_option_and_variable(self):
+        # Every variable the shim reads: the section table's capacities, and the others.
+        shim = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shim")
+        source = "".join(open(os.path.join(shim, f)).read()
+                         for f in ("config.cc", os.path.join("format", "dump_format.h")))
+        variables = sorted(set(re.findall(r'"LOCKSCOPE_([A-Z_]+)"', source)))
+        if len(variables) < 15:
+            raise Failure("found only %s in the shim's sources" % variables)
+        common = ["--format", "--output", "--suppressions", "--verbose", "--wrapper",
+                  "--baseline", "--write-baseline", "--error-exitcode"]
+        own = {"run": ["--dump-dir", "--hang-timeout"],
+               "report": ["--sysroot", "--timeline", "--threads"],
+               "attach": ["--watch", "--dump-dir"]}
+        for command, options in own.items():
+            rc, out, err = run([self.ls, command, "--help"])
+            missing = [o for o in common + options if o not in out]
+            missing += ["LOCKSCOPE_" + v for v in variables
+                        if "LOCKSCOPE_" + v not in out and "_" + v not in out]
+            if rc != 0 or missing or "exit status" not in out:
+                raise Failure("%s --help: exit %d, missing %s" % (command, rc, missing))
+        rc, out, err = run([self.ls, "--version"])
+        if rc != 0 or not re.match(r"lockscope \d+\.\d+\.\d+ \(dump format \d+\.\d+\)$",
+                                   out.strip()):
+            raise Failure("--version: %d %r" % (rc, out))
+
     def test_missing_program(self):
         msg = expect_usage_error([self.ls, "run", "--", "/nonexistent/program"], "missing program")
         if "/nonexistent/program" not in msg:
@@ -411,6 +437,14 @@ class Tests:
                                   env={"PATH": fake + os.pathsep + os.environ["PATH"]})
         if "dot failed" not in line:
             raise Failure("failing dot: %r" % line)
+        rc, out, _ = run([self.ls, "report", "--format", "junit", d])
+        import xml.dom.minidom
+        suites = xml.dom.minidom.parseString(out).getElementsByTagName("testsuite")
+        cases = suites[0].getElementsByTagName("testcase") if suites else []
+        if (rc != 66 or suites[0].getAttribute("failures") != "1" or len(cases) != 1
+                or cases[0].getAttribute("classname") != "lockscope.lock-order-inversion"
+                or "worker_lock_a_then_b" not in out):
+            raise Failure("junit: %d %s" % (rc, out[:400]))
         outfile = os.path.join(d, "report.json")
         rc, out, _ = run([self.ls, "report", "--format", "json", "--output", outfile, d])
         if rc != 66 or out.strip() or len(inversions(open(outfile).read())) != 1:
@@ -541,6 +575,16 @@ class Tests:
                             "--", self.prog("abba")])
         if rc != 0 or inversions(out):
             raise Failure("suppressed run: want exit 0 and no finding, got %d: %s" % (rc, out[:300]))
+        # By fingerprint; --verbose names the rules that matched nothing.
+        rc, out, err = run([self.ls, "run", "--format", "json", "--", self.prog("abba")])
+        fingerprint = inversions(out)[0]["fingerprint"]
+        with open(supp, "w") as f:
+            f.write("fingerprint:%s\nstall:never_called_anywhere\n" % fingerprint)
+        rc, out, err = run([self.ls, "run", "--verbose", "--suppressions", supp, "--",
+                            self.prog("abba")])
+        if (rc != 0 or "unused suppression %s:2: stall:never_called_anywhere" % supp not in err
+                or "%s:1" % supp in err):
+            raise Failure("fingerprint rule and --verbose: %d %s" % (rc, err[-500:]))
         with open(supp, "w") as f:
             f.write("not a rule\n")
         expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],

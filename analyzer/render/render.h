@@ -22,6 +22,8 @@ namespace lockscope {
 std::string RenderText(const Report& report, SymbolCache& symbols);
 std::string RenderJson(const Report& report, SymbolCache& symbols);
 std::string RenderSarif(const Report& report, SymbolCache& symbols);
+// JUnit XML: a test case per finding (errors fail), its text report as the body.
+std::string RenderJunit(const Report& report, SymbolCache& symbols);
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
                       SymbolCache& symbols, LockClasses& classes);
 // The ring events of `threads` (tids or names; all when empty) in time order, text or JSON;
