@@ -41,8 +41,14 @@ std::string SelfDir() {
 
 std::string ShimPath() {
   if (const char* s = getenv("LOCKSCOPE_SHIM"); s && *s) return s;
+  // The build tree's shim/, or an installation's libdir (relative to the prefix, as meson's
+  // libdir option usually is, bindir being bin/; or absolute).
+  const std::string libdir = LOCKSCOPE_LIBDIR;
+  const std::string installed =
+      (libdir.empty() || libdir[0] != '/' ? SelfDir() + "/../" : std::string()) + libdir;
   for (const std::string& candidate :
-       {SelfDir() + "/../shim/liblockscope.so", SelfDir() + "/../lib/liblockscope.so"}) {
+       {SelfDir() + "/../shim/liblockscope.so", installed + "/liblockscope.so",
+        SelfDir() + "/../lib/liblockscope.so"}) {
     char real[PATH_MAX];
     if (realpath(candidate.c_str(), real) != nullptr) return real;
   }

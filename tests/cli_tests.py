@@ -363,6 +363,33 @@ class Tests:
                                    out.strip()):
             raise Failure("--version: %d %r" % (rc, out))
 
+    def test_meson_install_gives_a_working_lockscope(self):
+        # `meson install`: the analyzer as lockscope, the shim in libdir (found by the installed
+        # analyzer), the man page.
+        build = os.path.dirname(os.path.dirname(self.shim))
+        if not os.path.isdir(os.path.join(build, "meson-info")):
+            raise Failure("the shim %s is not in a meson build directory" % self.shim)
+        dest = tempfile.mkdtemp(dir=SCRATCH)
+        rc, out, err = run(["meson", "install", "-C", build, "--destdir", dest, "--no-rebuild",
+                            "--quiet"], timeout=300)
+        installed = {os.path.relpath(os.path.join(d, f), dest)
+                     for d, _, files in os.walk(dest) for f in files}
+        exe = [f for f in installed if f.endswith("bin/lockscope")]
+        lib = [f for f in installed if f.endswith("/liblockscope.so")]
+        man = [f for f in installed if f.endswith("man/man1/lockscope.1")]
+        if rc != 0 or len(exe) != 1 or len(lib) != 1 or len(man) != 1:
+            raise Failure("meson install: %d, installed %s: %s" % (rc, sorted(installed), err[-300:]))
+        lockscope = os.path.join(dest, exe[0])
+        rc, out, err = run([lockscope, "libpath"], env={"LOCKSCOPE_SHIM": ""})
+        if rc != 0 or os.path.realpath(out.strip()) != os.path.realpath(os.path.join(dest, lib[0])):
+            raise Failure("the installed lockscope finds %r, not %s" % (out.strip(), lib[0]))
+        rc, out, err = run([lockscope, "run", "--format", "json", "--", self.prog("abba")],
+                           env={"LOCKSCOPE_SHIM": ""})
+        if rc != 66 or len(inversions(out)) != 1:
+            raise Failure("the installed lockscope: %d %s" % (rc, (err or out)[-300:]))
+        if ".TH LOCKSCOPE 1" not in open(os.path.join(dest, man[0])).read():
+            raise Failure("the man page is not one")
+
     def test_missing_program(self):
         msg = expect_usage_error([self.ls, "run", "--", "/nonexistent/program"], "missing program")
         if "/nonexistent/program" not in msg:
@@ -565,6 +592,133 @@ class Tests:
             raise Failure("bad baseline: %r" % line)
         expect_usage_error([self.ls, "run", "--baseline", base + ".missing", "--", "true"],
                            "a missing baseline")
+
+    # ---- the README's CI recipes ------------------------------------------------------
+
+    ORDER_C = r"""
+#include <pthread.h>
+#include <string.h>
+pthread_mutex_t g_first = PTHREAD_MUTEX_INITIALIZER, g_second = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t g_third = PTHREAD_MUTEX_INITIALIZER, g_fourth = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t* lock_of(char c) {
+  return c == 'a' ? &g_first : c == 'b' ? &g_second : c == 'c' ? &g_third : &g_fourth;
+}
+static void* take(void* order) {  /* "ab": g_first, then g_second while holding it */
+  const char* o = (const char*)order;
+  pthread_mutex_lock(lock_of(o[0]));
+  pthread_mutex_lock(lock_of(o[1]));
+  pthread_mutex_unlock(lock_of(o[1]));
+  pthread_mutex_unlock(lock_of(o[0]));
+  return 0;
+}
+int main(int argc, char** argv) {  /* "both": "cd" and "dc" on two threads, one after the other */
+  pthread_t t;
+  const char* orders[2] = {argv[1], argv[1]};
+  if (strcmp(argv[1], "both") == 0) { orders[0] = "cd"; orders[1] = "dc"; }
+  for (int i = 0; i < 2; ++i) { pthread_create(&t, 0, take, (void*)orders[i]); pthread_join(t, 0); }
+  return 0;
+}
+"""
+
+    def recipe_project(self, build_file, name):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        with open(os.path.join(d, "order.c"), "w") as f:
+            f.write(self.ORDER_C)
+        with open(os.path.join(d, name), "w") as f:
+            f.write(build_file)
+        return d
+
+    def suite_verdicts(self, dumps, out, what):
+        """The recipe's suite: test `both` failed (its own cycle, g_third and g_fourth), `ab`
+        and `ba` passed; the suite's dumps merged show the class-level cycle of ab and ba."""
+        # Each test's `run` made a directory of its own under TMPDIR: all of them, merged.
+        rc, rep, err = run([self.ls, "report", "--format", "json"]
+                           + sorted(glob.glob(os.path.join(dumps, "lockscope.*"))))
+        found = inversions(rep)
+        levels = sorted(f.get("level") for f in found)
+        if rc != 66 or levels != ["class", "instance"]:
+            raise Failure("%s: the suite's dumps: %d, levels %s" % (what, rc, levels))
+
+    def test_recipe_meson_test_setup(self):
+        d = self.recipe_project(
+            "project('recipe', 'c')\n"
+            "lockscope = find_program('lockscope')\n"
+            "add_test_setup('lockscope', exe_wrapper : [lockscope, 'run', '--'])\n"
+            "order = executable('order', 'order.c', dependencies : dependency('threads'),\n"
+            "                   c_args : ['-g'])\n"
+            "foreach t : ['ab', 'ba', 'both']\n"
+            "  test(t, order, args : [t])\n"
+            "endforeach\n", "meson.build")
+        ls_dir = os.path.dirname(os.path.abspath(self.ls))
+        env = {"PATH": ls_dir + os.pathsep + os.environ["PATH"]}
+        rc, out, err = run(["meson", "setup", os.path.join(d, "build"), d], env=env, timeout=300)
+        if rc != 0:
+            raise Failure("meson setup: %s" % (out + err)[-400:])
+        dumps = tempfile.mkdtemp(dir=SCRATCH)
+        env["TMPDIR"] = dumps  # each test's `run` makes its dump directory there
+        rc, out, err = run(["meson", "test", "-C", os.path.join(d, "build"), "--setup",
+                            "lockscope", "--print-errorlogs"], env=env, timeout=300)
+        if (rc == 0 or not re.search(r"\bboth\s+FAIL", out) or not re.search(r"\bab\s+OK", out)
+                or not re.search(r"\bba\s+OK", out)):
+            raise Failure("meson test --setup lockscope: %d %s" % (rc, out[-600:]))
+        self.suite_verdicts(dumps, out, "meson")
+
+    def test_recipe_ctest_emulator(self):
+        d = self.recipe_project(
+            "cmake_minimum_required(VERSION 3.16)\n"
+            "project(recipe C)\n"
+            "find_package(Threads REQUIRED)\n"
+            "add_executable(order order.c)\n"
+            "target_link_libraries(order Threads::Threads)\n"
+            "enable_testing()\n"
+            "foreach(t ab ba both)\n"
+            "  add_test(NAME ${t} COMMAND order ${t})\n"
+            "endforeach()\n", "CMakeLists.txt")
+        build = os.path.join(d, "build")
+        rc, out, err = run(["cmake", "-S", d, "-B", build, "-DCMAKE_BUILD_TYPE=RelWithDebInfo",
+                            "-DCMAKE_CROSSCOMPILING_EMULATOR=%s;run;--" % os.path.abspath(self.ls)],
+                           timeout=300)
+        if rc == 0:
+            rc, out, err = run(["cmake", "--build", build], timeout=300)
+        if rc != 0:
+            raise Failure("cmake: %s" % (out + err)[-400:])
+        dumps = tempfile.mkdtemp(dir=SCRATCH)
+        rc, out, err = run(["ctest", "--test-dir", build, "--output-on-failure"],
+                           env={"TMPDIR": dumps}, timeout=300)
+        if (rc == 0 or not re.search(r"both \.+\**\s*Failed", out)
+                or not re.search(r"ab \.+\s+Passed", out)):
+            raise Failure("ctest: %d %s" % (rc, out[-600:]))
+        self.suite_verdicts(dumps, out, "ctest")
+
+    def test_recipe_pytest(self):
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        with open(os.path.join(d, "test_orders.py"), "w") as f:
+            f.write("import threading\n"
+                    "first, second = threading.Lock(), threading.Lock()\n"
+                    "def take(a, b):\n"
+                    "    with a:\n"
+                    "        with b:\n"
+                    "            pass\n"
+                    "def run_on_a_thread(*locks):\n"
+                    "    t = threading.Thread(target=take, args=locks)\n"
+                    "    t.start()\n"
+                    "    t.join()\n"
+                    "def test_first_then_second():\n"
+                    "    run_on_a_thread(first, second)\n"
+                    "def test_second_then_first():\n"
+                    "    run_on_a_thread(second, first)\n")
+        report = os.path.join(d, "lockscope.json")  # pytest's own output is on stdout
+        rc, out, err = run([self.ls, "run", "--format", "json", "--output", report, "--",
+                            "/usr/bin/python3", "-m", "pytest", "-q", "-p", "no:cacheprovider", d],
+                           timeout=300)
+        if "2 passed" not in out:
+            raise Failure("pytest's own verdict changed: %s" % out[-300:])
+        found = inversions(open(report).read()) if os.path.exists(report) else []
+        frames = [fr for f in found for s in f["stacks"] for fr in s["frames"]]
+        if (rc != 66 or len(found) != 1
+                or not any(fr.get("function") == "take" and fr.get("language") == "python"
+                           and (fr.get("file") or "").endswith("test_orders.py") for fr in frames)):
+            raise Failure("pytest under lockscope: %d %s" % (rc, (err or out)[-600:]))
 
     def test_suppressions(self):
         d = tempfile.mkdtemp(dir=SCRATCH)
