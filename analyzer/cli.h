@@ -30,6 +30,7 @@ struct Options {
   std::string baseline;                 // --baseline FILE: known lock-order edges (baseline.h)
   std::string write_baseline;           // --write-baseline FILE
   bool verbose = false;                 // --verbose: unused suppressions listed
+  std::string source_root;              // --source-root DIR (absolute): SARIF's relative files
   std::vector<std::string> positional;  // report: inputs; run: PROGRAM ARGS
 };
 

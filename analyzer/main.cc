@@ -1,6 +1,8 @@
 // lockscope: `run [OPTIONS] -- PROGRAM [ARGS...]` and `report [OPTIONS] DUMP_OR_DIR...`: the
 // command line (cli.h has the commands). The options, exit statuses and formats are the
 // README's "Usage".
+#include <limits.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
 #include <cstdlib>
@@ -29,6 +31,7 @@ const char kUsage[] =
     "       lockscope --version\n"
     "options: --format text|json|sarif|junit|dot|svg  --output FILE  --suppressions FILE\n"
     "         --verbose  --wrapper REGEX  --baseline FILE  --write-baseline FILE\n"
+    "         --source-root DIR\n"
     "         --error-exitcode N  (run, attach:) --dump-dir DIR  (run:) --hang-timeout SECONDS\n"
     "         (report, for a core file:) --sysroot DIR\n"
     "lockscope COMMAND --help: every option of COMMAND, its exit statuses and environment\n";
@@ -52,7 +55,9 @@ const char kReportOptions[] =
     "                        warning), one with another edge is new (an error)\n"
     "  --write-baseline FILE write this report's order edges, by class, there (and accept\n"
     "                        its inversions)\n"
-    "  --error-exitcode N    the exit status when there is an error finding (default 66)\n";
+    "  --error-exitcode N    the exit status when there is an error finding (default 66)\n"
+    "  --source-root DIR     SARIF: files under DIR named relative to it (uriBaseId SRCROOT),\n"
+    "                        a result located at its first frame in them\n";
 
 const char kEnvironment[] =
     "environment (read by the shim in each process it is loaded into):\n"
@@ -152,6 +157,14 @@ Options ParseOptions(const std::vector<std::string>& args, Command command) {
       // Read now: a bad baseline is a usage error before any program runs.
       absl::StatusOr<std::set<ClassEdge>> b = ReadBaseline(o.baseline);
       if (!b.ok()) Fail(std::string(b.status().message()));
+    } else if (a == "--source-root") {
+      const std::string dir = get();
+      char real[PATH_MAX];
+      struct stat st;
+      if (realpath(dir.c_str(), real) == nullptr || stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+        Fail(absl::StrCat("--source-root needs a directory, not '", dir, "'"));
+      o.source_root = real;
+      if (o.source_root == "/") o.source_root.clear();
     } else if (a == "--verbose") {
       if (has_inline) Fail("--verbose takes no value");
       o.verbose = true;

@@ -239,7 +239,7 @@ int Emit(Analysis& a, const Options& o, int clean_status) {
   if (o.format == "json")
     text = RenderJson(a.report, *a.symbols);
   else if (o.format == "sarif")
-    text = RenderSarif(a.report, *a.symbols);
+    text = RenderSarif(a.report, *a.symbols, o.source_root);
   else if (o.format == "junit")
     text = RenderJunit(a.report, *a.symbols);
   else if (o.format == "dot")

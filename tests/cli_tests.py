@@ -347,7 +347,7 @@ class Tests:
         if len(variables) < 15:
             raise Failure("found only %s in the shim's sources" % variables)
         common = ["--format", "--output", "--suppressions", "--verbose", "--wrapper",
-                  "--baseline", "--write-baseline", "--error-exitcode"]
+                  "--baseline", "--write-baseline", "--error-exitcode", "--source-root"]
         own = {"run": ["--dump-dir", "--hang-timeout"],
                "report": ["--sysroot", "--timeline", "--threads"],
                "attach": ["--watch", "--dump-dir"]}
@@ -450,6 +450,16 @@ class Tests:
         results = sarif["runs"][0]["results"]
         if sarif["version"] != "2.1.0" or len(results) != 1 or results[0]["ruleId"] != "lock-order-inversion":
             raise Failure("sarif: %s" % out[:300])
+        # --source-root: the program's files relative to it, the result located in them.
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        rc, out, _ = run([self.ls, "report", "--format", "sarif", "--source-root", root, d])
+        run0 = json.loads(out)["runs"][0]
+        where = run0["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+        if (where != {"uri": "examples/abba.cc", "uriBaseId": "SRCROOT"}
+                or run0["originalUriBaseIds"]["SRCROOT"]["uri"] != "file://%s/" % root):
+            raise Failure("sarif --source-root: %s" % excerpt(run0, 400))
+        expect_usage_error([self.ls, "report", "--source-root", "/no/such/dir", d],
+                           "a source root that is not a directory")
         svg = os.path.join(d, "graph.svg")
         rc, out, _ = run([self.ls, "report", "--format", "svg", "--output", svg, d])
         drawn = open(svg).read() if os.path.exists(svg) else ""

@@ -21,7 +21,9 @@ namespace lockscope {
 
 std::string RenderText(const Report& report, SymbolCache& symbols);
 std::string RenderJson(const Report& report, SymbolCache& symbols);
-std::string RenderSarif(const Report& report, SymbolCache& symbols);
+// `source_root` (absolute, or ""): files under it are named relative to it.
+std::string RenderSarif(const Report& report, SymbolCache& symbols,
+                        const std::string& source_root = "");
 // JUnit XML: a test case per finding (errors fail), its text report as the body.
 std::string RenderJunit(const Report& report, SymbolCache& symbols);
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
