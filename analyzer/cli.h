@@ -1,5 +1,5 @@
 // The `run`, `report` and `attach` commands (main.cc parses the command line). The user-facing
-// surface (options, exit statuses, formats) is the README's "Usage".
+// surface (options, exit statuses, formats) is docs/usage.md.
 #ifndef LOCKSCOPE_ANALYZER_CLI_H_
 #define LOCKSCOPE_ANALYZER_CLI_H_
 

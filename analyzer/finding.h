@@ -48,7 +48,7 @@ struct ScenarioStep {
 };
 
 struct Finding {
-  std::string kind;  // the finding kinds of the README's "What it finds today"
+  std::string kind;  // the finding kinds of docs/findings.md
   Severity severity = Severity::kError;
   // "instance" (locks of one process, by address) or "class" (lock classes across
   // processes: checks/class_order.h).

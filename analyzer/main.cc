@@ -1,6 +1,6 @@
 // lockscope: `run [OPTIONS] -- PROGRAM [ARGS...]` and `report [OPTIONS] DUMP_OR_DIR...`: the
 // command line (cli.h has the commands). The options, exit statuses and formats are the
-// README's "Usage".
+// docs/usage.md.
 #include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 // LOCKSCOPE_* environment variables, read once at shim start-up (getenv only: no malloc).
-// Documented for users in README.md ("Configuration"). The table capacities, their variables,
+// Documented for users in docs/usage.md ("Configuration"). The table capacities, their variables,
 // defaults and bounds come from the section table (format::LOCKSCOPE_DUMP_SECTIONS).
 #ifndef LOCKSCOPE_SHIM_CONFIG_H_
 #define LOCKSCOPE_SHIM_CONFIG_H_

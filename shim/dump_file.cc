@@ -87,7 +87,7 @@ int OpenUnique(const char* dir, char* path) {
 // sized beyond RLIMIT_FSIZE is SIGXFSZ at ftruncate, and a page of the sparse file that the
 // filesystem cannot allocate when it is first stored to is SIGBUS. So the whole size must be
 // allowed and free now (errno EFBIG or ENOSPC otherwise). A filesystem that others fill up
-// later can still fail a page: the README says so.
+// later can still fail a page: docs/limitations.md says so.
 bool RoomFor(const char* dir, uint64_t size) {
   rlimit limit;
   if (getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&

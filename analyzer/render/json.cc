@@ -1,4 +1,4 @@
-// JSON report, the shape the README gives ("version": 1).
+// JSON report, the shape docs/usage.md gives ("version": 1).
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"

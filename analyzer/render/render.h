@@ -1,5 +1,5 @@
 // The report's renderers. Text (the default, on stderr): ThreadSanitizer's layout plus
-// lockdep's scenario table. JSON: the README's shape, with details and notes. SARIF 2.1.0: one
+// lockdep's scenario table. JSON: docs/usage.md's shape, with details and notes. SARIF 2.1.0: one
 // result per finding, stacks as thread flows. DOT: the lock-order graph between lock
 // classes, cycle edges red (SVG: the same, drawn by graphviz).
 // Each symbolizes only the stacks findings name. The timeline (report --timeline) is the

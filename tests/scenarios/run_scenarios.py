@@ -120,7 +120,7 @@ def describe_findings(report):
 
 
 def validate_report(report):
-    """Raises Failure when the JSON does not have the shape the README gives."""
+    """Raises Failure when the JSON does not have the shape docs/usage.md gives."""
     def bad(msg):
         raise Failure("report does not match the contract: " + msg)
 
@@ -202,7 +202,7 @@ def check_inversion(finding, inv):
     for t in finding["threads"]:
         tids_by_name[t.get("name")].add(t["tid"])
 
-    # The README: every edge of the cycle comes with the stack that took the
+    # docs/findings.md: every edge of the cycle comes with the stack that took the
     # earlier lock and the stack that took the later one while holding it.
     stacks = finding["stacks"]
     if len(stacks) < 2 * inv["locks"]:
