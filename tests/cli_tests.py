@@ -587,6 +587,13 @@ class Tests:
         new = [f for f in both if f.get("baseline") == "new"][0]
         if not any("new: not in the baseline: class_abba:g_" in d for d in new["details"]):
             raise Failure("the new finding must name its new edge: %s" % new["details"])
+        rc, out, err = run([self.ls, "report", "--format", "dot", "--baseline", base,
+                            ab, ba, ac, ca])
+        colours = {(m.group(1), m.group(2)): m.group(3) for m in re.finditer(
+            r'n(\d+) -> n(\d+) \[label="[^"]*", color=(\w+)', out)}
+        if sorted(colours.values()) != ["orange", "orange", "red", "red"]:
+            raise Failure("dot with a baseline: the known cycle orange, the new one red: %s"
+                          % out[-600:])
         rc, out, err = run([self.ls, "report", "--format", "sarif", "--baseline", base,
                             ab, ba, ac, ca])
         results = json.loads(out)["runs"][0]["results"]

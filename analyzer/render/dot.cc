@@ -1,7 +1,7 @@
 // DOT: the lock-order graph between lock classes (lock_classes.h), every dump's edges
-// merged; the edges of reported cycles drawn in red. Each edge is labelled by a thread and
-// the site that took its second lock (one occurrence, and how many more). A lock without a
-// class is drawn as itself (process and address).
+// merged; the edges of reported cycles drawn in red (orange when a --baseline knows them). Each
+// edge is labelled by a thread and the site that took its second lock (one occurrence, and how many
+// more). A lock without a class is drawn as itself (process and address).
 #include <map>
 #include <set>
 
@@ -46,10 +46,11 @@ struct DotEdge {
 
 std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Dump>>& dumps,
                       SymbolCache& symbols, LockClasses& classes) {
-  // The cycles' edges, by class (Finding::class_edges, every lock-order inversion's).
-  std::set<std::pair<std::string, std::string>> hot;
+  // The cycles' edges, by class (Finding::class_edges, every lock-order inversion's): red,
+  // or orange for an edge only known cycles take.
+  std::map<std::pair<std::string, std::string>, bool> hot;  // -> on a cycle not known
   for (const Finding& f : report.findings)
-    for (const auto& e : f.class_edges) hot.insert(e);
+    for (const auto& e : f.class_edges) hot[e] = hot[e] || f.baseline != "known";
   std::map<std::string, std::string> kind_of;  // node -> lock kind
   std::map<std::pair<std::string, std::string>, DotEdge> edges;
   for (size_t d = 0; d < dumps.size(); ++d) {
@@ -87,8 +88,12 @@ std::string RenderDot(const Report& report, const std::vector<std::unique_ptr<Du
         absl::StrFormat("%s pid %d\n%s", ThreadLabel(de.first->tid, t ? t->name : ""),
                         dump.header().pid, SiteLabel(symbols, de.dump, dump, de.first->to_stack));
     if (de.count > 1) absl::StrAppendFormat(&label, "\n(+%d more)", de.count - 1);
+    auto h = hot.find(ends);
     absl::StrAppendFormat(&out, "  n%d -> n%d [label=%s%s];\n", id[ends.first], id[ends.second],
-                          DotString(label), hot.count(ends) ? ", color=red, penwidth=2" : "");
+                          DotString(label),
+                          h == hot.end() ? ""
+                          : h->second    ? ", color=red, penwidth=2"
+                                         : ", color=orange, penwidth=2");
   }
   absl::StrAppend(&out, "}\n");
   return out;
