@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,6 +117,9 @@ std::unique_ptr<Dump> OpenCore(const std::string& core, const std::string& sysro
 
 // `dot -Tsvg` (graphviz) on a DOT text: the SVG, or a one-line failure.
 std::string DotToSvg(const std::string& dot) {
+  // A dot that exits before reading all of the graph must not kill us with SIGPIPE: the
+  // write fails (EPIPE), and its exit status says what went wrong.
+  signal(SIGPIPE, SIG_IGN);
   int in[2], out[2];
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0)
     Fail(absl::StrCat("--format svg: cannot make a pipe: ", strerror(errno)));
