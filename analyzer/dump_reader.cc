@@ -141,6 +141,10 @@ absl::StatusOr<std::unique_ptr<Dump>> Dump::Open(const std::string& path) {
     close(fd);
     return absl::InternalError(absl::StrCat(path, ": mmap: ", strerror(errno)));
   }
+  // Most of a dump is holes, and its data lies in small pieces: read-ahead after each piece
+  // would fill the page cache with zeroed pages of the holes around it (a thousand dumps read
+  // the first time: 40 s instead of 5).
+  madvise(m, st.st_size, MADV_RANDOM);
   std::unique_ptr<Dump> d(new Dump());
   d->data_ = DataExtents(fd, static_cast<uint64_t>(st.st_size));
   close(fd);
