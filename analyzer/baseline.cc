@@ -72,15 +72,10 @@ void Fingerprint(Report& report, const std::vector<std::unique_ptr<Dump>>& dumps
 std::set<ClassEdge> ClassEdges(const std::vector<std::unique_ptr<Dump>>& dumps,
                                LockClasses& classes) {
   std::set<ClassEdge> edges;
-  for (size_t d = 0; d < dumps.size(); ++d)
-    for (const EdgeInfo& e : dumps[d]->edges()) {
-      const LockInfo* from = dumps[d]->Lock(e.from);
-      const LockInfo* to = dumps[d]->Lock(e.to);
-      if (from == nullptr || to == nullptr || !OrderedLock(*from) || !OrderedLock(*to)) continue;
-      const std::string& cu = classes.Of(d, e.from);
-      const std::string& cv = classes.Of(d, e.to);
-      if (!cu.empty() && !cv.empty()) edges.insert({cu, cv});
-    }
+  ForEachClassEdge(dumps, classes,
+                   [&](size_t, const EdgeInfo&, const std::string& cu, const std::string& cv) {
+                     edges.insert({cu, cv});
+                   });
   return edges;
 }
 

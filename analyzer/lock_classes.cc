@@ -119,4 +119,18 @@ std::string LockClasses::Compute(size_t dump, uint32_t lock) {
   return best;
 }
 
+void ForEachClassEdge(const std::vector<std::unique_ptr<Dump>>& dumps, LockClasses& classes,
+                      const std::function<void(size_t, const EdgeInfo&, const std::string&,
+                                               const std::string&)>& fn) {
+  for (size_t d = 0; d < dumps.size(); ++d)
+    for (const EdgeInfo& e : dumps[d]->edges()) {
+      const LockInfo* from = dumps[d]->Lock(e.from);
+      const LockInfo* to = dumps[d]->Lock(e.to);
+      if (from == nullptr || to == nullptr || !OrderedLock(*from) || !OrderedLock(*to)) continue;
+      const std::string& cu = classes.Of(d, e.from);
+      const std::string& cv = classes.Of(d, e.to);
+      if (!cu.empty() && !cv.empty()) fn(d, e, cu, cv);
+    }
+}
+
 }  // namespace lockscope

@@ -19,6 +19,7 @@
 #define LOCKSCOPE_ANALYZER_LOCK_CLASSES_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <regex>
@@ -59,6 +60,13 @@ class LockClasses {
   std::vector<std::regex> wrappers_;
   std::map<std::pair<size_t, uint32_t>, std::string> cache_;
 };
+
+// Calls fn(dump, edge, from class, to class) for every order edge of `dumps` between two
+// locks that take part in the order graph and both have a class: the edges of the class
+// graph (checks/class_order.h) and of a baseline (baseline.h) are these.
+void ForEachClassEdge(
+    const std::vector<std::unique_ptr<Dump>>& dumps, LockClasses& classes,
+    const std::function<void(size_t, const EdgeInfo&, const std::string&, const std::string&)>& fn);
 
 // A function's name without its parameter list and return type: "ns::Mutex::Lock" for
 // "ns::Mutex::Lock() const".

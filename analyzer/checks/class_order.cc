@@ -34,20 +34,15 @@ struct ClassGraph {
       }
       return it->second;
     };
-    for (size_t d = 0; d < dumps.size(); ++d) {
-      for (const EdgeInfo& e : dumps[d]->edges()) {
-        const LockInfo* from = dumps[d]->Lock(e.from);
-        const LockInfo* to = dumps[d]->Lock(e.to);
-        if (from == nullptr || to == nullptr || !OrderedLock(*from) || !OrderedLock(*to)) continue;
-        const std::string& cu = classes.Of(d, e.from);
-        const std::string& cv = classes.Of(d, e.to);
-        if (cu.empty() || cv.empty() || cu == cv) continue;
-        const uint32_t u = id(cu), v = id(cv);
-        std::vector<Occurrence>& occ = occurrences[{u, v}];
-        if (occ.empty()) adj[u].push_back(v);
-        occ.push_back({d, &e});
-      }
-    }
+    ForEachClassEdge(
+        dumps, classes,
+        [&](size_t d, const EdgeInfo& e, const std::string& cu, const std::string& cv) {
+          if (cu == cv) return;  // within one class: the instance graph's
+          const uint32_t u = id(cu), v = id(cv);
+          std::vector<Occurrence>& occ = occurrences[{u, v}];
+          if (occ.empty()) adj[u].push_back(v);
+          occ.push_back({d, &e});
+        });
   }
 };
 
