@@ -38,13 +38,12 @@ std::string ClassOf(const FindingLock& l, const std::vector<std::unique_ptr<Dump
   return "?";
 }
 
-// A stack's first frame past the lock wrappers: "function (file)", without line or address.
+// What a stack's frame that matters (LockClasses::FrameThatMatters) says without line or
+// address: "function (file)".
 std::string FrameThatMatters(const FindingStack& s, LockClasses& classes, SymbolCache& symbols) {
-  for (const SymbolizedFrame& f : symbols.Frames(s.dump, s.pcs, s.frame_offset)) {
-    if (f.function.empty() || (!f.python && classes.IsWrapper(f.function))) continue;
-    return absl::StrCat(f.function, " (", Basename(f.file), ")");
-  }
-  return "";
+  const std::vector<SymbolizedFrame> frames = symbols.Frames(s.dump, s.pcs, s.frame_offset);
+  const SymbolizedFrame* f = classes.FrameThatMatters(frames);
+  return f ? absl::StrCat(f->function, " (", Basename(f->file), ")") : "";
 }
 
 }  // namespace

@@ -74,6 +74,11 @@ class Dump {
 
   // The lock with record index `index`, or nullptr.
   const LockInfo* Lock(uint32_t index) const;
+  // The kind of lock `index` (a mutex when the dump has no such record: untracked).
+  uint8_t LockKind(uint32_t index) const {
+    const LockInfo* l = Lock(index);
+    return l ? l->kind : uint8_t{format::kLockMutex};
+  }
   // The live (current-generation) lock at `address`, or nullptr.
   const LockInfo* LockAt(uint64_t address) const;
   // The semaphore / condition variable at `address`, or nullptr.

@@ -70,10 +70,16 @@ bool LockClasses::IsWrapper(const std::string& function) const {
   return false;
 }
 
-const std::string& LockClasses::Of(size_t dump, uint32_t lock) {
+const LockClasses::Class& LockClasses::Get(size_t dump, uint32_t lock) {
   auto [it, inserted] = cache_.try_emplace({dump, lock});
   if (inserted) it->second = Compute(dump, lock);
   return it->second;
+}
+
+const std::string& LockClasses::Of(size_t dump, uint32_t lock) { return Get(dump, lock).name; }
+
+bool LockClasses::OnePerProcess(size_t dump, uint32_t lock) {
+  return Get(dump, lock).one_per_process;
 }
 
 std::vector<uint32_t> LockClasses::SiteStacks(const Dump& d, const LockInfo& l) const {
@@ -84,29 +90,40 @@ std::vector<uint32_t> LockClasses::SiteStacks(const Dump& d, const LockInfo& l) 
   return stacks;
 }
 
-std::string LockClasses::Site(size_t dump, uint32_t stack) {
-  const Dump& d = *dumps_[dump];
-  for (const SymbolizedFrame& f :
-       symbols_.Frames(dump, d.Stack(stack), d.StackFrameOffset(stack))) {
-    if (f.function.empty() || (!f.python && IsWrapper(f.function))) continue;
-    std::string site = f.function;
-    if (!f.file.empty())
-      absl::StrAppend(&site, " at ", Basename(f.file), f.line > 0 ? absl::StrCat(":", f.line) : "");
-    return site;
-  }
-  return "";
+const SymbolizedFrame* LockClasses::FrameThatMatters(
+    const std::vector<SymbolizedFrame>& frames) const {
+  // A lock taken from Python (threading.Lock) is Python's: its innermost Python frame, not
+  // the interpreter's C frames, which every Python lock shares.
+  for (const SymbolizedFrame& f : frames)
+    if (f.python && !f.function.empty()) return &f;
+  for (const SymbolizedFrame& f : frames)
+    if (!f.function.empty() && !IsWrapper(f.function)) return &f;
+  return nullptr;
 }
 
-std::string LockClasses::Compute(size_t dump, uint32_t lock) {
+std::string LockClasses::Site(size_t dump, uint32_t stack) {
+  const Dump& d = *dumps_[dump];
+  const std::vector<SymbolizedFrame> frames =
+      symbols_.Frames(dump, d.Stack(stack), d.StackFrameOffset(stack));
+  const SymbolizedFrame* f = FrameThatMatters(frames);
+  if (f == nullptr) return "";
+  std::string site = f->function;
+  if (!f->file.empty())
+    absl::StrAppend(&site, " at ", Basename(f->file),
+                    f->line > 0 ? absl::StrCat(":", f->line) : "");
+  return site;
+}
+
+LockClasses::Class LockClasses::Compute(size_t dump, uint32_t lock) {
   const Dump& d = *dumps_[dump];
   const LockInfo* l = d.Lock(lock);
-  if (l == nullptr) return "";
-  if (l->kind == format::kLockGil) return "the GIL";
+  if (l == nullptr) return {};
+  if (l->kind == format::kLockGil) return {"the GIL"};
   const std::string symbol = symbols_.LockName(dump, l->address);
   if (!symbol.empty()) {
     const std::vector<SymbolizedFrame> where = symbols_.Frames(dump, {l->address + 1});
     const std::string module = where.empty() ? "" : where.back().module;
-    return module.empty() ? symbol : absl::StrCat(module, ":", symbol);
+    return {module.empty() ? symbol : absl::StrCat(module, ":", symbol), true};
   }
   // The site of its first acquisition with nothing held; for a lock only ever taken with
   // something held, of the sites that took it, the one that sorts first (so that every run
@@ -116,7 +133,7 @@ std::string LockClasses::Compute(size_t dump, uint32_t lock) {
     std::string site = Site(dump, stack);
     if (!site.empty() && (best.empty() || site < best)) best = std::move(site);
   }
-  return best;
+  return {best};
 }
 
 void ForEachClassEdge(const std::vector<std::unique_ptr<Dump>>& dumps, LockClasses& classes,

@@ -43,12 +43,17 @@ class LockClasses {
 
   // The class of lock (record index) `lock` of dump `dump`, or "".
   const std::string& Of(size_t dump, uint32_t lock);
+  // Whether that class has one lock per process (a global or static, named by its symbol):
+  // only such a class can serialise what threads do, as a gate lock does.
+  bool OnePerProcess(size_t dump, uint32_t lock);
 
   // Whether a frame's function is a lock wrapper's (exposed for tests).
   bool IsWrapper(const std::string& function) const;
+  // Of a stack's frames (innermost first), the one a class or a fingerprint names: the
+  // innermost Python frame, else the first named frame past the wrappers; nullptr if none.
+  const SymbolizedFrame* FrameThatMatters(const std::vector<SymbolizedFrame>& frames) const;
 
  private:
-  std::string Compute(size_t dump, uint32_t lock);
   // The stacks to take a non-global lock's site from: its first acquisition with nothing
   // held, else its acquisitions in order edges.
   std::vector<uint32_t> SiteStacks(const Dump& d, const LockInfo& l) const;
@@ -58,7 +63,13 @@ class LockClasses {
   const std::vector<std::unique_ptr<Dump>>& dumps_;
   SymbolCache& symbols_;
   std::vector<std::regex> wrappers_;
-  std::map<std::pair<size_t, uint32_t>, std::string> cache_;
+  struct Class {
+    std::string name;
+    bool one_per_process = false;
+  };
+  Class Compute(size_t dump, uint32_t lock);
+  const Class& Get(size_t dump, uint32_t lock);
+  std::map<std::pair<size_t, uint32_t>, Class> cache_;
 };
 
 // Calls fn(dump, edge, from class, to class) for every order edge of `dumps` between two

@@ -550,6 +550,51 @@ class Tests:
         if "--wrapper needs a regular expression" not in line:
             raise Failure("bad --wrapper: %r" % line)
 
+    def test_class_of_a_python_lock_is_its_python_site(self):
+        # Two runs of one script, each taking two threading.Locks in one order: their classes
+        # are the Python lines that first took them (not the interpreter's C frames, which
+        # every Python lock shares), so the runs together show the cycle.
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        script = os.path.join(d, "py_orders.py")
+        with open(script, "w") as f:
+            f.write("import sys, threading\n"
+                    "config, journal = threading.Lock(), threading.Lock()\n"
+                    "def first_use():\n"
+                    "    with config:\n"
+                    "        pass\n"
+                    "    with journal:\n"
+                    "        pass\n"
+                    "def take(a, b):\n"
+                    "    with a:\n"
+                    "        with b:\n"
+                    "            pass\n"
+                    "first_use()\n"
+                    "locks = (config, journal) if sys.argv[1] == 'ab' else (journal, config)\n"
+                    "t = threading.Thread(target=take, args=locks)\n"
+                    "t.start()\n"
+                    "t.join()\n")
+        dirs = []
+        for order in ("ab", "ba"):
+            dirs.append(tempfile.mkdtemp(dir=SCRATCH))
+            rc, out, err = run([self.ls, "run", "--format", "json", "--dump-dir", dirs[-1], "--",
+                                "/usr/bin/python3", script, order])
+            if rc != 0 or inversions(out):
+                raise Failure("py_orders %s alone: %d %s" % (order, rc, out[-300:]))
+        classes = self.class_inversion_py(dirs)
+        if classes != ["first_use at py_orders.py:4", "first_use at py_orders.py:6"]:
+            raise Failure("python lock classes: %s" % classes)
+
+    def class_inversion_py(self, dirs):
+        rc, out, err = run([self.ls, "report", "--format", "json"] + dirs)
+        found = [f for f in inversions(out) if f.get("level") == "class"]
+        frames = [fr for f in found for s in f["stacks"] for fr in s["frames"]]
+        if (rc != 66 or len(found) != 1
+                or not any(fr.get("function") == "take" and fr.get("language") == "python"
+                           for fr in frames)):
+            raise Failure("want one class-level inversion through take(): %d %s"
+                          % (rc, describe(json.loads(out))))
+        return sorted(l["class"] for l in found[0]["locks"])
+
     def class_report(self, dirs, extra=(), want_rc=None):
         rc, out, err = run([self.ls, "report", "--format", "json"] + list(extra) + dirs)
         if want_rc is not None and rc != want_rc:

@@ -59,14 +59,16 @@ std::string ProcessLabel(const Dump& d) {
                      : absl::StrCat("process ", h.pid, " (", cmd, ")");
 }
 
-// The classes held at every occurrence of a class edge, besides its endpoints.
+// The classes held at every occurrence of a class edge, besides its endpoints, that can gate
+// it: one lock per process (a per-object or per-thread lock of one class, held by each
+// thread around its own work, serialises nothing).
 std::set<std::string> GateClasses(const std::vector<Occurrence>& occ, LockClasses& classes) {
   std::set<std::string> common;
   for (size_t i = 0; i < occ.size(); ++i) {
     std::set<std::string> here;
     for (uint32_t gate : occ[i].edge->gates) {
       const std::string& c = classes.Of(occ[i].dump, gate);
-      if (!c.empty()) here.insert(c);
+      if (!c.empty() && classes.OnePerProcess(occ[i].dump, gate)) here.insert(c);
     }
     if (i == 0) {
       common.swap(here);
@@ -79,11 +81,6 @@ std::set<std::string> GateClasses(const std::vector<Occurrence>& occ, LockClasse
     if (common.empty()) break;
   }
   return common;
-}
-
-uint8_t KindOf(const Dump& d, uint32_t lock) {
-  const LockInfo* l = d.Lock(lock);
-  return l ? l->kind : uint8_t{format::kLockMutex};
 }
 
 Finding MakeFinding(const std::vector<std::unique_ptr<Dump>>& dumps, const ClassGraph& g,
@@ -102,7 +99,7 @@ Finding MakeFinding(const std::vector<std::unique_ptr<Dump>>& dumps, const Class
     lock.id = absl::StrCat("L", i + 1);
     lock.dump = chosen[i].dump;
     lock.address = l ? l->address : 0;
-    lock.kind = LockKindName(KindOf(d, e.from));
+    lock.kind = LockKindName(d.LockKind(e.from));
     lock.lock_class = g.names[cycle[i]];
     f.locks.push_back(lock);
     ids.push_back(absl::StrCat("{", lock.id, "}"));
@@ -131,7 +128,7 @@ Finding MakeFinding(const std::vector<std::unique_ptr<Dump>>& dumps, const Class
     const size_t di = chosen[i].dump;
     const Dump& d = *dumps[di];
     const EdgeInfo& e = *chosen[i].edge;
-    const uint8_t held_kind = KindOf(d, e.from), taken_kind = KindOf(d, e.to);
+    const uint8_t held_kind = d.LockKind(e.from), taken_kind = d.LockKind(e.to);
     const std::string& held = ids[i];
     const std::string& taken = ids[(i + 1) % k];
     const std::string where = absl::StrCat(" [process ", d.header().pid, "]");

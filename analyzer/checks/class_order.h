@@ -8,8 +8,8 @@
 // Reported: each cycle (shortest first, bounded by CycleLimits) that no single dump holds
 // whole (a cycle within one process is the instance check's), except cycles whose every edge
 // was taken, in every process it was seen in, while a lock of one common other class was held
-// (a gate). Each is an error, marked as class-level, its edges naming the process and dump
-// they were seen in.
+// (a gate: a global or static lock, one per process). Each is an error, marked as class-level, its
+// edges naming the process and dump they were seen in.
 //
 // Cost: one class per endpoint of an edge (a symbolization each, cached), then linear in the
 // merged graph. Not thread-safe.

@@ -38,8 +38,7 @@ struct OrderGraph {
     for (size_t d = 0; d < dumps.size(); ++d) {
       for (const EdgeInfo& e : dumps[d]->edges()) {
         // A semaphore that proved not to be a lock (a hand-off) orders nothing.
-        if (!OrderedLock(*dumps[d]->Lock(e.from)) || !OrderedLock(*dumps[d]->Lock(e.to)))
-          continue;
+        if (!OrderedLock(*dumps[d]->Lock(e.from)) || !OrderedLock(*dumps[d]->Lock(e.to))) continue;
         uint32_t u = node(d, e.from), v = node(d, e.to);
         adj[u].push_back(v);
         edge_of[(uint64_t{u} << 32) | v] = &e;
@@ -47,11 +46,6 @@ struct OrderGraph {
     }
   }
 };
-
-uint8_t KindOf(const Dump& d, uint32_t lock) {
-  const LockInfo* l = d.Lock(lock);
-  return l ? l->kind : uint8_t{format::kLockMutex};
-}
 
 // A gate lock: held at every occurrence of every edge, and not itself on the cycle.
 bool Gated(const std::vector<uint32_t>& cycle, const std::vector<const EdgeInfo*>& edges,
@@ -114,7 +108,7 @@ Finding MakeFinding(const Dump& dump, size_t di, const std::vector<uint32_t>& cy
   for (size_t i = 0; i < k; ++i) {
     const uint32_t lock = g.nodes[cycle[i]].lock;
     const LockInfo* l = dump.Lock(lock);
-    ids.push_back(b.Lock(l ? l->address : 0, KindOf(dump, lock)));
+    ids.push_back(b.Lock(l ? l->address : 0, dump.LockKind(lock)));
     at.push_back(b.LockIndex(l ? l->address : 0));
   }
   for (size_t i = 0; i < k; ++i) b.finding().cycle_edges.push_back({at[i], at[(i + 1) % k]});
@@ -132,9 +126,9 @@ Finding MakeFinding(const Dump& dump, size_t di, const std::vector<uint32_t>& cy
     const EdgeInfo& e = *edges[i];
     const std::string& held = ids[i];
     const std::string& taken = ids[(i + 1) % k];
-    const uint8_t held_kind = KindOf(dump, e.from), taken_kind = KindOf(dump, e.to);
-    b.Stack(absl::StrFormat("%s %s acquired here while holding %s %s", LockNoun(taken_kind),
-                            taken, absl::AsciiStrToLower(LockNoun(held_kind)), held),
+    const uint8_t held_kind = dump.LockKind(e.from), taken_kind = dump.LockKind(e.to);
+    b.Stack(absl::StrFormat("%s %s acquired here while holding %s %s", LockNoun(taken_kind), taken,
+                            absl::AsciiStrToLower(LockNoun(held_kind)), held),
             e.tid, e.to_stack);
     b.Stack(absl::StrFormat("%s %s previously acquired by the same thread here (held when %s "
                             "was acquired)",

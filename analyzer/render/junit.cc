@@ -48,7 +48,7 @@ std::string RenderJunit(const Report& report, SymbolCache& symbols) {
     std::string text = RenderText(one, symbols);
     text = text.substr(0, text.rfind("lockscope: 1 finding(s)"));
     absl::StrAppend(&out, "    <testcase classname=\"lockscope.", Xml(f.kind), "\" name=\"",
-                    Xml(f.summary), "\"", ">\n");
+                    Xml(f.summary), "\">\n");
     if (f.severity == Severity::kError)
       absl::StrAppend(&out, "      <failure type=\"", Xml(f.kind), "\" message=\"", Xml(f.summary),
                       "\">", Xml(text), "</failure>\n");
