@@ -20,12 +20,18 @@ constexpr uint64_t kFilterBits = 1u << 20;
 uint64_t g_line_filter[kFilterBits / 64];
 uint64_t g_page_filter[kFilterBits / 64];
 
+// Fibonacci hashing: neighbouring lines and pages (an array of locks) spread evenly, at one
+// multiply (SetBit runs for every lock met for the first time).
+inline uint64_t FilterBit(uint64_t key) {
+  return (key * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll(kFilterBits));
+}
+
 inline bool TestBit(const uint64_t* f, uint64_t key) {
-  uint64_t h = format::Mix64(key) & (kFilterBits - 1);
+  uint64_t h = FilterBit(key);
   return (__atomic_load_n(&f[h / 64], __ATOMIC_RELAXED) >> (h % 64)) & 1;
 }
 inline void SetBit(uint64_t* f, uint64_t key) {
-  uint64_t h = format::Mix64(key) & (kFilterBits - 1);
+  uint64_t h = FilterBit(key);
   if (!((__atomic_load_n(&f[h / 64], __ATOMIC_RELAXED) >> (h % 64)) & 1))
     __atomic_fetch_or(&f[h / 64], uint64_t{1} << (h % 64), __ATOMIC_RELAXED);
 }
@@ -39,8 +45,9 @@ void NoteLockAddress(uint64_t address) {
   SetBit(g_page_filter, address >> 12);
 }
 
-void NoteNewLock(ThreadCtx& t, uint64_t address) {
+void NoteNewLock(ThreadCtx& t, uint64_t address, uint32_t lock) {
   NoteLockAddress(address);
+  g_shim.lock_pages.NoteClaim(uint64_t{lock} * sizeof(format::LockRecord));
   const uint64_t sp = reinterpret_cast<uint64_t>(__builtin_frame_address(0));
   if (address < sp || address >= static_cast<uint64_t>(pthread_self())) return;
   if (t.stack_locks_high == 0 || address < t.stack_locks_low) t.stack_locks_low = address;

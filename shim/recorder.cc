@@ -105,7 +105,7 @@ void RecordEdgesBelow(ThreadCtx& t, uint32_t below, uint32_t lock, uint32_t stac
 uint32_t SemaphoreLock(uint64_t address) {
   bool inserted = false;
   const uint32_t lock = g_shim.locks.FindOrInsert(address, format::kLockSemaphore, &inserted);
-  if (inserted) NoteNewLock(t_ctx, address);
+  if (inserted) NoteNewLock(t_ctx, address, lock);
   return lock;
 }
 
@@ -398,7 +398,7 @@ Prepared PrepareSlow(ThreadCtx& t, uint64_t address, uint8_t kind, uint32_t flag
   Prepared p{address, 0, 0, 0, flags};
   bool inserted = false;
   p.lock = g_shim.locks.FindOrInsert(address, kind, &inserted);
-  if (inserted) NoteNewLock(t, address);
+  if (inserted) NoteNewLock(t, address, p.lock);
   if (p.lock == 0) return p;  // lock table full: counted, not tracked
   const uint64_t key = ChainKey(CurrentChain(t), p.lock, flags);
   p.chain = key;
@@ -578,6 +578,7 @@ void InitTables() {
   DumpView& d = g_shim.dump;
   format::Counters* c = &d.header->counters;
   g_shim.locks = LockTable(d.locks, d.locks_capacity, c, d.lock_reuse, d.lock_reuse_capacity);
+  g_shim.lock_pages.Init(d.locks, d.locks_capacity * sizeof(format::LockRecord));
   g_shim.chains = ChainTable(d.chains, d.chains_capacity, c);
   g_shim.edges = EdgeTable(d.edges, d.edges_capacity, c);
   g_shim.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);

@@ -32,6 +32,7 @@
 #include <cstdint>
 
 #include "shim/config.h"
+#include "shim/dense_prefault.h"
 #include "shim/dump_file.h"
 #include "shim/format/dump_format.h"
 #include "shim/real_functions.h"
@@ -65,6 +66,7 @@ struct Shim {
   Config config;
   DumpView dump;
   LockTable locks;
+  DensePrefault lock_pages;  // the lock table's pages, populated where it fills densely
   ChainTable chains;
   EdgeTable edges;
   StackDepot stacks;
@@ -565,10 +567,11 @@ uint32_t RetireLock(uint64_t address);
 // A fork child keeps its parent's bits: a stale bit costs one lock-table probe in free(),
 // while clearing the filter would cost the child 256 KiB of page faults.
 void NoteLockAddress(uint64_t address);
-// A new lock at `address`, seen by thread `t`: into the free() filter, and into the range of
-// the locks on the thread's own stack (between its stack pointer and its thread descriptor,
-// which glibc places at the top of a thread's stack), which its exit ends.
-void NoteNewLock(ThreadCtx& t, uint64_t address);
+// A new lock at `address`, record `lock`, seen by thread `t`: into the free() filter, into
+// the range of the locks on the thread's own stack (between its stack pointer and its thread
+// descriptor, which glibc places at the top of a thread's stack), which its exit ends, and
+// counted towards populating its part of the lock table (DensePrefault).
+void NoteNewLock(ThreadCtx& t, uint64_t address, uint32_t lock);
 // Ends the identity of every lock in [begin, end) (free(), a thread's exit).
 void RetireLocksIn(uint64_t begin, uint64_t end);
 
