@@ -216,7 +216,10 @@ class LockTable {
   }
 
   const format::LockReuseRecord* ReuseOf(uint64_t address) const {
-    if (reuse_ == nullptr) return nullptr;
+    // Until the first address moves to a new generation, every address is at its first: no
+    // probe (two per lock met for the first time otherwise, a tenth of that path).
+    if (reuse_ == nullptr || !Atomic(const_cast<bool&>(reused_)).load(std::memory_order_acquire))
+      return nullptr;
     uint64_t i = ReuseHome(address);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & reuse_mask_) {
       const format::LockReuseRecord& r = reuse_[i];
@@ -232,6 +235,10 @@ class LockTable {
   // its generations then follow each other on one chain (counted).
   void NextGeneration(uint64_t address, uint32_t generation, uint32_t retired) {
     if (reuse_ == nullptr) return;
+    // Before the record it announces (acquire in ReuseOf): a thread that sees the flag
+    // probes, and one that does not sees no reuse yet, as if it had run a moment earlier.
+    if (!Atomic(reused_).load(std::memory_order_relaxed))
+      Atomic(reused_).store(true, std::memory_order_release);
     uint64_t i = ReuseHome(address);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & reuse_mask_) {
       format::LockReuseRecord& r = reuse_[i];
@@ -259,6 +266,7 @@ class LockTable {
   format::Counters* c_ = nullptr;
   format::LockReuseRecord* reuse_ = nullptr;
   uint64_t reuse_mask_ = 0;
+  bool reused_ = false;  // an address has moved past its first generation
 };
 
 // chain key -> stack id (+ flags). See format::ChainRecord.
