@@ -9,7 +9,8 @@ Covers: plain LD_PRELOAD dumps (name, mode, never following a symlink), `report`
 dump of a process that is still running and after kill -9, bad input (exit 2 with one
 line), exit statuses, output formats, suppressions, and that `run --hang-timeout` kills
 only for a finding it prints. Prints "PASS name" / "FAIL name:
-reason" lines and finally "cli: N passed, N failed". Python 3 standard library only.
+reason" lines and finally "cli: N passed, N failed". Python 3 standard library only
+(the SARIF check runs tests/sarif/validate_sarif.py with Debian's python3-jsonschema).
 """
 
 import argparse
@@ -439,6 +440,82 @@ class Tests:
         if rc != 3:
             raise Failure("--error-exitcode 3: got %d" % rc)
 
+    # (program, its arguments, run's options): between them, every kind of finding.
+    SARIF_RUNS = [
+        ("abba", [], []),
+        ("misuse", ["unlock-not-owner"], []),
+        ("misuse", ["destroy-locked"], []),
+        ("misuse", ["relock-error"], []),
+        ("misuse", ["exit-holding"], []),
+        ("abba_hang", [], ["--hang-timeout", "2"]),
+        ("self_relock", [], ["--hang-timeout", "2"]),
+        ("worker_pool", [], ["--hang-timeout", "2"]),
+        ("fork_exec", [], []),
+        ("py_abba.py", ["apart"], []),
+        ("consistent_order", [], []),
+    ]
+
+    def validate_sarif(self, paths):
+        """Fails unless every SARIF file in `paths` is valid against the schema in tests/."""
+        validator = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sarif",
+                                 "validate_sarif.py")
+        rc, out, err = run(["/usr/bin/python3", validator] + paths)
+        if rc != 0:
+            raise Failure("SARIF not valid against tests/sarif/sarif-2.1.0.schema.json (%d): %s"
+                          % (rc, excerpt(out + err, 600)))
+
+    def test_sarif_schema(self):
+        """Each kind of finding, as SARIF, is valid SARIF 2.1.0; and the check can fail."""
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        paths, rules = [], set()
+        for i, (name, args, options) in enumerate(self.SARIF_RUNS):
+            path = os.path.join(d, "%d-%s.sarif" % (i, name))
+            cmd = [self.prog(name)] + args
+            if name.endswith(".py"):
+                cmd = ["/usr/bin/python3.11"] + cmd
+            run([self.ls, "run", "--format", "sarif", "--source-root", root, "--output", path]
+                + options + ["--"] + cmd, timeout=90)
+            if not os.path.exists(path):
+                raise Failure("%s: no SARIF written" % name)
+            with open(path) as f:
+                log = json.load(f)
+            rules |= {r["ruleId"] for r in log["runs"][0]["results"]}
+            paths.append(path)
+        want = {"lock-order-inversion", "deadlock", "self-deadlock", "stall", "unlock-not-owner",
+                "destroy-locked", "relock-error", "exit-holding", "held-across-fork"}
+        if rules != want:
+            raise Failure("the runs must give every kind: missing %s, extra %s"
+                          % (sorted(want - rules), sorted(rules - want)))
+        self.validate_sarif(paths)
+        # The rules name every kind used, with its description; results point at their rule.
+        with open(paths[1]) as f:
+            run0 = json.load(f)["runs"][0]
+        rule = run0["tool"]["driver"]["rules"][run0["results"][0]["ruleIndex"]]
+        if rule["id"] != "unlock-not-owner" or not rule.get("shortDescription", {}).get("text"):
+            raise Failure("rules: %s" % excerpt(run0["tool"], 300))
+        # The check can fail: three logs the standard forbids, each caught.
+        with open(paths[0]) as f:
+            good = json.load(f)
+        broken = []
+        for label, spoil in [
+                ("a thread flow with no locations", lambda log: log["runs"][0]["results"][0][
+                    "codeFlows"][0]["threadFlows"][0].update(locations=[])),
+                ("a property the standard does not define", lambda log: log["runs"][0][
+                    "results"][0].update(ruleid="x")),
+                ("a URI with a space", lambda log: log["runs"][0]["results"][0]["locations"][0][
+                    "physicalLocation"]["artifactLocation"].update(uri="my file.cc"))]:
+            log = json.loads(json.dumps(good))
+            spoil(log)
+            path = os.path.join(d, "broken-%d.sarif" % len(broken))
+            with open(path, "w") as f:
+                json.dump(log, f)
+            rc, out, _ = run(["/usr/bin/python3", os.path.join(root, "tests", "sarif",
+                                                               "validate_sarif.py"), path])
+            if rc != 1 or path not in out:
+                raise Failure("the validator passed %s: %d %s" % (label, rc, out[-300:]))
+            broken.append(label)
+
     def test_formats(self):
         d = tempfile.mkdtemp(dir=SCRATCH)
         rc, _, _ = run([self.ls, "run", "--dump-dir", d, "--", self.prog("abba")])
@@ -642,6 +719,10 @@ class Tests:
         rc, out, err = run([self.ls, "report", "--format", "sarif", "--baseline", base,
                             ab, ba, ac, ca])
         results = json.loads(out)["runs"][0]["results"]
+        sarif_path = os.path.join(SCRATCH, "baseline.sarif")
+        with open(sarif_path, "w") as f:
+            f.write(out)
+        self.validate_sarif([sarif_path])
         if sorted(r.get("baselineState") for r in results) != ["new", "unchanged"] or not all(
                 len(r.get("partialFingerprints", {}).get("lockscope/v1", "")) == 16
                 for r in results):

@@ -6,12 +6,12 @@ LOCKSCOPE_BUILD=${LOCKSCOPE_BUILD:-$LOCKSCOPE_ROOT/build}
 
 # Debian 12 packages the build, the tests and the Python scenarios need (python3-dev and
 # pybind11-dev: the CPython scenarios' extensions and embedding programs; gdb: the attach
-# tests' core files, made with gcore; graphviz: --format svg; python3-jsonschema: the SARIF
-# output checked against the SARIF 2.1.0 schema; python3-pytest and cmake: the README's CI
-# recipes, tested).
+# tests' core files, made with gcore; graphviz: --format svg; python3-jsonschema and
+# python3-rfc3987 (its URI checks): the SARIF output checked against tests/sarif's schema;
+# python3-pytest and cmake: the README's CI recipes, tested).
 LOCKSCOPE_PACKAGES=(g++ meson ninja-build pkg-config libunwind-dev libabsl-dev libgtest-dev
                     libdw-dev python3 python3-dev pybind11-dev gdb graphviz python3-jsonschema
-                    python3-pytest cmake)
+                    python3-rfc3987 python3-pytest cmake)
 
 lockscope_missing_packages() {
   local p missing=()
