@@ -167,6 +167,7 @@ absl::Status Dump::Load() {
   frames_ = views[format::kSectionFrames];
   LoadModules(views[format::kSectionModules]);
   LoadLocks(views[format::kSectionLocks]);  // first: the others name locks
+  LoadLockOrigins(views[format::kSectionLockOrigins]);
   LoadEdges(views[format::kSectionEdges]);
   LoadSyncs(views[format::kSectionSyncs]);
   LoadMisuse(views[format::kSectionMisuse]);
@@ -268,6 +269,20 @@ void Dump::LoadLocks(const SectionView& s) {
     const uint32_t pos = static_cast<uint32_t>(locks_.size() - 1);
     lock_pos_[static_cast<uint32_t>(i)] = pos;
     if (r.state == format::kLockLive) live_lock_[r.address] = pos;
+  });
+}
+
+// Where Python locks were made (a dump before 3.3 has no such section: none known).
+void Dump::LoadLockOrigins(const SectionView& s) {
+  ForEachRecord(s, 0, [&](uint64_t i) {
+    auto r = ::lockscope::Load<format::LockOriginRecord>(s.at(i), 0);
+    if (r.lock == 0 || r.ready != 1) return;
+    auto it = lock_pos_.find(r.lock);
+    if (it == lock_pos_.end() || !format::IsPythonFrame(r.frame)) {
+      ++skipped_;
+      return;
+    }
+    locks_[it->second].origin = r.frame;
   });
 }
 

@@ -113,6 +113,7 @@ class Dump {
   void LoadSyncs(const SectionView& s);
   void LoadMisuse(const SectionView& s);
   void LoadForkHeld(const SectionView& s);
+  void LoadLockOrigins(const SectionView& s);
   void LoadThreads(const SectionView& s);
   void LoadRings(const SectionView& s);
   void LoadPythonCode(const SectionView& s);

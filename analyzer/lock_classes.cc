@@ -101,17 +101,24 @@ const SymbolizedFrame* LockClasses::FrameThatMatters(
   return nullptr;
 }
 
+namespace {
+
+// "function at file:line" (the file's base name).
+std::string SiteName(const SymbolizedFrame& f) {
+  std::string site = f.function;
+  if (!f.file.empty())
+    absl::StrAppend(&site, " at ", Basename(f.file), f.line > 0 ? absl::StrCat(":", f.line) : "");
+  return site;
+}
+
+}  // namespace
+
 std::string LockClasses::Site(size_t dump, uint32_t stack) {
   const Dump& d = *dumps_[dump];
   const std::vector<SymbolizedFrame> frames =
       symbols_.Frames(dump, d.Stack(stack), d.StackFrameOffset(stack));
   const SymbolizedFrame* f = FrameThatMatters(frames);
-  if (f == nullptr) return "";
-  std::string site = f->function;
-  if (!f->file.empty())
-    absl::StrAppend(&site, " at ", Basename(f->file),
-                    f->line > 0 ? absl::StrCat(":", f->line) : "");
-  return site;
+  return f == nullptr ? "" : SiteName(*f);
 }
 
 LockClasses::Class LockClasses::Compute(size_t dump, uint32_t lock) {
@@ -124,6 +131,12 @@ LockClasses::Class LockClasses::Compute(size_t dump, uint32_t lock) {
     const std::vector<SymbolizedFrame> where = symbols_.Frames(dump, {l->address + 1});
     const std::string module = where.empty() ? "" : where.back().module;
     return {module.empty() ? symbol : absl::StrCat(module, ":", symbol), true};
+  }
+  // A Python lock that Python code made: the line that made it (lockdep names a class by where
+  // its locks are initialised), the same for every lock that line makes.
+  if (l->origin != 0) {
+    const std::vector<SymbolizedFrame> made = symbols_.Frames(dump, {l->origin});
+    if (!made.empty() && made[0].python && !made[0].function.empty()) return {SiteName(made[0])};
   }
   // The site of its first acquisition with nothing held; for a lock only ever taken with
   // something held, of the sites that took it, the one that sorts first (so that every run

@@ -11,7 +11,11 @@
 //     lock_guard/unique_lock/scoped_lock constructors), the gthread shims, any function
 //     whose name ends in lock, Lock, acquire or Acquire, and any matching a --wrapper
 //     pattern. A lock taken from Python (threading.Lock): its innermost Python frame,
-//     "Worker.run at worker.py:12", not the interpreter's C frames, which all share.
+//     "Worker.run at worker.py:12", not the interpreter's C frames, which all share;
+//   - a Python lock that Python code made (threading.Lock()): the line that made it, in
+//     the function that ran it, "Account.__init__ at bank.py:3" (the shim notes sem_init's
+//     innermost Python frame); a lock made before the shim knew Python, or in a fork child
+//     from its parent's code, falls back to its first acquisition.
 // A lock whose class cannot be told (no symbol, no stack) has none ("").
 //
 // Cost: one symbolization per lock asked about, cached per (dump, lock). Not thread-safe.

@@ -19,6 +19,8 @@ struct LockInfo {
   uint8_t flags = 0;  // format::kLockPrefersWriters, kLockWritersSeen, kLockHadEdges
   uint8_t state = 0;  // format::LockState
   uint32_t first_stack = 0;
+  // A Python lock made by Python code: the format::PythonFrame that made it (0: not known).
+  uint64_t origin = 0;
   uint64_t waits = 0;  // acquisitions that had to wait, in the rings' readable history
 };
 

@@ -115,6 +115,9 @@ LOCKSCOPE_EXPORT int sem_clockwait(sem_t* s, clockid_t c, const struct timespec*
 }
 LOCKSCOPE_EXPORT int sem_post(sem_t* s) { return lockscope::SemPost(s); }
 LOCKSCOPE_EXPORT int sem_destroy(sem_t* s) { return lockscope::SemDestroy(s); }
+LOCKSCOPE_EXPORT int sem_init(sem_t* s, int pshared, unsigned value) {
+  return lockscope::SemInit(s, pshared, value);
+}
 
 // A thread in pthread_join is blocked too: when every thread of a process is blocked, a
 // long wait on a semaphore or condition variable is a hang rather than an idle worker.

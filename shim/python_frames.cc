@@ -174,6 +174,29 @@ void NoteGilLetGo(ThreadCtx& t, uint64_t tstate) {
   t.py_path = py && tstate ? PathOfTstate(*py->layout, tstate) : 0;
 }
 
+uint64_t InnermostPythonFrame(ThreadCtx& t) {
+  const python::Runtime* py = python::Known();
+  if (py == nullptr || !t.python) return 0;
+  const uint64_t tstate = RunningTstate(t, *py);
+  if (tstate == 0) return 0;
+  const Memory mem = ThreadMemory(false);
+  const Layout& l = *py->layout;
+  uint64_t frame = CurrentFrame(mem, l, tstate);
+  // Bounded like AppendFrames; a few steps past the C stack's own frames (3.12+) and shims.
+  for (uint32_t steps = 0; frame != 0 && steps < 8; ++steps) {
+    RawFrame f;
+    if (!ReadFrame(mem, l, frame, &f)) return 0;
+    frame = f.previous;
+    Code code;
+    if (!ReadCode(mem, l, py->code_type, f.code, &code)) continue;
+    CachedRecorder recorder;
+    const uint32_t record = recorder.Record(mem, l, f.code, code);
+    const int32_t line = python::LineOf(mem, l, code, f.instr);
+    return record != 0 ? format::PythonFrame(record, line > 0 ? line : 0) : 0;
+  }
+  return 0;
+}
+
 void ReadPythonFrames(ThreadCtx& t, python::PythonFrames* out) {
   out->count = 0;
   CachedRecorder recorder;

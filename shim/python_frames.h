@@ -50,6 +50,11 @@ void NoteGilLetGo(ThreadCtx& t, uint64_t tstate);
 // into the dump's Python code table.
 void ReadPythonFrames(ThreadCtx& t, python::PythonFrames* out);
 
+// The thread's innermost Python frame as a format::PythonFrame (its function's code record and
+// its line), when the thread runs Python now (holds the GIL); else 0. A few loads, the line
+// table's walk and, for a function not seen before, its names copied into the dump.
+uint64_t InnermostPythonFrame(ThreadCtx& t);
+
 // The dump's record of a Python function (found or inserted; format::PyCodeRecord), 0 when
 // the table is full. (The fork child re-inserts the ones its inherited stacks name.)
 uint32_t PythonCodeRecord(const char* name, const char* filename, int32_t first_line);

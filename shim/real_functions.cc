@@ -59,6 +59,7 @@ bool ResolveRealFunctions() {
   Resolve(&r.sem_clockwait, "sem_clockwait");  // glibc >= 2.30
   ok &= Resolve(&r.sem_post, "sem_post");
   ok &= Resolve(&r.sem_destroy, "sem_destroy");
+  ok &= Resolve(&r.sem_init, "sem_init");
   ok &= Resolve(&r.setname_np, "pthread_setname_np");
   ok &= Resolve(&r.join, "pthread_join");
   Resolve(&r._Fork, "_Fork");  // glibc >= 2.34

@@ -50,6 +50,7 @@ struct RealFunctions {
   int (*sem_clockwait)(sem_t*, clockid_t, const struct timespec*);
   int (*sem_post)(sem_t*);
   int (*sem_destroy)(sem_t*);
+  int (*sem_init)(sem_t*, int, unsigned);
   int (*setname_np)(pthread_t, const char*);
   int (*join)(pthread_t, void**);
   pid_t (*_Fork)(void);

@@ -583,6 +583,7 @@ void InitTables() {
   g_shim.edges = EdgeTable(d.edges, d.edges_capacity, c);
   g_shim.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);
   g_shim.syncs = SyncTable(d.syncs, d.syncs_capacity, c);
+  g_shim.origins = LockOriginTable(d.lock_origins, d.lock_origins_capacity, c);
 }
 
 void Initialize() {

@@ -67,6 +67,7 @@ int SemTimedWait(sem_t* s, const struct timespec* abstime, const void* caller);
 int SemClockWait(sem_t* s, clockid_t clock, const struct timespec* abstime, const void* caller);
 int SemPost(sem_t* s);
 int SemDestroy(sem_t* s);
+int SemInit(sem_t* s, int pshared, unsigned value);
 int SetThreadName(pthread_t thread, const char* name);
 int Join(pthread_t thread, void** result);
 // _Fork(): fork() itself is handled by pthread_atfork handlers (fork_hooks.cc).

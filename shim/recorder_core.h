@@ -71,6 +71,7 @@ struct Shim {
   EdgeTable edges;
   StackDepot stacks;
   SyncTable syncs;
+  LockOriginTable origins;  // where Python locks were made
   uint64_t self_start = 0, self_end = 0;
   pthread_key_t exit_key = 0;
   bool have_exit_key = false;

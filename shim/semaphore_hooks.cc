@@ -29,6 +29,7 @@
 #include <semaphore.h>
 
 #include "shim/glibc_layout.h"
+#include "shim/python_frames.h"
 #include "shim/recorder.h"
 #include "shim/recorder_core.h"
 
@@ -121,6 +122,8 @@ uint32_t ProvenLock(format::SyncRecord* rec, uint64_t address) {
       Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) != format::kLockLive) {
     lock = SemaphoreLock(address);
     Atomic(rec->lock).store(lock, std::memory_order_relaxed);
+    // Where Python made it, for its lock class (sem_init noted it in the record).
+    if (const uint64_t made = Relaxed(rec->made_at)) g_shim.origins.Note(lock, made);
   }
   return lock;
 }
@@ -440,6 +443,25 @@ int SemPost(sem_t* s) {
 
 // A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
 // destroys one for every threading.Lock.
+// A semaphore made by Python code (threading.Lock(), with the GIL held): its record notes the
+// Python line that made it, which names its lock class once it proves to be a lock
+// (ProvenLock). Any other sem_init costs a test of the thread's state.
+int SemInit(sem_t* s, int pshared, unsigned value) {
+  const int rc = Real().sem_init(s, pshared, value);
+  if (rc != 0) return rc;
+  if (Inside scope; ThreadCtx* t = scope.get()) {
+    if (t->python && t->holds_gil) {
+      ErrnoSaver keep_errno;  // (the call succeeded: what errno says is the program's)
+      if (const uint64_t made = InnermostPythonFrame(*t)) {
+        const uint64_t address = reinterpret_cast<uint64_t>(s);
+        if (format::SyncRecord* rec = SyncOf(*t, address))
+          Atomic(rec->made_at).store(made, std::memory_order_relaxed);
+      }
+    }
+  }
+  return rc;
+}
+
 int SemDestroy(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);

@@ -639,6 +639,41 @@ class PyCodeTable {
   format::Counters* c_ = nullptr;
 };
 
+// lock (record index) -> the Python frame that made it. See format::LockOriginRecord.
+class LockOriginTable {
+ public:
+  LockOriginTable() = default;
+  LockOriginTable(format::LockOriginRecord* records, uint64_t capacity, format::Counters* counters)
+      : r_(records), cap_(capacity), c_(counters) {}
+
+  // Notes that `lock` was made at `frame` (a format::PythonFrame). A lock noted already takes
+  // the new frame: a lock record reset in place (LockTable::Retire) serves the next lock at
+  // its address, which another line may have made. Full: counted.
+  void Note(uint32_t lock, uint64_t frame) {
+    if (r_ == nullptr || cap_ < 2 || lock == 0) return;
+    uint64_t i = format::Mix64(lock) & (cap_ - 1);
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (cap_ - 1)) {
+      format::LockOriginRecord& r = r_[i];
+      uint32_t expected = 0;
+      if (Atomic(r.lock).compare_exchange_strong(expected, lock, std::memory_order_acq_rel)) {
+        Atomic(r.frame).store(frame, std::memory_order_relaxed);
+        Atomic(r.ready).store(1, std::memory_order_release);
+        return;
+      }
+      if (expected == lock) {
+        Atomic(r.frame).store(frame, std::memory_order_release);
+        return;
+      }
+    }
+    Bump(c_->lock_origins_dropped);
+  }
+
+ private:
+  format::LockOriginRecord* r_ = nullptr;
+  uint64_t cap_ = 0;
+  format::Counters* c_ = nullptr;
+};
+
 }  // namespace lockscope
 
 #endif  // LOCKSCOPE_SHIM_TABLES_H_

@@ -627,25 +627,24 @@ class Tests:
         if "--wrapper needs a regular expression" not in line:
             raise Failure("bad --wrapper: %r" % line)
 
-    def test_class_of_a_python_lock_is_its_python_site(self):
-        # Two runs of one script, each taking two threading.Locks in one order: their classes
-        # are the Python lines that first took them (not the interpreter's C frames, which
+    def test_class_of_a_python_lock_is_where_it_was_made(self):
+        # Two runs of one script, each taking two threading.Locks in one order, at the same
+        # two lines: their classes are the Python lines that made them (not the lines that
+        # took them, which are the same in both runs; not the interpreter's C frames, which
         # every Python lock shares), so the runs together show the cycle.
         d = tempfile.mkdtemp(dir=SCRATCH)
         script = os.path.join(d, "py_orders.py")
         with open(script, "w") as f:
             f.write("import sys, threading\n"
-                    "config, journal = threading.Lock(), threading.Lock()\n"
-                    "def first_use():\n"
-                    "    with config:\n"
-                    "        pass\n"
-                    "    with journal:\n"
-                    "        pass\n"
+                    "def make_config():\n"
+                    "    return threading.Lock()\n"
+                    "def make_journal():\n"
+                    "    return threading.Lock()\n"
+                    "config, journal = make_config(), make_journal()\n"
                     "def take(a, b):\n"
                     "    with a:\n"
                     "        with b:\n"
                     "            pass\n"
-                    "first_use()\n"
                     "locks = (config, journal) if sys.argv[1] == 'ab' else (journal, config)\n"
                     "t = threading.Thread(target=take, args=locks)\n"
                     "t.start()\n"
@@ -658,7 +657,7 @@ class Tests:
             if rc != 0 or inversions(out):
                 raise Failure("py_orders %s alone: %d %s" % (order, rc, out[-300:]))
         classes = self.class_inversion_py(dirs)
-        if classes != ["first_use at py_orders.py:4", "first_use at py_orders.py:6"]:
+        if classes != ["make_config at py_orders.py:3", "make_journal at py_orders.py:5"]:
             raise Failure("python lock classes: %s" % classes)
 
     def class_inversion_py(self, dirs):

@@ -40,7 +40,8 @@ inline constexpr char kMagic[8] = {'L', 'O', 'C', 'K', 'S', 'C', 'P', '1'};
 // bits; spinlock waits. 1.1: syncs, misuse, edge modes; 1.2: rings keep blocking events
 // only, sync records are retired and reused.)
 inline constexpr uint16_t kMajorVersion = 3;
-inline constexpr uint16_t kMinorVersion = 2;  // 3.1: the lock-reuse section; 3.2: module eras
+inline constexpr uint16_t kMinorVersion = 3;  // 3.1: the lock-reuse section; 3.2: module eras;
+                                              // 3.3: the lock-origin section
 inline constexpr uint32_t kHeaderSize = 4096;
 inline constexpr uint32_t kEndianCheck = 0x01020304;
 inline constexpr uint32_t kMaxSections = 16;
@@ -76,7 +77,7 @@ struct Counters {
   uint64_t fork_held_used, fork_held_dropped;
   uint64_t py_code_used, py_code_dropped;
   uint64_t lock_reuse_used, lock_reuse_dropped;
-  uint64_t reserved[1];
+  uint64_t lock_origins_dropped;  // (no _used: the header has room for one counter more)
 };
 static_assert(sizeof(Counters) == 32 * 8);
 
@@ -255,6 +256,19 @@ inline constexpr uint32_t PythonFrameLine(uint64_t frame) {
   return static_cast<uint32_t>(frame >> 32) & 0x7fffffffu;
 }
 
+// ---- where Python locks were made ---------------------------------------------------------
+
+// A semaphore that proved to be a lock (CPython's threading.Lock) and was made by Python code:
+// the Python frame that made it (the innermost one when sem_init ran: the line of
+// `threading.Lock()`), by which its lock class is named, as lockdep names a class by where
+// its locks are initialised. Keyed by lock record index (the shim's LockOriginTable).
+struct LockOriginRecord {
+  uint32_t lock;   // LockRecord index; claimed by CAS 0 -> lock
+  uint32_t ready;  // 1 once frame is written (release)
+  uint64_t frame;  // PythonFrame(code record, line)
+};
+static_assert(sizeof(LockOriginRecord) == 16);
+
 // ---- Python code objects ------------------------------------------------------------------
 
 // A Python function as its frames name it: copied out of the code object when a stack that
@@ -307,8 +321,12 @@ struct SyncRecord {
     uint32_t lock;    // semaphores known to be locks (kSyncLock): their LockRecord
   };
   uint32_t waiting;       // condition variables: threads inside a wait now
-  uint64_t last_post_ns;  // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
-                          // or broadcast
+  union {
+    uint64_t last_post_ns;  // condition variables: CLOCK_MONOTONIC_COARSE of the last signal
+                            // or broadcast
+    uint64_t made_at;       // semaphores made by Python code: the PythonFrame that made it
+                            // (sem_init's; 0: none), its LockOriginRecord once it is a lock
+  };
 };
 static_assert(sizeof(SyncRecord) == 48);
 // A semaphore posted back by the thread that took it: used as a lock (CPython's
@@ -607,7 +625,11 @@ inline constexpr uint64_t kMinRecordSize<ModuleRecord> = 320;  // before 3.2
     py_code_dropped, "Python frames lost their names: the Python code table was full")       \
   X(LockReuse, lock_reuse, 13, LockReuseRecord, false, "LOCKSCOPE_LOCK_REUSE", 1u << 12, 64,    \
     1u << 24, true, lock_reuse_dropped,                                                         \
-    "reused lock addresses shared one probe chain: the lock-reuse table was full")
+    "reused lock addresses shared one probe chain: the lock-reuse table was full")             \
+  X(LockOrigins, lock_origins, 14, LockOriginRecord, false, "LOCKSCOPE_LOCK_ORIGINS", 1u << 12, \
+    64, 1u << 24, true, lock_origins_dropped,                                                    \
+    "Python locks lost where they were made (their class is their first acquisition's site): "  \
+    "the lock-origin table was full")
 // clang-format on
 
 enum SectionId : uint32_t {

@@ -783,6 +783,28 @@ TEST_F(DumpReaderTest, BadLocksAreSkipped) {
   EXPECT_EQ((*d)->Lock(0), nullptr);
 }
 
+TEST_F(DumpReaderTest, LockOriginsNameTheirLocksOrAreSkipped) {
+  std::vector<char> bytes = *golden_;
+  auto golden = OpenBytes(bytes);
+  ASSERT_TRUE(golden.ok()) << golden.status();
+  ASSERT_FALSE((*golden)->locks().empty());
+  const uint32_t lock = (*golden)->locks()[0].index;
+  EXPECT_EQ((*golden)->locks()[0].origin, 0u);  // the golden dump's program made none
+  const uint64_t made = format::PythonFrame(3, 42);
+  Put(bytes, RecordOffset(bytes, format::kSectionLockOrigins, 1),
+      format::LockOriginRecord{lock, 1, made});
+  Put(bytes, RecordOffset(bytes, format::kSectionLockOrigins, 2),
+      format::LockOriginRecord{60000, 1, made});  // no such lock
+  Put(bytes, RecordOffset(bytes, format::kSectionLockOrigins, 3),
+      format::LockOriginRecord{lock, 1, 0x401000});  // a native pc, not a Python frame
+  Put(bytes, RecordOffset(bytes, format::kSectionLockOrigins, 4),
+      format::LockOriginRecord{lock, 0, format::PythonFrame(4, 7)});  // not published yet
+  auto d = OpenBytes(bytes);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ((*d)->Lock(lock)->origin, made);
+  EXPECT_EQ((*d)->skipped_records(), (*golden)->skipped_records() + 2);
+}
+
 TEST_F(DumpReaderTest, BadStacksReadAsEmpty) {
   std::vector<char> bytes = *golden_;
   const FileHeader h = HeaderOf(bytes);

@@ -77,6 +77,27 @@ struct LockFixture {
   }
 };
 
+TEST(LockOriginTableTest, NotesReplaceAndOverflowIsCounted) {
+  constexpr uint64_t kCap = 4;
+  std::vector<format::LockOriginRecord> records(kCap);
+  format::Counters c{};
+  LockOriginTable table(records.data(), kCap, &c);
+  auto frame_of = [&](uint32_t lock) -> uint64_t {
+    for (const auto& r : records)
+      if (r.lock == lock && r.ready == 1) return r.frame;
+    return 0;
+  };
+  table.Note(7, format::PythonFrame(1, 10));
+  EXPECT_EQ(frame_of(7), format::PythonFrame(1, 10));
+  // The next lock at a reset-in-place record's index is another lock: its origin wins.
+  table.Note(7, format::PythonFrame(2, 20));
+  EXPECT_EQ(frame_of(7), format::PythonFrame(2, 20));
+  table.Note(0, format::PythonFrame(1, 1));  // index 0 is no lock
+  EXPECT_EQ(frame_of(0), 0u);
+  for (uint32_t lock = 8; lock < 8 + kCap; ++lock) table.Note(lock, format::PythonFrame(3, lock));
+  EXPECT_EQ(c.lock_origins_dropped, 1u);  // four records, five locks
+}
+
 TEST(LockTableTest, LocksOfOnePageHaveNeighbouringHomesEachAtHome) {
   // An array of spinlocks (4 bytes each) filling a page, and an array of mutexes (40 bytes)
   // in the next: the table walks them in order (neighbouring homes), and none waits on
