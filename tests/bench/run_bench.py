@@ -167,7 +167,7 @@ def main():
     print("| 1,000,000 distinct mutexes, each locked once | %.0f ms | %.0f ms | %s | %.1fx | - | - |"
           % (d_native * 1e3, d_shim * 1e3, fmt_ratio(d_shim / d_native, 3.0), 3.0))
     print()
-    print("dump left by the 1M-mutex run: %.1f MiB (apparent size; target < 64), %.1f MiB on disk"
+    print("dump left by the 1M-mutex run: %.2f MiB (apparent size; target < 64), %.1f MiB on disk"
           % (apparent, on_disk))
 
     # Process creation: a process makes its dump at its first lock operation, and a fork
