@@ -143,9 +143,9 @@ Finding MakeFinding(const std::vector<std::unique_ptr<Dump>>& dumps, const Class
          e.tid, di, d.Stack(e.from_stack), d.StackFrameOffset(e.from_stack)});
   }
   f.notes.push_back(
-      "class level: a lock's class is its symbol (a global or static lock) or the site of its "
-      "first acquisition (any other); each order above is the program's, so one run can take "
-      "them all");
+      "class level: a lock's class is its symbol (a global or static lock), the Python line "
+      "that made it (a Python lock), or the site of its first acquisition (any other); each "
+      "order above is the program's, so one run can take them all");
   return f;
 }
 
