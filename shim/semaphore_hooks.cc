@@ -441,8 +441,6 @@ int SemPost(sem_t* s) {
   return Real().sem_post(s);
 }
 
-// A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
-// destroys one for every threading.Lock.
 // A semaphore made by Python code (threading.Lock(), with the GIL held): its record notes the
 // Python line that made it, which names its lock class once it proves to be a lock
 // (ProvenLock). Any other sem_init costs a test of the thread's state.
@@ -462,6 +460,8 @@ int SemInit(sem_t* s, int pshared, unsigned value) {
   return rc;
 }
 
+// A destroyed semaphore gives its record back (SyncTable::Retire): CPython creates and
+// destroys one for every threading.Lock.
 int SemDestroy(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
