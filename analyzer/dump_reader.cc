@@ -276,7 +276,7 @@ void Dump::LoadLocks(const SectionView& s) {
 void Dump::LoadLockOrigins(const SectionView& s) {
   ForEachRecord(s, 0, [&](uint64_t i) {
     auto r = ::lockscope::Load<format::LockOriginRecord>(s.at(i), 0);
-    if (r.lock == 0 || r.ready != 1) return;
+    if (r.lock == 0 || r.ready != 1 || r.frame == 0) return;  // (0: forgotten)
     auto it = lock_pos_.find(r.lock);
     if (it == lock_pos_.end() || !format::IsPythonFrame(r.frame)) {
       ++skipped_;

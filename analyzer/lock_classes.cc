@@ -134,7 +134,7 @@ LockClasses::Class LockClasses::Compute(size_t dump, uint32_t lock) {
   }
   // A Python lock that Python code made: the line that made it (lockdep names a class by where
   // its locks are initialised), the same for every lock that line makes.
-  if (l->origin != 0) {
+  if (l->origin != 0 && l->kind == format::kLockSemaphore) {
     const std::vector<SymbolizedFrame> made = symbols_.Frames(dump, {l->origin});
     if (!made.empty() && made[0].python && !made[0].function.empty()) return {SiteName(made[0])};
   }

@@ -122,8 +122,9 @@ uint32_t ProvenLock(format::SyncRecord* rec, uint64_t address) {
       Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) != format::kLockLive) {
     lock = SemaphoreLock(address);
     Atomic(rec->lock).store(lock, std::memory_order_relaxed);
-    // Where Python made it, for its lock class (sem_init noted it in the record).
-    if (const uint64_t made = Relaxed(rec->made_at)) g_shim.origins.Note(lock, made);
+    // Where Python made it, for its lock class (sem_init noted it in the record; 0 forgets
+    // what an earlier lock with this identity was noted with).
+    g_shim.origins.Note(lock, Relaxed(rec->made_at));
   }
   return lock;
 }

@@ -646,11 +646,13 @@ class LockOriginTable {
   LockOriginTable(format::LockOriginRecord* records, uint64_t capacity, format::Counters* counters)
       : r_(records), cap_(capacity), c_(counters) {}
 
-  // Notes that `lock` was made at `frame` (a format::PythonFrame). A lock noted already takes
-  // the new frame: a lock record reset in place (LockTable::Retire) serves the next lock at
-  // its address, which another line may have made. Full: counted.
+  // Notes that `lock` was made at `frame` (a format::PythonFrame; 0: not known). A lock noted
+  // already takes the new frame: a lock record reset in place (LockTable::Retire) serves the
+  // next lock at its address, which another line (or C code: 0) may have made. An unknown
+  // origin claims no record. Full: counted.
   void Note(uint32_t lock, uint64_t frame) {
     if (r_ == nullptr || cap_ < 2 || lock == 0) return;
+    if (frame == 0) return Forget(lock);
     uint64_t i = format::Mix64(lock) & (cap_ - 1);
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (cap_ - 1)) {
       format::LockOriginRecord& r = r_[i];
@@ -669,6 +671,16 @@ class LockOriginTable {
   }
 
  private:
+  // The origin `lock`'s index was noted with, if any, is forgotten (the reader skips 0).
+  void Forget(uint32_t lock) {
+    uint64_t i = format::Mix64(lock) & (cap_ - 1);
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & (cap_ - 1)) {
+      const uint32_t at = Atomic(r_[i].lock).load(std::memory_order_acquire);
+      if (at == 0) return;
+      if (at == lock) return Atomic(r_[i].frame).store(0, std::memory_order_release);
+    }
+  }
+
   format::LockOriginRecord* r_ = nullptr;
   uint64_t cap_ = 0;
   format::Counters* c_ = nullptr;

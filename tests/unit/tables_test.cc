@@ -94,6 +94,12 @@ TEST(LockOriginTableTest, NotesReplaceAndOverflowIsCounted) {
   EXPECT_EQ(frame_of(7), format::PythonFrame(2, 20));
   table.Note(0, format::PythonFrame(1, 1));  // index 0 is no lock
   EXPECT_EQ(frame_of(0), 0u);
+  // A lock made by C code at that index: the old line is forgotten; an unknown lock claims
+  // no record.
+  table.Note(7, 0);
+  EXPECT_EQ(frame_of(7), 0u);
+  table.Note(9, 0);
+  for (const auto& r : records) EXPECT_NE(r.lock, 9u);
   for (uint32_t lock = 8; lock < 8 + kCap; ++lock) table.Note(lock, format::PythonFrame(3, lock));
   EXPECT_EQ(c.lock_origins_dropped, 1u);  // four records, five locks
 }
