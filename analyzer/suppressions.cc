@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "analyzer/finding_kinds.h"
 
 namespace lockscope {
 
@@ -28,6 +29,14 @@ absl::StatusOr<std::vector<Suppression>> ReadSuppressions(const std::string& pat
     size_t colon = s.find(':');
     if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
       return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": expected KIND:PATTERN"));
+    // A misspelt kind would match nothing, silently.
+    const std::string kind(s.substr(0, colon));
+    if (kind != "*" && kind != "fingerprint" && FindFindingKind(kind) == nullptr) {
+      std::string kinds;
+      for (const FindingKind& k : kFindingKinds) absl::StrAppend(&kinds, std::string(k.name), ", ");
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": no finding kind '", kind,
+                                                     "' (", kinds, "* or fingerprint)"));
+    }
     rules.push_back({std::string(s.substr(0, colon)), std::string(s.substr(colon + 1)), n});
   }
   return rules;

@@ -494,6 +494,11 @@ class Tests:
         rule = run0["tool"]["driver"]["rules"][run0["results"][0]["ruleIndex"]]
         if rule["id"] != "unlock-not-owner" or not rule.get("shortDescription", {}).get("text"):
             raise Failure("rules: %s" % excerpt(run0["tool"], 300))
+        for path in paths:  # every kind a report gives is in the table of kinds
+            with open(path) as f:
+                for r in json.load(f)["runs"][0]["tool"]["driver"]["rules"]:
+                    if not r.get("shortDescription", {}).get("text"):
+                        raise Failure("%s: rule %s has no description" % (path, r["id"]))
         # The check can fail: three logs the standard forbids, each caught.
         with open(paths[0]) as f:
             good = json.load(f)
@@ -885,6 +890,13 @@ int main(int argc, char** argv) {  /* "both": "cd" and "dc" on two threads, one 
             f.write("not a rule\n")
         expect_usage_error([self.ls, "run", "--suppressions", supp, "--", self.prog("abba")],
                            "bad suppressions file")
+        # A misspelt kind would match nothing: refused, with the kinds there are.
+        with open(supp, "w") as f:
+            f.write("lock-order-inversions:worker_lock_a_then_b*\n")
+        line = expect_usage_error([self.ls, "report", "--suppressions", supp, d],
+                                  "a suppression of no finding kind")
+        if "no finding kind 'lock-order-inversions'" not in line or "held-across-fork" not in line:
+            raise Failure("unknown kind: %r" % line)
 
     def test_rebuilt_binary_is_noted(self):
         # The program's file replaced after the run (a rebuild): its frames may be named
