@@ -63,7 +63,11 @@ const char* Detect() {
     note = g_note;
   } else {
     r.layout = layout;
+    r.flat = *layout;
     r.runtime = reinterpret_cast<uint64_t>(runtime);
+    r.finalizing_at = r.runtime + layout->finalizing;
+    r.tstate_current_at =
+        layout->tstate_current >= 0 ? r.runtime + static_cast<uint32_t>(layout->tstate_current) : 0;
     r.gil = r.runtime + layout->main_gil;
     r.gil_mutex = r.gil + layout->gil_mutex;
     r.gil_cond = r.gil + layout->gil_cond;

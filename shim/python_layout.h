@@ -122,6 +122,11 @@ struct Runtime {
   // current thread state in 3.12+, the GIL holder's (the runtime's current one) before.
   uint64_t (*unchecked_get)() = nullptr;
   char version[24] = {};
+  // For the hot path (RunningSite while holding the GIL, on every acquisition): a copy of
+  // *layout and the absolute addresses it reads, so that it loads no pointer first.
+  Layout flat = {};
+  uint64_t finalizing_at = 0;      // &_PyRuntime.<finalizing>
+  uint64_t tstate_current_at = 0;  // &_PyRuntime.<tstate_current>; 0 from 3.12 on
 };
 extern constinit Runtime g_python;
 extern std::atomic<bool> g_python_known;  // g_python is filled (release-stored)
@@ -140,6 +145,44 @@ inline const Runtime* Detected() {
 inline const Runtime* Known() {
   const Runtime* py = Detected();
   return py != nullptr && !Finalizing(*py) ? py : nullptr;
+}
+
+// A Python call site (a frame's code object and instruction) hashed to 16 bits, never 0: one
+// multiply; the instruction pointer differs between lines, the code object between
+// functions, and the high bits of the product mix both.
+inline uint16_t SiteHash(uint64_t code, uint64_t instr) {
+  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
+  const uint16_t site = static_cast<uint16_t>(h >> 48);
+  return site == 0 ? 1 : site;
+}
+
+// The call site (SiteHash) of the innermost frame of a thread state that runs on the calling
+// thread (plain loads: only that thread changes it); 0 when it runs no frame.
+inline uint16_t RunningSite(const Layout& l, uint64_t tstate) {
+  uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + l.tstate_frame);
+  if (frame != 0 && l.cframe_frame >= 0)
+    frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(l.cframe_frame));
+  if (frame == 0) return 0;
+  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + l.frame_code);
+  const uint64_t instr = l.frames == Frames::kFrameObjects
+                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr))
+                             : *reinterpret_cast<const uint64_t*>(frame + l.frame_instr);
+  return SiteHash(code, instr);
+}
+
+// RunningSite's common case on the hot path: the calling thread holds the GIL (holds_gil)
+// with the thread state it took it with (`taken`), which is still the runtime's current one
+// (3.10, 3.11), and the runtime is not finalising. -1 for anything else (the caller then
+// asks python_frames.h, which knows every case).
+inline int32_t QuickRunningSite(bool holds_gil, uint64_t taken) {
+  if (!holds_gil || !g_python_known.load(std::memory_order_acquire)) return -1;
+  const Runtime& py = g_python;
+  if (py.tstate_current_at == 0 || taken == 0 ||
+      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.tstate_current_at), __ATOMIC_RELAXED) !=
+          taken ||
+      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.finalizing_at), __ATOMIC_ACQUIRE) != 0)
+    return -1;
+  return RunningSite(py.flat, taken);
 }
 
 // One of the GIL's own mutexes (take_gil and drop_gil lock them): not a lock of the program.

@@ -35,6 +35,7 @@
 #include "shim/dense_prefault.h"
 #include "shim/dump_file.h"
 #include "shim/format/dump_format.h"
+#include "shim/python_layout.h"
 #include "shim/real_functions.h"
 #include "shim/ring_buffer.h"
 #include "shim/tables.h"
@@ -107,6 +108,9 @@ struct ThreadCtx {
   // now, and the thread state and Python site it last took or let go of the GIL with.
   bool python;
   bool holds_gil;
+  // Inside GilTaken: take_gil has just given it the GIL with py_tstate, which the runtime
+  // has not made current yet (PyEval_RestoreThread swaps it in after take_gil returns).
+  bool taking_gil;
   uint16_t py_site;
   uint64_t py_tstate;
   uint64_t py_path;  // PythonPath when it let the GIL go
@@ -285,7 +289,9 @@ uint16_t PythonSite(ThreadCtx& t);  // python_frames.h
 inline uint32_t SiteOf(ThreadCtx& t, const void* caller) {
   const uint32_t flags = SiteFlags(caller);
   if (__builtin_expect(!t.python, 1)) return flags;
-  return flags ^ (uint32_t{PythonSite(t)} << 16);
+  const int32_t quick = python::QuickRunningSite(t.holds_gil, t.py_tstate);
+  const uint16_t site = quick >= 0 ? static_cast<uint16_t>(quick) : PythonSite(t);
+  return flags ^ (uint32_t{site} << 16);
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {
