@@ -42,7 +42,11 @@ void GilTaken(ThreadCtx& t, uint64_t holder) {
   format::ThreadRecord& r = *t.rec;
   Atomic(r.py_interp).store(python::InterpreterId(holder), std::memory_order_relaxed);
   Atomic(r.py_tstate).store(holder, std::memory_order_release);
+  // Its frames are read as the running thread's (plain loads): the thread state take_gil
+  // was called with cannot go away while its thread holds the GIL taken with it.
+  t.taking_gil = true;
   const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, nullptr));
+  t.taking_gil = false;
   Commit(t, p);  // ends a timed-out wait for the GIL, too
   RecordEvent(t, format::kOpGilTaken, p.lock, p.stack, holder);
 }

@@ -23,19 +23,11 @@ bool SafeReader(void*, uint64_t address, void* out, size_t size) {
 }
 Memory ThreadMemory(bool safe) { return safe ? Memory(SafeReader, nullptr) : Memory(); }
 
-// One multiply: the instruction pointer differs between lines, the code object between
-// functions; the high bits of the product mix both.
-uint16_t SiteHash(uint64_t code, uint64_t instr) {
-  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
-  const uint16_t site = static_cast<uint16_t>(h >> 48);
-  return site == 0 ? 1 : site;
-}
-
 uint16_t SiteOfTstate(const Memory& mem, const Layout& l, uint64_t tstate) {
   const uint64_t frame = CurrentFrame(mem, l, tstate);
   RawFrame f;
   if (frame == 0 || !ReadFrame(mem, l, frame, &f)) return 0;
-  return SiteHash(f.code, f.instr);
+  return python::SiteHash(f.code, f.instr);
 }
 
 // The call path of a thread state that is the caller's own (plain loads), hashed: its few
@@ -58,7 +50,8 @@ uint64_t PathOfTstate(const Layout& l, uint64_t tstate) {
 // The thread state the thread runs Python with right now: the current one, when it is this
 // thread's and this thread holds the GIL (then nobody else changes it or frees it). The one
 // it took the GIL with needs no check; another (a sub-interpreter's, swapped in) is checked
-// against the thread.
+// against the thread. Right after take_gil, before the runtime makes it current, the one it
+// took the GIL with (ThreadCtx::taking_gil).
 uint64_t RunningTstate(const ThreadCtx& t, const python::Runtime& py) {
   if (!t.holds_gil) return 0;
   uint64_t tstate;
@@ -71,22 +64,10 @@ uint64_t RunningTstate(const ThreadCtx& t, const python::Runtime& py) {
   else
     return 0;
   if (__builtin_expect(tstate == t.py_tstate, 1)) return tstate;
+  if (tstate == 0 && t.taking_gil) return t.py_tstate;
   if (tstate == 0 || python::TstateThread(tstate) != static_cast<uint64_t>(pthread_self()))
     return 0;
   return tstate;
-}
-
-// SiteOfTstate for the running thread state: plain loads, only what the site needs.
-uint16_t RunningSite(const Layout& l, uint64_t tstate) {
-  uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + l.tstate_frame);
-  if (frame != 0 && l.cframe_frame >= 0)
-    frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(l.cframe_frame));
-  if (frame == 0) return 0;
-  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + l.frame_code);
-  const uint64_t instr = l.frames == python::Frames::kFrameObjects
-                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr))
-                             : *reinterpret_cast<const uint64_t*>(frame + l.frame_instr);
-  return SiteHash(code, instr);
 }
 
 // ---- code objects --------------------------------------------------------------------------
@@ -109,10 +90,36 @@ struct CachedCode {
 constexpr uint32_t kCodeCache = 16;
 __thread CachedCode t_code_cache[kCodeCache] __attribute__((tls_model("initial-exec")));
 
-// The dump's records of the code objects a thread's frames name, through its cache.
+// Per thread: (code object, instruction) -> its line. Walking a line table costs a few
+// thousand instructions in a long function, and the same sites come back again and again
+// (every import runs the same importlib frames, each making new locks). Checked against the
+// code object's line table and first line: a code object freed and another made at its
+// address is a miss unless it also got the same line table's address and first line.
+struct CachedLine {
+  uint64_t code, instr, linetable;
+  int32_t first_line, line;
+};
+constexpr uint32_t kLineCache = 32;
+__thread CachedLine t_line_cache[kLineCache] __attribute__((tls_model("initial-exec")));
+
+// The dump's records of the code objects a thread's frames name, and their lines, through
+// its caches.
 struct CachedRecorder final : python::CodeRecorder {
   uint32_t Record(const Memory& mem, const Layout& l, uint64_t address, const Code& code) override;
+  int32_t Line(const Memory& mem, const Layout& l, uint64_t address, const Code& code,
+               uint64_t instr) override;
 };
+
+int32_t CachedRecorder::Line(const Memory& mem, const Layout& l, uint64_t address, const Code& code,
+                             uint64_t instr) {
+  CachedLine& slot = t_line_cache[format::Mix64(address ^ (instr << 7)) % kLineCache];
+  if (slot.code == address && slot.instr == instr && slot.linetable == code.linetable &&
+      slot.first_line == code.first_line)
+    return slot.line;
+  const int32_t line = python::LineOf(mem, l, code, instr);
+  slot = {address, instr, code.linetable, code.first_line, line};
+  return line;
+}
 
 uint32_t CachedRecorder::Record(const Memory& mem, const Layout& l, uint64_t address,
                                 const Code& code) {
@@ -138,7 +145,10 @@ uint32_t PythonCodeRecord(const char* name, const char* filename, int32_t first_
   return CodeRecord(n, f, first_line);
 }
 
-void ForgetPythonCodes() { memset(t_code_cache, 0, sizeof(t_code_cache)); }
+void ForgetPythonCodes() {
+  memset(t_code_cache, 0, sizeof(t_code_cache));
+  memset(t_line_cache, 0, sizeof(t_line_cache));
+}
 
 uint64_t CurrentTstate(ThreadCtx& t) {
   const python::Runtime* py = python::Known();
@@ -148,7 +158,8 @@ uint64_t CurrentTstate(ThreadCtx& t) {
 uint16_t PythonSite(ThreadCtx& t) {
   const python::Runtime* py = python::Known();
   if (py == nullptr) return 0;
-  if (const uint64_t tstate = RunningTstate(t, *py)) return RunningSite(*py->layout, tstate);
+  if (const uint64_t tstate = RunningTstate(t, *py))
+    return python::RunningSite(*py->layout, tstate);
   return t.py_site;  // frozen since it let the GIL go
 }
 
@@ -191,7 +202,7 @@ uint64_t InnermostPythonFrame(ThreadCtx& t) {
     if (!ReadCode(mem, l, py->code_type, f.code, &code)) continue;
     CachedRecorder recorder;
     const uint32_t record = recorder.Record(mem, l, f.code, code);
-    const int32_t line = python::LineOf(mem, l, code, f.instr);
+    const int32_t line = recorder.Line(mem, l, f.code, code, f.instr);
     return record != 0 ? format::PythonFrame(record, line > 0 ? line : 0) : 0;
   }
   return 0;

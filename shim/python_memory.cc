@@ -192,7 +192,7 @@ void AppendFrames(const Memory& mem, const Layout& l, uint64_t code_type, uint64
     Code code;
     if (!ReadCode(mem, l, code_type, f.code, &code)) continue;  // not a code object (3.13: shims)
     if (out->count == format::kMaxFrames) break;
-    const int32_t line = LineOf(mem, l, code, f.instr);
+    const int32_t line = record.Line(mem, l, f.code, code, f.instr);
     out->frames[out->count] =
         format::PythonFrame(record.Record(mem, l, f.code, code), line > 0 ? line : 0);
     out->ends_call[out->count] = !shims && f.entry != 0;

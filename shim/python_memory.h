@@ -84,10 +84,15 @@ struct PythonFrames {
 };
 
 // Appends the frames of `tstate` to `out`; `record` gives each code object its index in the
-// dump's Python code table (format::PyCodeRecord; 0 when it has none).
+// dump's Python code table (format::PyCodeRecord; 0 when it has none), and each frame its
+// line (LineOf, unless the recorder remembers it).
 struct CodeRecorder {
   virtual uint32_t Record(const Memory& mem, const Layout& l, uint64_t address,
                           const Code& code) = 0;
+  virtual int32_t Line(const Memory& mem, const Layout& l, uint64_t /*address*/, const Code& code,
+                       uint64_t instr) {
+    return LineOf(mem, l, code, instr);
+  }
 };
 void AppendFrames(const Memory& mem, const Layout& l, uint64_t code_type, uint64_t tstate,
                   CodeRecorder& record, PythonFrames* out);
