@@ -88,8 +88,14 @@ const char* CheckCondSemSpin() {
   const bool three = SemValue(&s) == 3;
   g_real.sem_wait(&s);
   const bool two = SemValue(&s) == 2;
+  // SemTryTake against the real calls: it takes what sem_trywait would, and leaves what
+  // sem_post and sem_trywait understand.
+  const bool took = SemTryTake(&s) && SemValue(&s) == 1 && g_real.sem_trywait(&s) == 0 &&
+                    !SemTryTake(&s) && g_real.sem_post(&s) == 0 && SemTryTake(&s) &&
+                    g_real.sem_trywait(&s) != 0 && errno == EAGAIN;
   g_real.sem_destroy(&s);
   if (!three || !two) return "glibc's semaphore value is not where expected";
+  if (!took) return "glibc's semaphore does not take as expected";
 
   pthread_spinlock_t spin;
   g_real.spin_init(&spin, PTHREAD_PROCESS_PRIVATE);

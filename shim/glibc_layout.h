@@ -1,6 +1,7 @@
 // Everything the shim knows of glibc's private layouts and protocols, in one place: the fields
 // of pthread_mutex_t, pthread_rwlock_t, pthread_cond_t, sem_t and pthread_spinlock_t it
-// reads, and the default mutex's lock protocol it performs itself (mutex_hooks.cc says why).
+// reads, and the protocols it performs itself: the default mutex's lock (mutex_hooks.cc says
+// why) and a semaphore's trywait (semaphore_hooks.cc).
 //
 // The knowledge is glibc's NPTL on x86_64 from 2.32 (__libc_single_threaded) to 2.41; these
 // layouts did not change in that range. It is pinned twice: static_asserts on the headers the
@@ -155,6 +156,19 @@ inline uint32_t SemValue(const sem_t* s) {
   uint64_t data;
   memcpy(&data, s, sizeof(data));
   return static_cast<uint32_t>(data);
+}
+
+// sem_trywait itself (__new_sem_trywait: __new_sem_wait_fast with a definitive result): take
+// one unit of the value with an acquire CAS on the whole word, retried while the value is
+// not 0. True when taken; false: the value was 0 (the caller sets EAGAIN, as glibc does).
+// Performed by the Python fast path (semaphore_hooks.cc), which then needs no call.
+inline bool SemTryTake(sem_t* s) {
+  uint64_t* word = reinterpret_cast<uint64_t*>(s);
+  uint64_t d = __atomic_load_n(word, __ATOMIC_RELAXED);
+  while (static_cast<uint32_t>(d) != 0)
+    if (__atomic_compare_exchange_n(word, &d, d - 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+      return true;
+  return false;
 }
 
 // ---- pthread_spinlock_t -----------------------------------------------------------------

@@ -295,6 +295,20 @@ void Remember(ThreadCtx& t, uint64_t changes, const Prepared& p) {
   m->stack = p.stack;
 }
 
+// A fast take the memo did not have: prepared from the records when it is a known lock,
+// and remembered. False: not the common case. Out of line: the fast path then needs no
+// registers saved.
+__attribute__((noinline)) bool PrepareFastTake(ThreadCtx& t, uint64_t address, uint32_t flags,
+                                               Prepared* p) {
+  // Read before the checks (acquire: they cannot move above it): a change made meanwhile
+  // leaves the memo stale, not wrong.
+  const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
+  uint32_t lock;
+  if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, p)) return false;
+  Remember(t, changes, *p);
+  return true;
+}
+
 // 1: taken, 0: not taken (rc in *rc), -1: not the common case (nothing done).
 __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* caller, int* rc) {
   ThreadCtx& t = t_ctx;
@@ -306,24 +320,22 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   Prepared p;
-  if (!MemoHit(t, address, flags, &p)) {
-    // Read before the checks (acquire: they cannot move above it): a change made meanwhile
-    // leaves the memo stale, not wrong.
-    const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
-    uint32_t lock;
-    if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, &p)) {
-      t.guard = kGuardSlowPaths;
-      return -1;
-    }
-    Remember(t, changes, p);
+  if (!MemoHit(t, address, flags, &p) && !PrepareFastTake(t, address, flags, &p)) {
+    t.guard = kGuardSlowPaths;
+    return -1;
   }
-  *rc = Real().sem_trywait(s);
-  if (*rc != 0) {  // held (by another thread: CPython blocks next, on the general path; or
-                   // by this one: Condition.notify's ownership probe)
+  // A counting semaphore after all when the take will leave it available: read before the
+  // take, whose atomic update the read would otherwise wait for.
+  const bool counting = glibc::SemValue(s) > 1;
+  if (!glibc::SemTryTake(s)) {  // held (by another thread: CPython blocks next, on the
+                                // general path; or by this one: Condition.notify's probe)
+    errno = EAGAIN;
+    *rc = -1;
     t.guard = kGuardSlowPaths;
     return 0;
   }
-  if (__builtin_expect(glibc::SemValue(s) > 0, 0)) {  // a counting semaphore after all
+  *rc = 0;
+  if (__builtin_expect(counting, 0)) {
     MarkNotLock(SyncOf(t, address), address);  // (the memo does not keep the record)
   } else {
     Push(t, t.rec->held[t.depth], p);
@@ -364,10 +376,11 @@ int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void*
 
 // The bookkeeping that can be done before the take is: the caller may hold the semaphore
 // from the take until its post, and work done in between lengthens its critical section.
-int SemTryWait(sem_t* s, const void* caller) {
-  // (A known lock that is taken: the general path would record nothing either.)
-  int fast_rc;
-  if (FastTryWait(s, caller, &fast_rc) >= 0) return fast_rc;
+namespace {
+
+// SemTryWait's general path: out of line, so that the fast path saves only the registers it
+// uses.
+__attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller) {
   Inside scope;
   ThreadCtx* t = scope.get();
   if (t == nullptr) return Real().sem_trywait(s);
@@ -393,10 +406,28 @@ int SemTryWait(sem_t* s, const void* caller) {
   return rc;
 }
 
-// The bookkeeping before the post: once posted, a waiter may take the semaphore and destroy
-// it (its record given back, maybe to another object) before this thread looks at it.
+// SemPost's general path (out of line, as TryWaitGeneral).
+__attribute__((noinline)) int PostGeneral(sem_t* s);
+
+}  // namespace
+
+int SemTryWait(sem_t* s, const void* caller) {
+  // (A known lock that is taken: the general path would record nothing either.)
+  int fast_rc;
+  if (FastTryWait(s, caller, &fast_rc) >= 0) return fast_rc;
+  return TryWaitGeneral(s, caller);
+}
+
 int SemPost(sem_t* s) {
   if (FastPost(s)) return Real().sem_post(s);
+  return PostGeneral(s);
+}
+
+namespace {
+
+// The bookkeeping before the post: once posted, a waiter may take the semaphore and destroy
+// it (its record given back, maybe to another object) before this thread looks at it.
+int PostGeneral(sem_t* s) {
   if (Inside scope; ThreadCtx* t = scope.get()) {
     const uint64_t address = reinterpret_cast<uint64_t>(s);
     format::SyncRecord* rec = SyncOf(*t, address);
@@ -441,6 +472,8 @@ int SemPost(sem_t* s) {
   }
   return Real().sem_post(s);
 }
+
+}  // namespace
 
 // A semaphore made by Python code (threading.Lock(), with the GIL held): its record notes the
 // Python line that made it, which names its lock class once it proves to be a lock
