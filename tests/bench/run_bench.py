@@ -222,18 +222,18 @@ def main():
     # variable; threading.Lock a semaphore) on a lock and a queue.
     # Debian's interpreter by path: a `python3.11` earlier on PATH may be a pyenv shim, a
     # shell script that runs dozens of processes before Python starts.
-    # The Lock/Queue workload runs on one CPU (native and lockscope alike): on two, CPython
-    # falls into a lock convoy or not at random (a thread woken on the Lock needs the GIL,
-    # whose holder then blocks on the Lock: about 100 times the context switches and twice
-    # the time, native or not, decided early in each run), and the ratio would measure that
-    # coin. On one CPU every run is the same program; the run on every CPU is printed after
-    # it, for what it is.
+    # The Lock/Queue workload runs twice: on every CPU (the program as it is), and on one CPU
+    # (native and lockscope alike). On two CPUs CPython may fall into a lock convoy (a thread
+    # woken on a Lock needs the GIL, whose holder then blocks on that Lock: about 100 times
+    # the context switches and twice the time, native or not), or not, at random in a short
+    # run (always in a long one, on this project's machines); on one CPU there is no convoy
+    # and every run is the same program, which gives the shim's own cost per lock operation.
     python = "/usr/bin/python3.11"
     one_cpu = max(os.sched_getaffinity(0))
     if os.access(python, os.X_OK):
         for name, text, n, what, cpus in (
                 ("py_threads.py", PY_THREADS, 300000 if opts.quick else 1500000,
-                 "4 threads on a threading.Lock and a queue.Queue", [one_cpu, None]),
+                 "4 threads on a threading.Lock and a queue.Queue", [None, one_cpu]),
                 ("py_gil.py", PY_GIL, 2000000 if opts.quick else 10000000,
                  "4 CPU-bound threads (GIL hand-offs every 5 ms)", [None])):
             script = os.path.join(work, name)
@@ -247,14 +247,9 @@ def main():
                           for _ in range(2 * reps + 1 if pinned else reps)]
                 p_native = statistics.median(r[0] for r in rounds)
                 p_shim = statistics.median(r[1] for r in rounds)
-                if pinned or len(cpus) == 1:
-                    print("macro: CPython 3.11, %s%s: native %.2f s, lockscope %.2f s: %s "
-                          "(target 1.10x)" % (what, ", on one CPU" if pinned else "", p_native,
-                                              p_shim, fmt_ratio(p_shim / p_native, 1.10)))
-                else:
-                    print("    the same on every CPU (no target: a lock convoy or not, at "
-                          "random): native %.2f s, lockscope %.2f s: %s"
-                          % (p_native, p_shim, fmt_ratio(p_shim / p_native)))
+                print("macro: CPython 3.11, %s%s: native %.2f s, lockscope %.2f s: %s "
+                      "(target 1.10x)" % (what, ", on one CPU" if pinned else "", p_native,
+                                          p_shim, fmt_ratio(p_shim / p_native, 1.10)))
 
     # attach: a process of 1,000 threads (all blocked on one mutex), reported without a watch
     # (--watch 0: the snapshot alone); how long its threads were stopped is in the note.
