@@ -166,7 +166,7 @@ void TakeSnapshot(ThreadCtx& t, ForkSnapshot* s) {
   DropLibcFrames(&s->fork_stack);
   // Other threads keep running while we read their slots: a snapshot of a moving target,
   // which the child then checks against its frozen copy of each lock word.
-  for (uint32_t slot = 1; slot < g_shim.dump.threads_capacity; ++slot) {
+  for (uint32_t slot = 1, end = ThreadSlotsEnd(); slot < end; ++slot) {
     const format::ThreadRecord& r = g_shim.dump.threads[slot];
     if (Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
         format::kThreadLive)

@@ -421,7 +421,7 @@ int SetThreadName(pthread_t thread, const char* name) {
   int rc = Real().setname_np(thread, name);
   if (rc != 0 || !Ready()) return rc;
   // Find the slot by pthread handle (usually our own).
-  for (uint32_t i = 1; i < g_shim.dump.threads_capacity; ++i) {
+  for (uint32_t i = 1, end = ThreadSlotsEnd(); i < end; ++i) {
     format::ThreadRecord& r = g_shim.dump.threads[i];
     if (Atomic(r.state).load(std::memory_order_acquire) == format::kThreadLive &&
         r.pthread_handle == static_cast<uint64_t>(thread)) {

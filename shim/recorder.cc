@@ -135,8 +135,15 @@ namespace {
 
 bool ClaimSlot(uint32_t i, uint32_t from) {
   uint32_t expected = from;
-  return Atomic(g_shim.dump.threads[i].state)
-      .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel);
+  if (!Atomic(g_shim.dump.threads[i].state)
+           .compare_exchange_strong(expected, format::kThreadClaiming, std::memory_order_acq_rel))
+    return false;
+  // Before the slot is published live: a scan that sees it live reads up to it.
+  uint32_t end = g_shim.thread_slots_end.load(std::memory_order_relaxed);
+  while (end < i + 1 && !g_shim.thread_slots_end.compare_exchange_weak(
+                            end, i + 1, std::memory_order_release, std::memory_order_relaxed)) {
+  }
+  return true;
 }
 
 void AttachRing(ThreadCtx& t) {
@@ -555,8 +562,7 @@ void RecordMisuse(ThreadCtx& t, format::MisuseKind kind, uint64_t address, uint3
   m.owner_tid = owner_tid;
   m.owner_stack = owner_stack;
   // Where the owner took it: its held stack is in its slot (read racily: a hint).
-  for (uint32_t s = 1; owner_tid != 0 && owner_stack == 0 && s < g_shim.dump.threads_capacity;
-       ++s) {
+  for (uint32_t s = 1, end = ThreadSlotsEnd(); owner_tid != 0 && owner_stack == 0 && s < end; ++s) {
     const format::ThreadRecord& r = g_shim.dump.threads[s];
     if (Relaxed(r.tid) != owner_tid ||
         Atomic(const_cast<uint32_t&>(r.state)).load(std::memory_order_acquire) !=
@@ -584,6 +590,7 @@ void InitTables() {
   g_shim.stacks = StackDepot(d.stacks, d.stacks_capacity, d.frames, d.frames_capacity, c);
   g_shim.syncs = SyncTable(d.syncs, d.syncs_capacity, c);
   g_shim.origins = LockOriginTable(d.lock_origins, d.lock_origins_capacity, c);
+  g_shim.thread_slots_end.store(1, std::memory_order_release);  // a new dump: no slot claimed
 }
 
 void Initialize() {

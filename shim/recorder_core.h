@@ -73,12 +73,22 @@ struct Shim {
   StackDepot stacks;
   SyncTable syncs;
   LockOriginTable origins;  // where Python locks were made
+  // One past the highest thread slot ever claimed in this dump (ClaimThreadSlot): scans of
+  // the threads (a fork's snapshot, on every fork) stop there instead of reading every
+  // slot's page of a mostly empty table.
+  std::atomic<uint32_t> thread_slots_end{1};
   uint64_t self_start = 0, self_end = 0;
   pthread_key_t exit_key = 0;
   bool have_exit_key = false;
   char dump_path[PATH_MAX] = {};
 };
 extern constinit Shim g_shim;
+
+// The end of the thread slots a scan of the live threads must read (Shim::thread_slots_end).
+inline uint32_t ThreadSlotsEnd() {
+  const uint32_t end = g_shim.thread_slots_end.load(std::memory_order_acquire);
+  return end < g_shim.dump.threads_capacity ? end : g_shim.dump.threads_capacity;
+}
 
 // How many semaphores a thread keeps at hand (ThreadCtx::sem_cache, sem_memo): a linear scan.
 inline constexpr uint32_t kSemCached = 4;
