@@ -156,6 +156,12 @@ struct ThreadCtx {
     uint32_t stack;
   } sem_memo[kSemCached];
   uint32_t sem_memo_next;  // the entry the next new semaphore replaces (round robin)
+  // The fast path's last take (semaphore_hooks.cc): what it took, the depth it left and
+  // g_sem_changes then. Its post finds it on top unless something moved meanwhile (FastPost
+  // checks).
+  uint64_t sem_fast_address;
+  uint64_t sem_fast_changes;
+  uint32_t sem_fast_depth;
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -401,6 +407,23 @@ __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t ad
   return PrepareSlow(t, address, kind, flags);
 }
 
+// Push in two steps, for a caller that holds the guard (no signal handler records meanwhile)
+// and wants the least work between winning a lock and returning: the slot above the top
+// filled first (invisible: above held_count), then the depth moved.
+__attribute__((always_inline)) inline void FillSlot(HeldLock& h, const Prepared& p) {
+  h.address = p.address;
+  h.lock = p.lock;
+  h.stack = p.stack;
+  h.chain = p.chain;
+  h.recursion = 0;
+  h.flags = p.flags;
+}
+__attribute__((always_inline)) inline void PublishSlot(ThreadCtx& t) {
+  const uint32_t depth = t.depth + 1;
+  t.depth = depth;
+  Atomic(t.rec->held_count).store(depth, std::memory_order_release);
+}
+
 // Fills held slot `h` (the one at t.depth) with an acquisition and bumps the depth. The
 // thread's own count moves first: a signal handler that locks and unlocks in the middle of
 // this then pushes above the slot and pops back, instead of writing into it, so the fast
@@ -410,12 +433,7 @@ __attribute__((always_inline)) inline void Push(ThreadCtx& t, HeldLock& h, const
   const uint32_t depth = t.depth + 1;
   t.depth = depth;
   std::atomic_signal_fence(std::memory_order_seq_cst);  // the compiler keeps that order
-  h.address = p.address;
-  h.lock = p.lock;
-  h.stack = p.stack;
-  h.chain = p.chain;
-  h.recursion = 0;
-  h.flags = p.flags;
+  FillSlot(h, p);
   Atomic(t.rec->held_count).store(depth, std::memory_order_release);
 }
 

@@ -260,11 +260,12 @@ __attribute__((always_inline)) inline const ThreadCtx::SemMemo* MemoOf(const Thr
 // The thread's last fast take of `address` when this take would be prepared the same: the
 // same site, depth and entry below it, and no semaphore changed since.
 __attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, uint64_t address,
-                                                   uint32_t flags, Prepared* p) {
+                                                   uint32_t flags, Prepared* p, uint64_t* changes) {
   const ThreadCtx::SemMemo* m = MemoOf(t, address);
   if (m == nullptr || m->flags != flags || m->depth != t.depth ||
       m->changes != SemaphoreChanges())
     return false;
+  *changes = m->changes;
   if (t.depth > 0) {
     const HeldLock& below = t.rec->held[t.depth - 1];
     if (below.chain != m->below_chain || below.lock != m->below_lock ||
@@ -299,13 +300,13 @@ void Remember(ThreadCtx& t, uint64_t changes, const Prepared& p) {
 // and remembered. False: not the common case. Out of line: the fast path then needs no
 // registers saved.
 __attribute__((noinline)) bool PrepareFastTake(ThreadCtx& t, uint64_t address, uint32_t flags,
-                                               Prepared* p) {
+                                               Prepared* p, uint64_t* changes) {
   // Read before the checks (acquire: they cannot move above it): a change made meanwhile
   // leaves the memo stale, not wrong.
-  const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
+  *changes = g_sem_changes.count.load(std::memory_order_acquire);
   uint32_t lock;
   if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, p)) return false;
-  Remember(t, changes, *p);
+  Remember(t, *changes, *p);
   return true;
 }
 
@@ -320,10 +321,17 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   Prepared p;
-  if (!MemoHit(t, address, flags, &p) && !PrepareFastTake(t, address, flags, &p)) {
+  uint64_t changes;  // g_sem_changes when the checks found it a known lock
+  if (!MemoHit(t, address, flags, &p, &changes) &&
+      !PrepareFastTake(t, address, flags, &p, &changes)) {
     t.guard = kGuardSlowPaths;
     return -1;
   }
+  // Everything but the depth is written before the take, so that the least work is done
+  // between winning the Lock and returning: other threads may be waiting for its post (in
+  // a test with four CPython threads on two CPUs, doing this work after the take instead
+  // made the run about 15% slower).
+  FillSlot(t.rec->held[t.depth], p);
   // A counting semaphore after all when the take will leave it available: read before the
   // take, whose atomic update the read would otherwise wait for.
   const bool counting = glibc::SemValue(s) > 1;
@@ -338,7 +346,10 @@ __attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* call
   if (__builtin_expect(counting, 0)) {
     MarkNotLock(SyncOf(t, address), address);  // (the memo does not keep the record)
   } else {
-    Push(t, t.rec->held[t.depth], p);
+    PublishSlot(t);
+    t.sem_fast_address = address;
+    t.sem_fast_changes = changes;
+    t.sem_fast_depth = t.depth;
   }
   t.guard = kGuardSlowPaths;
   return 1;
@@ -354,12 +365,18 @@ __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
   const HeldLock& top = t.rec->held[t.depth - 1];
   if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0)
     return false;
-  // Still a known lock: as its memo says (nothing changed since), or as its records say.
-  const ThreadCtx::SemMemo* m = MemoOf(t, address);
-  uint32_t lock;
-  if (!(m != nullptr && m->lock == top.lock && m->changes == SemaphoreChanges()) &&
-      !KnownLock(t, address, &lock))
-    return false;
+  // Still a known lock. The common case: the fast path's last take was of this semaphore
+  // at this depth, and no semaphore changed since (a lock stops being one, or its identity
+  // ends, only with a change): the top entry is that take's, or a later take's of the same
+  // lock. Else as its memo says, or as its records say.
+  if (!(t.sem_fast_address == address && t.sem_fast_depth == t.depth &&
+        t.sem_fast_changes == SemaphoreChanges())) {
+    const ThreadCtx::SemMemo* m = MemoOf(t, address);
+    uint32_t lock;
+    if (!(m != nullptr && m->lock == top.lock && m->changes == SemaphoreChanges()) &&
+        !KnownLock(t, address, &lock))
+      return false;
+  }
   SetDepth(t, t.depth - 1);
   return true;
 }
