@@ -242,9 +242,11 @@ def main():
             p_env = dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work))
             for cpu in cpus:
                 pinned = cpu is not None
+                # The Lock/Queue row's runs spread (a convoy's context switches vary by a
+                # third from run to run): more rounds than the others.
                 rounds = [(timed([python, script], native_env, 1, cpu),
                            timed([python, script], p_env, 1, cpu))
-                          for _ in range(2 * reps + 1 if pinned else reps)]
+                          for _ in range(2 * reps + 1 if len(cpus) > 1 else reps)]
                 p_native = statistics.median(r[0] for r in rounds)
                 p_shim = statistics.median(r[1] for r in rounds)
                 print("macro: CPython 3.11, %s%s: native %.2f s, lockscope %.2f s: %s "
