@@ -665,6 +665,49 @@ class Tests:
         if classes != ["make_config at py_orders.py:3", "make_journal at py_orders.py:5"]:
             raise Failure("python lock classes: %s" % classes)
 
+    def test_python_stacks_name_each_line_again(self):
+        # One thread takes two pairs of locks through take(), then another thread takes them
+        # in the other orders: two inversions. The first thread's second acquisition meets
+        # take()'s line 5 again, whose line the shim then has from its per-thread cache: every
+        # acquisition's stack must still name take() at line 5 and its caller at its own line.
+        d = tempfile.mkdtemp(dir=SCRATCH)
+        script = os.path.join(d, "py_lines.py")
+        with open(script, "w") as f:
+            f.write("import threading\n"
+                    "first, second, third = threading.Lock(), threading.Lock(), threading.Lock()\n"
+                    "def take(a, b):\n"
+                    "    with a:\n"
+                    "        with b:\n"
+                    "            pass\n"
+                    "def forward():\n"
+                    "    take(first, second)\n"
+                    "    take(third, second)\n"
+                    "def backward():\n"
+                    "    take(second, first)\n"
+                    "    take(second, third)\n"
+                    "for work in (forward, backward):\n"
+                    "    t = threading.Thread(target=work)\n"
+                    "    t.start()\n"
+                    "    t.join()\n")
+        rc, out, err = run([self.ls, "run", "--format", "json", "--dump-dir",
+                            tempfile.mkdtemp(dir=SCRATCH), "--", "/usr/bin/python3", script])
+        found = inversions(out)
+        pairs = []
+        for f in found:
+            sites = []
+            for s in f["stacks"]:
+                py = [(fr.get("function"), fr.get("line")) for fr in s["frames"]
+                      if fr.get("language") == "python"]
+                acquiring = "acquired here" in s.get("role", "")
+                if not py or py[0] != ("take", 5 if acquiring else 4):
+                    raise Failure("stack %r names %s" % (s.get("role"), py[:2]))
+                if acquiring:
+                    sites.append(py[1])
+            pairs.append(sorted(sites))
+        want = [[("backward", 11), ("forward", 8)], [("backward", 12), ("forward", 9)]]
+        if rc != 66 or sorted(pairs) != want:
+            raise Failure("want two inversions acquired at %s: %d %s" % (want, rc, sorted(pairs)))
+
     def class_inversion_py(self, dirs):
         rc, out, err = run([self.ls, "report", "--format", "json"] + dirs)
         found = [f for f in inversions(out) if f.get("level") == "class"]
