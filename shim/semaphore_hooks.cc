@@ -391,12 +391,12 @@ int SemClockWait(sem_t* s, clockid_t clock, const timespec* abstime, const void*
   return Wait<Timing::kClock>(s, clock, abstime, caller);
 }
 
-// The bookkeeping that can be done before the take is: the caller may hold the semaphore
-// from the take until its post, and work done in between lengthens its critical section.
 namespace {
 
 // SemTryWait's general path: out of line, so that the fast path saves only the registers it
-// uses.
+// uses. The bookkeeping that can be done before the take is: the caller may hold the
+// semaphore from the take until its post, and work done in between lengthens its critical
+// section.
 __attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller) {
   Inside scope;
   ThreadCtx* t = scope.get();
