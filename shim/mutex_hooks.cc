@@ -257,7 +257,8 @@ __attribute__((aligned(64))) int MutexLock(pthread_mutex_t* m, const void* calle
     // No guard: this makes no call, and Push is safe against a signal handler that locks
     // in the middle of it (the slow paths below set the guard).
     Prepared p;
-    if (__builtin_expect(PrepareKnown(t, reinterpret_cast<uint64_t>(m), SiteFlags(caller), &p),
+    if (__builtin_expect(PrepareKnown(t, reinterpret_cast<uint64_t>(m), format::kLockMutex,
+                                      SiteFlags(caller), &p),
                          1)) {
       if (__builtin_expect(glibc::TryLockDefault(m, t.tid), 1)) {
         Push(t, t.rec->held[t.depth], p);
@@ -328,7 +329,8 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
       // another thread's, or nobody's, is a misuse.
       const int owner = glibc::MutexOwner(m);
       if (owner != t->tid && (owner != 0 || !glibc::MutexLocked(m)))
-        RecordMisuse(*t, format::kMisuseUnlockNotOwner, address, g_shim.locks.Find(address), owner);
+        RecordMisuse(*t, format::kMisuseUnlockNotOwner, address,
+                     g_shim.locks.Find(address, format::kLockMutex), owner);
       RecordEvent(*t, format::kOpUnlock, 0, 0, address, format::kEventNotHeld);
     }
   }
@@ -370,8 +372,8 @@ int MutexDestroy(pthread_mutex_t* m) {
     // mutex in: not the program's misuse.
     if (GilObjectAt(address) != GilObject::kNone) return Real().mutex_destroy(m);
     if (glibc::MutexLocked(m))
-      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
-                   glibc::MutexOwner(m));
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address,
+                   g_shim.locks.Find(address, format::kLockMutex), glibc::MutexOwner(m));
     uint32_t lock = RetireLock(address);
     if (lock != 0) RecordEvent(*t, format::kOpDestroy, lock, 0, address);
   }

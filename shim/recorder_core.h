@@ -390,9 +390,10 @@ __attribute__((always_inline)) inline bool PrepareKnownLock(ThreadCtx& t, uint64
 }
 
 // The inline part of Prepare: the lock's record at its home slot, then PrepareKnownLock.
+// `kind` chooses the home (LockTable::Home): a constant at every caller.
 __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t address,
-                                                        uint32_t flags, Prepared* p) {
-  const uint32_t lock = g_shim.locks.FindAtHome(address);
+                                                        uint8_t kind, uint32_t flags, Prepared* p) {
+  const uint32_t lock = g_shim.locks.FindAtHome(address, kind);
   if (__builtin_expect(lock == 0, 0)) return false;
   return PrepareKnownLock(t, address, lock, flags, p);
 }
@@ -403,7 +404,7 @@ __attribute__((always_inline)) inline bool PrepareKnown(ThreadCtx& t, uint64_t a
 __attribute__((always_inline)) inline Prepared Prepare(ThreadCtx& t, uint64_t address, uint8_t kind,
                                                        uint32_t flags) {
   Prepared p;
-  if (__builtin_expect(PrepareKnown(t, address, flags, &p), 1)) return p;
+  if (__builtin_expect(PrepareKnown(t, address, kind, flags, &p), 1)) return p;
   return PrepareSlow(t, address, kind, flags);
 }
 

@@ -159,8 +159,8 @@ int RwlockDestroy(pthread_rwlock_t* l) {
     if (t == nullptr) return Real().rwlock_destroy(l);
     const uint64_t address = reinterpret_cast<uint64_t>(l);
     if (glibc::RwlockLocked(*l))
-      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address),
-                   glibc::RwlockWriter(*l));
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address,
+                   g_shim.locks.Find(address, format::kLockRwlock), glibc::RwlockWriter(*l));
     RetireLock(address);
   }
   return Real().rwlock_destroy(l);

@@ -82,7 +82,8 @@ void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
     NoteSemaphoresChanged();
   }
   const uint32_t cached = rec ? Relaxed(rec->lock) : 0;
-  const uint32_t lock = g_shim.locks.Valid(cached) ? cached : g_shim.locks.Find(address);
+  const uint32_t lock =
+      g_shim.locks.Valid(cached) ? cached : g_shim.locks.Find(address, format::kLockSemaphore);
   if (g_shim.locks.Valid(lock)) g_shim.locks.SetFlag(lock, format::kLockUnowned);
 }
 

@@ -65,7 +65,8 @@ int SpinDestroy(pthread_spinlock_t* l) {
     if (t == nullptr) return Real().spin_destroy(l);
     const uint64_t address = reinterpret_cast<uint64_t>(l);
     if (glibc::SpinlockLocked(*l))
-      RecordMisuse(*t, format::kMisuseDestroyLocked, address, g_shim.locks.Find(address), 0);
+      RecordMisuse(*t, format::kMisuseDestroyLocked, address,
+                   g_shim.locks.Find(address, format::kLockSpinlock), 0);
     RetireLock(address);
   }
   return Real().spin_destroy(l);

@@ -67,23 +67,31 @@ class LockTable {
         reuse_(reuse_capacity >= 2 ? reuse : nullptr),
         reuse_mask_(reuse_capacity - 1) {}
 
-  // Home slot: the locks of one 4 KiB page have neighbouring homes (a run of 1,024 slots,
-  // one per 4-byte step: pthread_spinlock_t is 4 bytes), and each page's run starts at a
-  // Fibonacci hash of the page number. A program that meets many locks for the first time
-  // (an array, a slab, a pool of objects) then walks the table as it walks its own memory:
-  // the cache lines and pages of the table come in order, instead of one cache miss, one
-  // TLB miss and often one page fault per new lock (measured: a third of the cost of a
-  // million new mutexes). Capacity is at least 2 (the configuration's minimum is 64), so
-  // the shift is below 64.
-  uint64_t Home(uint64_t address) const {
-    return ((((address >> 12) * 0x9e3779b97f4a7c15ULL) >> shift_) + (address >> 2)) & mask_;
+  // Home slot of a lock of `kind` at `address` (of generation `generation`: its own home for
+  // 0). The locks of one 4 KiB page have neighbouring homes: a run of slots, one per 16-byte
+  // step, whose start is a Fibonacci hash of the page number. A program that meets many locks
+  // for the first time (an array, a slab, a pool of objects) then walks the table as it walks
+  // its own memory: the cache lines and pages of the table come in order, and an array of
+  // mutexes (40 bytes each) has its records 40 bytes apart, instead of one cache miss, one TLB
+  // miss and often one page fault per new lock (measured: 1,000,000 new mutexes 3.6x native
+  // with one slot per 4-byte step, 2.8x with one per 16). Every lock object but one is at
+  // least 32 bytes (sem_t 32, a mutex 40, a condition 48, an rwlock 56), so two never share a
+  // home; pthread_spinlock_t is 4 bytes, and an array of spinlocks sharing homes four at a
+  // time would pile up on long probe chains: spinlocks get one slot per 4-byte step (narrow
+  // homes, NarrowHome). A lookup by address alone (Retire: free() does not know the kind)
+  // probes both homes.
+  // Capacity is at least 2 (the configuration's minimum is 64), so the shift is below 64.
+  uint64_t Home(uint64_t address, uint8_t kind, uint32_t generation) const {
+    const uint64_t a = address ^ (uint64_t{generation} * 0xd6e8feb86659fd93ULL);
+    return ((((a >> 12) * 0x9e3779b97f4a7c15ULL) >> shift_) + (a >> (NarrowHome(kind) ? 2 : 4))) &
+           mask_;
   }
-  static uint64_t HomeSlot(uint64_t address, uint64_t capacity) {
-    return LockTable(nullptr, capacity, nullptr).Home(address);
+  static uint64_t HomeSlot(uint64_t address, uint64_t capacity, uint8_t kind) {
+    return LockTable(nullptr, capacity, nullptr).Home(address, kind, 0);
   }
-  // The home of generation `generation` of `address` (its own home for generation 0).
-  uint64_t Home(uint64_t address, uint32_t generation) const {
-    return Home(address ^ (uint64_t{generation} * 0xd6e8feb86659fd93ULL));
+  // Whether locks of `kind` have narrow homes (see Home).
+  static constexpr bool NarrowHome(uint8_t kind) {
+    return (kind & format::kLockKindMask) == format::kLockSpinlock;
   }
 
   // The generation `address` is at: 0 unless a lock at it that had edges ended (slow paths:
@@ -104,7 +112,10 @@ class LockTable {
   // *inserted tells whether this call created it. 0 when the table is full.
   uint32_t FindOrInsert(uint64_t address, uint8_t kind, bool* inserted) {
     *inserted = false;
-    uint64_t i = Home(address, Generation(address));
+    // Before any narrow record can be claimed (acquire in Retire): see narrow_seen_.
+    if (NarrowHome(kind) && !Atomic(narrow_seen_).load(std::memory_order_relaxed))
+      Atomic(narrow_seen_).store(true, std::memory_order_release);
+    uint64_t i = Home(address, kind, Generation(address));
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;  // index 0 means "untracked"
       format::LockRecord& rec = r_[i];
@@ -132,11 +143,12 @@ class LockTable {
     return 0;
   }
 
-  // The hot path's lookup: the live record for `address` when it sits in its home slot
-  // (the common case at the load the tables are sized for), else 0 (use FindOrInsert).
-  uint32_t FindAtHome(uint64_t address) const {
+  // The hot path's lookup: the live record of a lock of `kind` at `address` when it sits in
+  // its home slot (the common case at the load the tables are sized for), else 0 (use
+  // FindOrInsert).
+  uint32_t FindAtHome(uint64_t address, uint8_t kind) const {
     // Slot 0 is never claimed, so its address (0) matches no lock: no index check needed.
-    const uint64_t i = Home(address);
+    const uint64_t i = Home(address, kind, 0);
     const format::LockRecord& rec = r_[i];
     // A plain load, not Relaxed(): the compare then reads memory directly, one instruction
     // less on every lock (measured); an aligned 8-byte load is single-copy atomic on x86, and
@@ -148,9 +160,9 @@ class LockTable {
     return 0;
   }
 
-  // Live record index for `address`, or 0.
-  uint32_t Find(uint64_t address) const {
-    uint64_t i = Home(address, Generation(address));
+  // Live record index of the lock of `kind` at `address`, or 0.
+  uint32_t Find(uint64_t address, uint8_t kind) const {
+    uint64_t i = Home(address, kind, Generation(address));
     for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
       if (i == 0) continue;
       const format::LockRecord& rec = r_[i];
@@ -164,34 +176,18 @@ class LockTable {
   }
 
   // Ends the current generation of `address` (destroy, re-init, free): every live record
-  // of it, twins from an insert race included. A record that never had an order edge is
-  // reset in place instead (same index for the next generation: nothing can confuse them).
-  // Returns the index, or 0 when the address was not tracked.
+  // of it, of any kind (a lookup by address alone: both homes, see Home), twins from an
+  // insert race included. A record that never had an order edge is reset in place instead
+  // (same index for the next generation: nothing can confuse them). Returns the index, or 0
+  // when the address was not tracked.
   uint32_t Retire(uint64_t address) {
-    uint32_t retired = 0;
     const uint32_t generation = Generation(address);
     uint32_t kept = 0;  // a record that stays retired: the next lock here is a new generation
-    uint64_t i = Home(address, generation);
-    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
-      if (i == 0) continue;
-      format::LockRecord& rec = r_[i];
-      uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
-      if (a == 0) break;
-      if (a == address && Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
-        if (Atomic(rec.kind).load(std::memory_order_relaxed) & format::kLockHadEdges) {
-          Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
-          kept = static_cast<uint32_t>(i);
-        } else {
-          // No edge names this identity: the next generation can have it (see
-          // kLockHadEdges); only its cached first-site stack and what was seen of its use
-          // (rwlock preference, writers) belong to the old one.
-          Atomic(rec.first_stack).store(0, std::memory_order_relaxed);
-          Atomic(rec.kind).fetch_and(
-              static_cast<uint8_t>(~(format::kLockPrefersWriters | format::kLockWritersSeen)),
-              std::memory_order_relaxed);
-        }
-        retired = static_cast<uint32_t>(i);
-      }
+    uint32_t retired = RetireFrom(address, Home(address, format::kLockMutex, generation), &kept);
+    if (Atomic(const_cast<bool&>(narrow_seen_)).load(std::memory_order_acquire)) {
+      const uint32_t narrow =
+          RetireFrom(address, Home(address, format::kLockSpinlock, generation), &kept);
+      if (narrow != 0) retired = narrow;
     }
     if (kept != 0) NextGeneration(address, generation, kept);
     return retired;
@@ -211,6 +207,34 @@ class LockTable {
   bool valid() const { return r_ != nullptr; }
 
  private:
+  // Retire's walk of one probe chain from `home`; sets *kept to a record that stays retired.
+  uint32_t RetireFrom(uint64_t address, uint64_t home, uint32_t* kept) {
+    uint32_t retired = 0;
+    uint64_t i = home;
+    for (uint32_t probe = 0; probe < kMaxProbes; ++probe, i = (i + 1) & mask_) {
+      if (i == 0) continue;
+      format::LockRecord& rec = r_[i];
+      uint64_t a = Atomic(rec.address).load(std::memory_order_acquire);
+      if (a == 0) break;
+      if (a == address && Atomic(rec.state).load(std::memory_order_acquire) == format::kLockLive) {
+        if (Atomic(rec.kind).load(std::memory_order_relaxed) & format::kLockHadEdges) {
+          Atomic(rec.state).store(format::kLockRetired, std::memory_order_release);
+          *kept = static_cast<uint32_t>(i);
+        } else {
+          // No edge names this identity: the next generation can have it (see
+          // kLockHadEdges); only its cached first-site stack and what was seen of its use
+          // (rwlock preference, writers) belong to the old one.
+          Atomic(rec.first_stack).store(0, std::memory_order_relaxed);
+          Atomic(rec.kind).fetch_and(
+              static_cast<uint8_t>(~(format::kLockPrefersWriters | format::kLockWritersSeen)),
+              std::memory_order_relaxed);
+        }
+        retired = static_cast<uint32_t>(i);
+      }
+    }
+    return retired;
+  }
+
   uint64_t ReuseHome(uint64_t address) const {
     return ((address * 0x9e3779b97f4a7c15ULL) >> 17) & reuse_mask_;
   }
@@ -267,6 +291,9 @@ class LockTable {
   format::LockReuseRecord* reuse_ = nullptr;
   uint64_t reuse_mask_ = 0;
   bool reused_ = false;  // an address has moved past its first generation
+  // A lock with a narrow home was met: until then Retire probes the usual homes only (most
+  // programs have no spinlock, and free() retires by address alone).
+  bool narrow_seen_ = false;
 };
 
 // chain key -> stack id (+ flags). See format::ChainRecord.

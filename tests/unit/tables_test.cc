@@ -34,7 +34,7 @@ uint64_t ChainKeyWithHome(uint64_t capacity, uint64_t slot) {
 // A lock address whose home slot in the lock table is `slot`.
 uint64_t AddressWithHome(uint64_t capacity, uint64_t slot, uint64_t start = 0x10000) {
   for (uint64_t a = start;; a += 8)
-    if (LockTable::HomeSlot(a, capacity) == slot) return a;
+    if (LockTable::HomeSlot(a, capacity, format::kLockMutex) == slot) return a;
 }
 
 // Runs `fn(thread_index)` on `n` threads that start together.
@@ -106,23 +106,51 @@ TEST(LockOriginTableTest, NotesReplaceAndOverflowIsCounted) {
 
 TEST(LockTableTest, LocksOfOnePageHaveNeighbouringHomesEachAtHome) {
   // An array of spinlocks (4 bytes each) filling a page, and an array of mutexes (40 bytes)
-  // in the next: the table walks them in order (neighbouring homes), and none waits on
-  // another's probe chain, so the hot path finds every one at home.
+  // in the next: the table walks them in order (neighbouring homes: one slot per 4 bytes for
+  // spinlocks, one per 16 for every other kind, so that the mutexes' records are as close as
+  // the mutexes), and none waits on another's probe chain, so the hot path finds every one
+  // at home.
   constexpr uint64_t kCap = 1 << 16;
   LockFixture f(kCap);
   const uint64_t page = 0x7f0000100000;
+  const uint8_t spin = format::kLockSpinlock, mutex = format::kLockMutex;
   for (uint64_t a = page; a + 4 < page + 4096; a += 4)
-    ASSERT_EQ(f.table.Home(a + 4), (f.table.Home(a) + 1) % kCap);
+    ASSERT_EQ(f.table.Home(a + 4, spin, 0), (f.table.Home(a, spin, 0) + 1) % kCap);
+  for (uint64_t a = page + 4096; a + 80 <= page + 8192; a += 40) {
+    const uint64_t step = (f.table.Home(a + 40, mutex, 0) - f.table.Home(a, mutex, 0)) % kCap;
+    ASSERT_TRUE(step == 2 || step == 3) << step;  // 40 bytes: two or three 16-byte slots
+  }
   int away = 0;
   for (uint64_t a = page; a < page + 4096; a += 4) {
-    ASSERT_NE(f.InsertLeaf(a), 0u);
-    away += f.table.FindAtHome(a) == 0;
+    ASSERT_NE(f.InsertLeaf(a, spin), 0u);
+    away += f.table.FindAtHome(a, spin) == 0;
   }
   for (uint64_t a = page + 4096; a + 40 <= page + 8192; a += 40) {
-    ASSERT_NE(f.InsertLeaf(a), 0u);
-    away += f.table.FindAtHome(a) == 0;
+    ASSERT_NE(f.InsertLeaf(a, mutex), 0u);
+    away += f.table.FindAtHome(a, mutex) == 0;
   }
   EXPECT_LE(away, 1);  // at most the lock whose home is slot 0
+}
+
+TEST(LockTableTest, RetireByAddressAloneFindsEitherHome) {
+  // free() knows no kinds: it retires a spinlock (narrow home) and a mutex (wide home) alike,
+  // and a lookup by kind finds each at its own home.
+  LockFixture f(1 << 12);
+  const uint32_t spin = f.Insert(0x5000, format::kLockSpinlock);
+  const uint32_t mutex = f.Insert(0x6000, format::kLockMutex);
+  ASSERT_NE(spin, 0u);
+  ASSERT_NE(mutex, 0u);
+  EXPECT_EQ(f.table.Find(0x5000, format::kLockSpinlock), spin);
+  EXPECT_EQ(f.table.Find(0x6000, format::kLockRwlock), mutex);  // every wide kind: one home
+  EXPECT_EQ(f.table.Retire(0x5000), spin);
+  EXPECT_EQ(f.table.Retire(0x6000), mutex);
+  EXPECT_EQ(f.table.Find(0x5000, format::kLockSpinlock), 0u);
+  EXPECT_EQ(f.table.Find(0x6000, format::kLockMutex), 0u);
+  // The next spinlock there is a new generation, found from its own home.
+  const uint32_t next = f.Insert(0x5000, format::kLockSpinlock);
+  EXPECT_NE(next, 0u);
+  EXPECT_NE(next, spin);
+  EXPECT_EQ(f.table.Find(0x5000, format::kLockSpinlock), next);
 }
 
 TEST(LockTableTest, RetireResetsALockWithoutEdgesInPlace) {
@@ -146,7 +174,7 @@ TEST(LockTableTest, InsertAndFind) {
   LockFixture f(64);
   EXPECT_TRUE(f.table.valid());
   EXPECT_FALSE(LockTable().valid());
-  EXPECT_EQ(f.table.Find(0x1000), 0u);
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), 0u);
 
   bool inserted = false;
   const uint32_t a = f.Insert(0x1000, format::kLockRwlock, &inserted);
@@ -157,7 +185,7 @@ TEST(LockTableTest, InsertAndFind) {
   EXPECT_EQ(f.records[a].state, format::kLockLive);
   EXPECT_EQ(f.records[a].kind & format::kLockKindMask, format::kLockRwlock);
   EXPECT_EQ(&f.table.at(a), &f.records[a]);
-  EXPECT_EQ(f.table.Find(0x1000), a);
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), a);
   EXPECT_EQ(f.c.locks_used, 1u);
 
   // Same address: same identity, not re-inserted, kind of the first insert kept.
@@ -170,9 +198,9 @@ TEST(LockTableTest, InsertAndFind) {
   EXPECT_TRUE(inserted);
   EXPECT_NE(b, 0u);
   EXPECT_NE(b, a);
-  EXPECT_EQ(f.table.Find(0x2000), b);
-  EXPECT_EQ(f.table.Find(0x1000), a);
-  EXPECT_EQ(f.table.Find(0x3000), 0u);
+  EXPECT_EQ(f.table.Find(0x2000, format::kLockMutex), b);
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), a);
+  EXPECT_EQ(f.table.Find(0x3000, format::kLockMutex), 0u);
   EXPECT_EQ(f.c.locks_used, 2u);
   EXPECT_EQ(f.c.locks_dropped, 0u);
 }
@@ -184,7 +212,7 @@ TEST(LockTableTest, IndexZeroIsNeverUsed) {
   const uint64_t home0 = AddressWithHome(kCap, 0);
   const uint32_t i = f.Insert(home0);
   EXPECT_NE(i, 0u);
-  EXPECT_EQ(f.table.Find(home0), i);
+  EXPECT_EQ(f.table.Find(home0, format::kLockMutex), i);
   EXPECT_EQ(f.records[0].address, 0u);
   // Several addresses whose home is the last slot wrap around past slot 0.
   std::set<uint32_t> seen = {i};
@@ -195,7 +223,7 @@ TEST(LockTableTest, IndexZeroIsNeverUsed) {
     const uint32_t j = f.Insert(a);
     EXPECT_NE(j, 0u);
     EXPECT_TRUE(seen.insert(j).second);
-    EXPECT_EQ(f.table.Find(a), j);
+    EXPECT_EQ(f.table.Find(a, format::kLockMutex), j);
   }
   EXPECT_EQ(f.records[0].address, 0u);
   EXPECT_EQ(f.records[0].state, format::kLockEmpty);
@@ -209,8 +237,8 @@ TEST(LockTableTest, RetireStartsANewGeneration) {
   EXPECT_EQ(f.table.Retire(0x1000), g1);
   EXPECT_EQ(f.records[g1].state, format::kLockRetired);
   EXPECT_EQ(f.records[g1].address, 0x1000u);  // the record is kept
-  EXPECT_EQ(f.table.Find(0x1000), 0u);
-  EXPECT_EQ(f.table.Find(0x2000), other);  // others untouched
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), 0u);
+  EXPECT_EQ(f.table.Find(0x2000, format::kLockMutex), other);  // others untouched
   EXPECT_EQ(f.table.Retire(0x1000), 0u);   // nothing live left to retire
 
   bool inserted = false;
@@ -218,7 +246,7 @@ TEST(LockTableTest, RetireStartsANewGeneration) {
   EXPECT_TRUE(inserted);
   EXPECT_NE(g2, 0u);
   EXPECT_NE(g2, g1);
-  EXPECT_EQ(f.table.Find(0x1000), g2);
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), g2);
   EXPECT_EQ(f.records[g2].kind & format::kLockKindMask, format::kLockRecursiveMutex);
   EXPECT_EQ(f.records[g1].state, format::kLockRetired);
   EXPECT_EQ(f.Insert(0x1000), g2);
@@ -229,7 +257,7 @@ TEST(LockTableTest, RetireStartsANewGeneration) {
   EXPECT_NE(g3, 0u);
   EXPECT_NE(g3, g1);
   EXPECT_NE(g3, g2);
-  EXPECT_EQ(f.table.Find(0x1000), g3);
+  EXPECT_EQ(f.table.Find(0x1000, format::kLockMutex), g3);
   EXPECT_EQ(f.c.locks_used, 4u);  // three generations of 0x1000 and 0x2000
 
   EXPECT_EQ(f.table.Retire(0x9999), 0u);  // never tracked
@@ -252,10 +280,10 @@ TEST(LockTableTest, ManyGenerationsOfOneAddressDoNotShareAChain) {
     const uint32_t id = table.FindOrInsert(kAddress, format::kLockMutex, &inserted);
     ASSERT_NE(id, 0u) << "generation " << g;
     ASSERT_TRUE(inserted);
-    EXPECT_EQ(table.Find(kAddress), id);
+    EXPECT_EQ(table.Find(kAddress, format::kLockMutex), id);
     EXPECT_EQ(table.Previous(kAddress), before);
     // Its home is its generation's: it sits within a few slots of it.
-    const uint64_t home = table.Home(kAddress, table.Generation(kAddress));
+    const uint64_t home = table.Home(kAddress, format::kLockMutex, table.Generation(kAddress));
     EXPECT_LT((id - home) & (kCap - 1), 8u) << "generation " << g;
     ids.insert(id);
     table.NoteEdge(id);
@@ -279,7 +307,7 @@ TEST(LockTableTest, FullReuseTableFallsBackToTheAddressChainAndCounts) {
       bool inserted = false;
       const uint32_t id = table.FindOrInsert(a, format::kLockMutex, &inserted);
       ASSERT_NE(id, 0u);
-      EXPECT_EQ(table.Find(a), id);
+      EXPECT_EQ(table.Find(a, format::kLockMutex), id);
       table.NoteEdge(id);
       EXPECT_EQ(table.Retire(a), id);
     }
@@ -315,12 +343,12 @@ TEST(LockTableTest, OverflowDropsAndCounts) {
 
   // A full table still finds what it holds, without counting anything.
   for (uint64_t k = 0; k < kCap - 1; ++k) {
-    EXPECT_NE(f.table.Find(addrs[k]), 0u);
-    EXPECT_EQ(f.Insert(addrs[k]), f.table.Find(addrs[k]));
+    EXPECT_NE(f.table.Find(addrs[k], format::kLockMutex), 0u);
+    EXPECT_EQ(f.Insert(addrs[k]), f.table.Find(addrs[k], format::kLockMutex));
   }
   EXPECT_EQ(f.c.locks_dropped, failed);
   // A miss in a full table terminates and reports 0; a failed insert counts exactly once.
-  EXPECT_EQ(f.table.Find(0xdead0000), 0u);
+  EXPECT_EQ(f.table.Find(0xdead0000, format::kLockMutex), 0u);
   EXPECT_EQ(f.Insert(0xdead0000), 0u);
   EXPECT_EQ(f.c.locks_dropped, failed + 1);
 }
@@ -342,16 +370,16 @@ TEST(LockTableTest, ClaimedButUnpublishedRecordYieldsATwin) {
   LockFixture f(kCap);
   const uint64_t addr = AddressWithHome(kCap, 5);
   f.records[5].address = addr;  // another thread's CAS succeeded, state still kLockEmpty
-  EXPECT_EQ(f.table.Find(addr), 0u);
+  EXPECT_EQ(f.table.Find(addr, format::kLockMutex), 0u);
   bool inserted = false;
   const uint32_t twin = f.Insert(addr, format::kLockMutex, &inserted);
   EXPECT_TRUE(inserted);
   EXPECT_NE(twin, 0u);
   EXPECT_NE(twin, 5u);
-  EXPECT_EQ(f.table.Find(addr), twin);
+  EXPECT_EQ(f.table.Find(addr, format::kLockMutex), twin);
   // The other inserter publishes: Find now prefers the first in probe order.
   f.records[5].state = format::kLockLive;
-  EXPECT_EQ(f.table.Find(addr), 5u);
+  EXPECT_EQ(f.table.Find(addr, format::kLockMutex), 5u);
   EXPECT_EQ(f.Insert(addr), 5u);
 }
 
@@ -371,7 +399,7 @@ TEST(LockTableTest, RetireEndsEveryLiveTwin) {
   f.records[5].state = format::kLockLive;  // racing inserter publishes
   f.table.NoteEdge(5);                     // ... and the lock gets an order edge
   EXPECT_NE(f.table.Retire(addr), 0u);
-  EXPECT_EQ(f.table.Find(addr), 0u);
+  EXPECT_EQ(f.table.Find(addr, format::kLockMutex), 0u);
   bool inserted = false;
   const uint32_t next = f.Insert(addr, format::kLockMutex, &inserted);
   EXPECT_TRUE(inserted);
@@ -428,7 +456,7 @@ TEST(LockTableTest, ConcurrentInsertsFromFourThreads) {
       const uint32_t i = got_private[t][k];
       ASSERT_NE(i, 0u);
       EXPECT_EQ(f.records[i].address, a);
-      EXPECT_EQ(f.table.Find(a), i);
+      EXPECT_EQ(f.table.Find(a, format::kLockMutex), i);
       EXPECT_EQ(records_per_address[a], 1);
     }
   }
@@ -450,7 +478,7 @@ TEST(LockTableTest, ConcurrentInsertsFromFourThreads) {
     }
     EXPECT_LE(indices.size(), static_cast<size_t>(n));
     // Once quiescent, lookups are stable and agree.
-    const uint32_t found = f.table.Find(a);
+    const uint32_t found = f.table.Find(a, format::kLockMutex);
     EXPECT_NE(found, 0u);
     EXPECT_EQ(f.Insert(a), found);
     if (n == 1) {
