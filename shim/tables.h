@@ -198,7 +198,7 @@ class LockTable {
     const uint32_t generation = Generation(address);
     uint32_t kept = 0;  // a record that stays retired: the next lock here is a new generation
     uint32_t retired = RetireFrom(address, Home(address, format::kLockMutex, generation), &kept);
-    if (Atomic(const_cast<bool&>(narrow_seen_)).load(std::memory_order_acquire)) {
+    if (Atomic(narrow_seen_).load(std::memory_order_acquire)) {
       const uint32_t narrow =
           RetireFrom(address, Home(address, format::kLockSpinlock, generation), &kept);
       if (narrow != 0) retired = narrow;
