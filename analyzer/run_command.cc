@@ -326,13 +326,7 @@ int RunCommand(const Options& o) {
       return Emit(*hung, o, killed);
     }
   }
-  const int status = WaitFor(child);
-  // A temporary directory no process wrote a dump into goes: a run of a program that took
-  // no lock leaves nothing behind, and the report says why it is empty. (A --dump-dir is
-  // the user's: it stays.)
-  if (o.dump_dir.empty() && DumpsIn(dir).empty() && rmdir(dir.c_str()) == 0)
-    return ReportOn({}, o, "", status, DefaultAnalyzeOptions());
-  return ReportOn({dir}, o, dir, status, DefaultAnalyzeOptions());
+  return ReportOn({dir}, o, dir, WaitFor(child), DefaultAnalyzeOptions());
 }
 
 }  // namespace lockscope

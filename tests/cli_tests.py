@@ -432,22 +432,6 @@ class Tests:
 
     # ---- exit status, formats, suppressions -------------------------------------------
 
-    def test_run_of_a_program_that_takes_no_lock_leaves_nothing(self):
-        # The shim makes no dump for a process that takes no lock; `run` then removes the
-        # temporary directory it made, and says why there is no report. A --dump-dir is the
-        # user's: it stays.
-        tmp = tempfile.mkdtemp(dir=SCRATCH)
-        rc, _, err = run([self.ls, "run", "--", "/bin/true"], env=dict(os.environ, TMPDIR=tmp))
-        if rc != 0 or "no process took a lock" not in err:
-            raise Failure("run -- /bin/true: want 0 and the note, got %d: %s" % (rc, err[-300:]))
-        if os.listdir(tmp) or "dumps in" in err:
-            raise Failure("run -- /bin/true left %s (%r)" % (os.listdir(tmp), err[-200:]))
-        mine = os.path.join(tmp, "mine")
-        rc, _, err = run([self.ls, "run", "--dump-dir", mine, "--", "/bin/true"])
-        if rc != 0 or not os.path.isdir(mine):
-            raise Failure("run --dump-dir: want 0 and the directory kept, got %d: %s"
-                          % (rc, err[-300:]))
-
     def test_program_status_preserved(self):
         rc, _, err = run([self.ls, "run", "--", "/bin/sh", "-c", "exit 7"])
         if rc != 7:
