@@ -5,8 +5,9 @@
 //     never removed from its probe chain: a lock's is retired (kLockRetired, or reset in place
 //     when no edge names it), a semaphore's or condition variable's is marked kSyncRetired
 //     and reused by a later insert; chains, edges and stacks only ever grow.
-//   - A record is claimed by CAS on its key (0 = empty) and published by a release store of
-//     its ready flag/state. Lookups skip records that are claimed but not yet ready (a
+//   - A record is claimed by CAS on its key (0 = empty; a lock record by plain stores while
+//     the process has one thread, see LockTable::FindOrInsert) and published by a release
+//     store of its ready flag/state. Lookups skip records that are claimed but not yet ready (a
 //     concurrent inserter): the caller treats that as a miss and may insert a duplicate
 //     elsewhere, which readers tolerate.
 //   - Full table: the operation fails, and the matching `*_dropped` counter is bumped.

@@ -161,7 +161,7 @@ inline constexpr uint8_t kLockUnowned = 0x10;
 // A lock identity is its record index: (address, generation) where the generation is
 // implicit: each re-initialisation or free retires the record and a new one is inserted.
 struct LockRecord {
-  uint64_t address;      // claimed by CAS 0 -> address
+  uint64_t address;      // claimed 0 -> address (LockTable::FindOrInsert)
   uint8_t state;         // LockState, release-stored after kind/first_stack
   uint8_t kind;          // LockKind (kLockKindMask) | kLockHadEdges, kLockPrefersWriters, ...
   uint16_t first_site;   // call-site hash (HeldLock::flags >> 16) of first_stack
@@ -174,7 +174,7 @@ static_assert(sizeof(LockRecord) == 16);
 
 // A lock that was an endpoint of an order edge keeps its record when it ends (the edges name
 // it), so the next lock at its address needs a record of its own: a generation. Generation g
-// of an address is placed from a home of its own (LockTable's Home(address, g)), so that a
+// of an address is placed from a home of its own (LockTable::Home(address, kind, g)), so that a
 // heap address reused by a thousand locks does not grow one probe chain a thousand records
 // long; this table says which generation each such address is at. The shim's alone: the
 // reader finds every lock record without it.

@@ -149,7 +149,7 @@ TEST(LockTableTest, RetireByAddressAloneFindsEitherHome) {
   EXPECT_EQ(f.table.Retire(0x6000), mutex);
   EXPECT_EQ(f.table.Find(0x5000, format::kLockSpinlock), 0u);
   EXPECT_EQ(f.table.Find(0x6000, format::kLockMutex), 0u);
-  // The next spinlock there is a new generation, found from its own home.
+  // The next spinlock there is a new lock: the old record had an edge, so it stays, retired.
   const uint32_t next = f.Insert(0x5000, format::kLockSpinlock);
   EXPECT_NE(next, 0u);
   EXPECT_NE(next, spin);
