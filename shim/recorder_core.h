@@ -419,11 +419,7 @@ __attribute__((always_inline)) inline void FillSlot(HeldLock& h, const Prepared&
   h.recursion = 0;
   h.flags = p.flags;
 }
-__attribute__((always_inline)) inline void PublishSlot(ThreadCtx& t) {
-  const uint32_t depth = t.depth + 1;
-  t.depth = depth;
-  Atomic(t.rec->held_count).store(depth, std::memory_order_release);
-}
+__attribute__((always_inline)) inline void PublishSlot(ThreadCtx& t) { SetDepth(t, t.depth + 1); }
 
 // Fills held slot `h` (the one at t.depth) with an acquisition and bumps the depth. The
 // thread's own count moves first: a signal handler that locks and unlocks in the middle of
