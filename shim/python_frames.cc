@@ -27,7 +27,7 @@ uint16_t SiteOfTstate(const Memory& mem, const Layout& l, uint64_t tstate) {
   const uint64_t frame = CurrentFrame(mem, l, tstate);
   RawFrame f;
   if (frame == 0 || !ReadFrame(mem, l, frame, &f)) return 0;
-  return python::SiteHash(f.code, f.instr);
+  return python::FrameSite(l, f.code, f.instr);
 }
 
 // The call path of a thread state that is the caller's own (plain loads), hashed: its few

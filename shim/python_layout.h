@@ -147,40 +147,45 @@ inline const Runtime* Known() {
   return py != nullptr && !Finalizing(*py) ? py : nullptr;
 }
 
-// A Python call site (a frame's code object and instruction) hashed to 16 bits, never 0: one
-// multiply; the instruction pointer differs between lines, the code object between
-// functions, and the high bits of the product mix both.
-inline uint16_t SiteHash(uint64_t code, uint64_t instr) {
-  const uint64_t h = (code ^ (instr << 21) ^ (instr >> 3)) * 0x9e3779b97f4a7c15ULL;
-  const uint16_t site = static_cast<uint16_t>(h >> 48);
+// A Python call site hashed to 16 bits, never 0: one multiply, whose high bits mix every
+// bit of the key. The key is where the frame is in its code: from 3.11 on an instruction
+// pointer, which lies inside its code object and so tells both apart alone; in 3.10 an
+// offset, which needs the code object beside it (FrameSite).
+inline uint16_t SiteHash(uint64_t key) {
+  const uint16_t site = static_cast<uint16_t>((key * 0x9e3779b97f4a7c15ULL) >> 48);
   return site == 0 ? 1 : site;
 }
+inline bool SiteNeedsCode(const Layout& l) { return l.frames == Frames::kFrameObjects; }
+// The call site of a frame at `instr` in `code` (code is read only when SiteNeedsCode).
+inline uint16_t FrameSite(const Layout& l, uint64_t code, uint64_t instr) {
+  return SiteHash(SiteNeedsCode(l) ? code ^ (instr << 48) : instr);
+}
 
-// The call site (SiteHash) of the innermost frame of a thread state that runs on the calling
-// thread (plain loads: only that thread changes it); 0 when it runs no frame.
+// The call site (FrameSite) of the innermost frame of a thread state that runs on the
+// calling thread (plain loads: only that thread changes it); 0 when it runs no frame.
 inline uint16_t RunningSite(const Layout& l, uint64_t tstate) {
   uint64_t frame = *reinterpret_cast<const uint64_t*>(tstate + l.tstate_frame);
   if (frame != 0 && l.cframe_frame >= 0)
     frame = *reinterpret_cast<const uint64_t*>(frame + static_cast<uint32_t>(l.cframe_frame));
   if (frame == 0) return 0;
-  const uint64_t code = *reinterpret_cast<const uint64_t*>(frame + l.frame_code);
-  const uint64_t instr = l.frames == Frames::kFrameObjects
-                             ? uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr))
-                             : *reinterpret_cast<const uint64_t*>(frame + l.frame_instr);
-  return SiteHash(code, instr);
+  if (SiteNeedsCode(l))
+    return FrameSite(l, *reinterpret_cast<const uint64_t*>(frame + l.frame_code),
+                     uint64_t(*reinterpret_cast<const int32_t*>(frame + l.frame_instr)));
+  return FrameSite(l, 0, *reinterpret_cast<const uint64_t*>(frame + l.frame_instr));
 }
 
 // RunningSite's common case on the hot path: the calling thread holds the GIL (holds_gil)
 // with the thread state it took it with (`taken`), which is still the runtime's current one
-// (3.10, 3.11), and the runtime is not finalising. -1 for anything else (the caller then
-// asks python_frames.h, which knows every case).
+// (3.10, 3.11). -1 for anything else (the caller then asks python_frames.h, which knows
+// every case). No test of g_python_known: a thread holds the GIL only once it is known, and
+// before that tstate_current_at is 0 (constinit). No test of finalisation either: that frees
+// other threads' states, while the current one is the caller's own and alive as long as it
+// holds the GIL.
 inline int32_t QuickRunningSite(bool holds_gil, uint64_t taken) {
-  if (!holds_gil || !g_python_known.load(std::memory_order_acquire)) return -1;
   const Runtime& py = g_python;
-  if (py.tstate_current_at == 0 || taken == 0 ||
+  if (!holds_gil || py.tstate_current_at == 0 || taken == 0 ||
       __atomic_load_n(reinterpret_cast<const uint64_t*>(py.tstate_current_at), __ATOMIC_RELAXED) !=
-          taken ||
-      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.finalizing_at), __ATOMIC_ACQUIRE) != 0)
+          taken)
     return -1;
   return RunningSite(py.flat, taken);
 }
