@@ -160,15 +160,22 @@ inline uint32_t SemValue(const sem_t* s) {
 
 // sem_trywait itself (__new_sem_trywait: __new_sem_wait_fast with a definitive result): take
 // one unit of the value with an acquire CAS on the whole word, retried while the value is
-// not 0. True when taken; false: the value was 0 (the caller sets EAGAIN, as glibc does).
-// Performed by the Python fast path (semaphore_hooks.cc), which then needs no call.
-inline bool SemTryTake(sem_t* s) {
+// not 0. True when taken, with the value it took from in *before; false: the value was 0
+// (the caller sets EAGAIN, as glibc does). Performed by the Python fast path
+// (semaphore_hooks.cc), which then needs no call.
+inline bool SemTryTake(sem_t* s, uint32_t* before) {
   uint64_t* word = reinterpret_cast<uint64_t*>(s);
   uint64_t d = __atomic_load_n(word, __ATOMIC_RELAXED);
   while (static_cast<uint32_t>(d) != 0)
-    if (__atomic_compare_exchange_n(word, &d, d - 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    if (__atomic_compare_exchange_n(word, &d, d - 1, true, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      *before = static_cast<uint32_t>(d);
       return true;
+    }
   return false;
+}
+inline bool SemTryTake(sem_t* s) {
+  uint32_t before;
+  return SemTryTake(s, &before);
 }
 
 // ---- pthread_spinlock_t -----------------------------------------------------------------

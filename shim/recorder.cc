@@ -715,6 +715,7 @@ void EnsureInitialized() {
 
 void ForgetParentThread(ThreadCtx& t) {
   for (ThreadCtx::SemMemo& m : t.sem_memo) m = {};
+  t.sem_last = {};
   for (ThreadCtx::SemCached& c : t.sem_cache) c = {};
   t.rec = nullptr;
   t.untracked = false;

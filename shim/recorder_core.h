@@ -90,8 +90,10 @@ inline uint32_t ThreadSlotsEnd() {
   return end < g_shim.dump.threads_capacity ? end : g_shim.dump.threads_capacity;
 }
 
-// How many semaphores a thread keeps at hand (ThreadCtx::sem_cache, sem_memo): a linear scan.
+// How many semaphores a thread keeps at hand: records (ThreadCtx::sem_cache, a linear scan)
+// and fast takes (ThreadCtx::sem_memo, direct-mapped: a power of two).
 inline constexpr uint32_t kSemCached = 4;
+inline constexpr uint32_t kSemMemos = 8;
 
 // Per-thread state, in zero-initialised initial-exec TLS (a trivial type, so no TLS
 // wrapper call on access).
@@ -138,30 +140,22 @@ struct ThreadCtx {
   // none): its exit ends them, as free() does for the heap, since glibc hands the stack to a
   // later thread.
   uint64_t stack_locks_low, stack_locks_high;
-  // Its last takes of known semaphore locks while holding the GIL (FastTryWait), one per
-  // semaphore: what each take was prepared with, for the same semaphore, site and held entry
-  // below, as long as g_sem_changes has not moved (address 0: none). It spares CPython's
-  // `with lock:` the loads of three shared records, each a cache miss once the thread moved
-  // to another CPU.
+  // Its takes of known semaphore locks while holding the GIL (the fast path of
+  // semaphore_hooks.cc): the held entry a take pushed, good again for the same semaphore,
+  // site (in its flags), depth and held entry below, as long as g_sem_changes has not moved
+  // (held.address 0: none). A hit is a copy of that entry: it spares CPython's `with lock:`
+  // the loads of three shared records, each a cache miss once the thread moved to another
+  // CPU. The last take (sem_last) is checked first: a loop over `with lock:` takes the same
+  // one again and again; the others wait in sem_memo, one per semaphore in a slot chosen by
+  // its address. A post finds the last take on top unless something moved meanwhile.
   struct SemMemo {
-    uint64_t address;
-    uint64_t changes;    // g_sem_changes then
-    uint32_t depth;      // the held depth then, and the entry below (when depth > 0)
-    uint32_t flags;      // the take's held flags (its site)
+    format::HeldLock held;
+    uint64_t changes;  // g_sem_changes then
     uint64_t below_chain;
     uint32_t below_lock;
     uint32_t below_flags;
-    uint64_t chain;      // what it was prepared with
-    uint32_t lock;
-    uint32_t stack;
-  } sem_memo[kSemCached];
-  uint32_t sem_memo_next;  // the entry the next new semaphore replaces (round robin)
-  // The fast path's last take (semaphore_hooks.cc): what it took, the depth it left and
-  // g_sem_changes then. Its post finds it on top unless something moved meanwhile (FastPost
-  // checks).
-  uint64_t sem_fast_address;
-  uint64_t sem_fast_changes;
-  uint32_t sem_fast_depth;
+    uint32_t depth;  // the held depth before the take
+  } sem_last, sem_memo[kSemMemos];
   RingWriter ring;
 };
 extern __thread ThreadCtx t_ctx __attribute__((tls_model("initial-exec")));
@@ -299,15 +293,23 @@ inline uint32_t SiteFlags(const void* caller) {
 
 uint16_t PythonSite(ThreadCtx& t);  // python_frames.h
 
+// SiteOf without its slow case: -1 when the thread runs Python and its site needs
+// PythonSite (it does not hold the GIL with the runtime's current thread state).
+inline int64_t QuickSiteOf(const ThreadCtx& t, const void* caller) {
+  const uint32_t flags = SiteFlags(caller);
+  if (__builtin_expect(!t.python, 1)) return flags;
+  const int32_t quick = python::QuickRunningSite(t.holds_gil, t.py_tstate);
+  if (quick < 0) return -1;
+  return flags ^ (static_cast<uint32_t>(quick) << 16);
+}
+
 // The call-site bits of an acquisition by `t`: SiteFlags, and for a thread that runs Python
 // its Python call site too, so that two Python lines that reach a lock through the same C
 // code keep two stacks.
 inline uint32_t SiteOf(ThreadCtx& t, const void* caller) {
-  const uint32_t flags = SiteFlags(caller);
-  if (__builtin_expect(!t.python, 1)) return flags;
-  const int32_t quick = python::QuickRunningSite(t.holds_gil, t.py_tstate);
-  const uint16_t site = quick >= 0 ? static_cast<uint16_t>(quick) : PythonSite(t);
-  return flags ^ (uint32_t{site} << 16);
+  const int64_t quick = QuickSiteOf(t, caller);
+  if (__builtin_expect(quick >= 0, 1)) return static_cast<uint32_t>(quick);
+  return SiteFlags(caller) ^ (uint32_t{PythonSite(t)} << 16);
 }
 
 inline HeldLock& Held(ThreadCtx& t, uint32_t i) {

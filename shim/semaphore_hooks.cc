@@ -228,8 +228,10 @@ int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller)
 // is cached (SyncOf), the lock is known (kSyncLock), the thread holds the GIL, and the chain
 // is known. Then a take is the general path's result without its calls: the checks below
 // are exactly the general path's conditions for that result, and anything else goes there.
-// A take that matches the thread's last one (SemMemo) reuses what those checks gave then:
-// only a change of some semaphore or lock identity (g_sem_changes) could change it.
+// A take that repeats one of the thread's earlier ones (ThreadCtx::SemMemo: the same
+// semaphore, site, depth and entry below) reuses the held entry those checks gave then: only
+// a change of some semaphore or lock identity (g_sem_changes) could change it. The last take
+// is checked inline (a loop over `with lock:`), the others out of line (TryWaitMiss).
 
 // The cached record of `address` when it is a known lock and nothing changed since (no
 // semaphore became a non-lock meanwhile); with its lock identity.
@@ -250,110 +252,100 @@ __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_
   return true;
 }
 
-// The thread's last fast take of `address` (ThreadCtx::SemMemo), if it has one.
-__attribute__((always_inline)) inline const ThreadCtx::SemMemo* MemoOf(const ThreadCtx& t,
-                                                                       uint64_t address) {
-  for (const ThreadCtx::SemMemo& m : t.sem_memo)
-    if (m.address == address) return &m;
-  return nullptr;
+// The thread's memo slot for a semaphore at `address` (ThreadCtx::SemMemo). CPython's locks
+// are separate allocations of 48 bytes: neighbours fall in different slots.
+__attribute__((always_inline)) inline ThreadCtx::SemMemo& MemoSlot(ThreadCtx& t, uint64_t address) {
+  return t.sem_memo[(address >> 4) & (kSemMemos - 1)];
 }
 
-// The thread's last fast take of `address` when this take would be prepared the same: the
-// same site, depth and entry below it, and no semaphore changed since.
-__attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, uint64_t address,
-                                                   uint32_t flags, Prepared* p, uint64_t* changes) {
-  const ThreadCtx::SemMemo* m = MemoOf(t, address);
-  if (m == nullptr || m->flags != flags || m->depth != t.depth ||
-      m->changes != SemaphoreChanges())
+// Whether memo `m` is of a take of `address` that this take would repeat: the same site (in
+// `flags`), depth and entry below, and no semaphore changed since.
+__attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, const ThreadCtx::SemMemo& m,
+                                                   uint64_t address, uint32_t flags) {
+  if (m.held.address != address || m.held.flags != flags || m.depth != t.depth ||
+      m.changes != SemaphoreChanges())
     return false;
-  *changes = m->changes;
   if (t.depth > 0) {
     const HeldLock& below = t.rec->held[t.depth - 1];
-    if (below.chain != m->below_chain || below.lock != m->below_lock ||
-        below.flags != m->below_flags)
+    if (below.chain != m.below_chain || below.lock != m.below_lock || below.flags != m.below_flags)
       return false;
   }
-  *p = {address, m->chain, m->lock, m->stack, flags};
   return true;
 }
 
-void Remember(ThreadCtx& t, uint64_t changes, const Prepared& p) {
-  ThreadCtx::SemMemo* m = nullptr;
-  for (ThreadCtx::SemMemo& e : t.sem_memo)
-    if (e.address == p.address) m = &e;
-  if (m == nullptr) m = &t.sem_memo[t.sem_memo_next++ % kSemCached];
-  m->address = p.address;
-  m->changes = changes;
-  m->depth = t.depth;
-  m->flags = p.flags;
+void Remember(ThreadCtx& t, ThreadCtx::SemMemo& m, uint64_t changes, const Prepared& p) {
+  FillSlot(m.held, p);
+  m.changes = changes;
+  m.depth = t.depth;
   if (t.depth > 0) {
     const HeldLock& below = t.rec->held[t.depth - 1];
-    m->below_chain = below.chain;
-    m->below_lock = below.lock;
-    m->below_flags = below.flags;
+    m.below_chain = below.chain;
+    m.below_lock = below.lock;
+    m.below_flags = below.flags;
   }
-  m->chain = p.chain;
-  m->lock = p.lock;
-  m->stack = p.stack;
 }
 
-// A fast take the memo did not have: prepared from the records when it is a known lock,
-// and remembered. False: not the common case. Out of line: the fast path then needs no
-// registers saved.
-__attribute__((noinline)) bool PrepareFastTake(ThreadCtx& t, uint64_t address, uint32_t flags,
-                                               Prepared* p, uint64_t* changes) {
-  // Read before the checks (acquire: they cannot move above it): a change made meanwhile
-  // leaves the memo stale, not wrong.
-  *changes = g_sem_changes.count.load(std::memory_order_acquire);
-  uint32_t lock;
-  if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, p)) return false;
-  Remember(t, *changes, *p);
-  return true;
+// The ends of a fast take that are not the common case, out of line: the fast path then needs
+// no registers saved and no frame. Both return what sem_trywait returns.
+__attribute__((noinline)) int Busy(ThreadCtx& t) {
+  // Held (by another thread: CPython blocks next, on the general path; or by this one:
+  // Condition.notify's probe). The filled slot above the top is left unseen.
+  errno = EAGAIN;
+  t.guard = kGuardSlowPaths;
+  return -1;
+}
+__attribute__((noinline)) int TookCounting(ThreadCtx& t, uint64_t address) {
+  // A counting semaphore after all: the take left it available. Not held.
+  MarkNotLock(SyncOf(t, address), address);  // (the memo does not keep the record)
+  t.guard = kGuardSlowPaths;
+  return 0;
 }
 
-// 1: taken, 0: not taken (rc in *rc), -1: not the common case (nothing done).
-__attribute__((always_inline)) inline int FastTryWait(sem_t* s, const void* caller, int* rc) {
+// The rest of a fast take once the slot above the top (held[depth]) is filled from
+// t.sem_last, under the guard: the take itself, then the depth. Everything else is done
+// before the take, so that the least work is done between winning the Lock and returning:
+// other threads may be waiting for its post.
+__attribute__((always_inline)) inline int TakeFilled(ThreadCtx& t, sem_t* s, uint64_t address) {
+  uint32_t before;
+  if (!glibc::SemTryTake(s, &before)) return Busy(t);
+  if (__builtin_expect(before > 1, 0)) return TookCounting(t, address);
+  PublishSlot(t);
+  t.guard = kGuardSlowPaths;
+  return 0;
+}
+
+// Whether a trywait by `t` may take the fast path at all (the general path's conditions for
+// the fast path's result, the lock aside).
+__attribute__((always_inline)) inline bool FastTakeCase(const ThreadCtx& t) {
+  return t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.holds_gil &&
+         t.depth < format::kInlineHeld;
+}
+
+__attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller);
+
+// A fast take that is not a repeat of the last one: as its memo says, or prepared from the
+// records when it is a known lock (and remembered); else the general path.
+__attribute__((noinline)) int TryWaitMiss(sem_t* s, const void* caller) {
   ThreadCtx& t = t_ctx;
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.holds_gil &&
-        t.depth < format::kInlineHeld))
-    return -1;
   t.guard = kGuardInside;
-  const uint32_t flags =
-      format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
-  Prepared p;
-  uint64_t changes;  // g_sem_changes when the checks found it a known lock
-  if (!MemoHit(t, address, flags, &p, &changes) &&
-      !PrepareFastTake(t, address, flags, &p, &changes)) {
-    t.guard = kGuardSlowPaths;
-    return -1;
+  const uint32_t flags = format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
+  ThreadCtx::SemMemo& m = MemoSlot(t, address);
+  if (!MemoHit(t, m, address, flags)) {
+    // Read before the checks (acquire: they cannot move above it): a change made meanwhile
+    // leaves the memo stale, not wrong.
+    const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
+    uint32_t lock;
+    Prepared p;
+    if (!KnownLock(t, address, &lock) || !PrepareKnownLock(t, address, lock, flags, &p)) {
+      t.guard = kGuardSlowPaths;
+      return TryWaitGeneral(s, caller);
+    }
+    Remember(t, m, changes, p);
   }
-  // Everything but the depth is written before the take, so that the least work is done
-  // between winning the Lock and returning: other threads may be waiting for its post (in
-  // a test with four CPython threads on two CPUs, doing this work after the take instead
-  // made the run about 15% slower).
-  FillSlot(t.rec->held[t.depth], p);
-  // A counting semaphore after all when the take will leave it available: read before the
-  // take, whose atomic update the read would otherwise wait for.
-  const bool counting = glibc::SemValue(s) > 1;
-  if (!glibc::SemTryTake(s)) {  // held (by another thread: CPython blocks next, on the
-                                // general path; or by this one: Condition.notify's probe)
-    errno = EAGAIN;
-    *rc = -1;
-    t.guard = kGuardSlowPaths;
-    return 0;
-  }
-  *rc = 0;
-  if (__builtin_expect(counting, 0)) {
-    MarkNotLock(SyncOf(t, address), address);  // (the memo does not keep the record)
-  } else {
-    PublishSlot(t);
-    t.sem_fast_address = address;
-    t.sem_fast_changes = changes;
-    t.sem_fast_depth = t.depth;
-  }
-  t.guard = kGuardSlowPaths;
-  return 1;
+  t.sem_last = m;
+  t.rec->held[t.depth] = m.held;
+  return TakeFilled(t, s, address);
 }
 
 // The post of the innermost held lock by its holder: true when done (the entry popped).
@@ -364,17 +356,18 @@ __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
         t.depth <= format::kInlineHeld))
     return false;
   const HeldLock& top = t.rec->held[t.depth - 1];
-  if (top.address != address || !(top.flags & format::kHeldSemaphore) || top.lock == 0)
-    return false;
+  if (top.address != address) return false;
   // Still a known lock. The common case: the fast path's last take was of this semaphore
   // at this depth, and no semaphore changed since (a lock stops being one, or its identity
   // ends, only with a change): the top entry is that take's, or a later take's of the same
   // lock. Else as its memo says, or as its records say.
-  if (!(t.sem_fast_address == address && t.sem_fast_depth == t.depth &&
-        t.sem_fast_changes == SemaphoreChanges())) {
-    const ThreadCtx::SemMemo* m = MemoOf(t, address);
+  if (!(t.sem_last.held.address == address && t.sem_last.depth + 1 == t.depth &&
+        t.sem_last.changes == SemaphoreChanges())) {
+    if (!(top.flags & format::kHeldSemaphore) || top.lock == 0) return false;
+    const ThreadCtx::SemMemo& m = MemoSlot(t, address);
     uint32_t lock;
-    if (!(m != nullptr && m->lock == top.lock && m->changes == SemaphoreChanges()) &&
+    if (!(m.held.address == address && m.held.lock == top.lock &&
+          m.changes == SemaphoreChanges()) &&
         !KnownLock(t, address, &lock))
       return false;
   }
@@ -429,11 +422,20 @@ __attribute__((noinline)) int PostGeneral(sem_t* s);
 
 }  // namespace
 
+// Every call out of this one is a tail call: the common case saves no register and makes no
+// frame.
 int SemTryWait(sem_t* s, const void* caller) {
-  // (A known lock that is taken: the general path would record nothing either.)
-  int fast_rc;
-  if (FastTryWait(s, caller, &fast_rc) >= 0) return fast_rc;
-  return TryWaitGeneral(s, caller);
+  ThreadCtx& t = t_ctx;
+  if (!FastTakeCase(t)) return TryWaitGeneral(s, caller);
+  const int64_t site = QuickSiteOf(t, caller);
+  if (__builtin_expect(site < 0, 0)) return TryWaitMiss(s, caller);
+  const uint64_t address = reinterpret_cast<uint64_t>(s);
+  const uint32_t flags =
+      format::kHeldSemaphore | format::kHeldBehindGil | static_cast<uint32_t>(site);
+  if (__builtin_expect(!MemoHit(t, t.sem_last, address, flags), 0)) return TryWaitMiss(s, caller);
+  t.guard = kGuardInside;
+  t.rec->held[t.depth] = t.sem_last.held;
+  return TakeFilled(t, s, address);
 }
 
 int SemPost(sem_t* s) {
