@@ -45,8 +45,11 @@ void GilTaken(ThreadCtx& t, uint64_t holder) {
   // Its frames are read as the running thread's (plain loads): the thread state take_gil
   // was called with cannot go away while its thread holds the GIL taken with it.
   t.taking_gil = true;
-  const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, nullptr));
+  Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, nullptr));
   t.taking_gil = false;
+  // Its chain key stored, not left to be derived on demand (ChainAt): the Python lock fast
+  // path compares the entry below its take by the stored key alone (semaphore_hooks.cc).
+  if (p.chain == 0) p.chain = ChainKey(CurrentChain(t), p.lock, p.flags);
   Commit(t, p);  // ends a timed-out wait for the GIL, too
   RecordEvent(t, format::kOpGilTaken, p.lock, p.stack, holder);
 }

@@ -150,11 +150,9 @@ struct ThreadCtx {
   // its address. A post finds the last take on top unless something moved meanwhile.
   struct SemMemo {
     format::HeldLock held;
-    uint64_t changes;  // g_sem_changes then
-    uint64_t below_chain;
-    uint32_t below_lock;
-    uint32_t below_flags;
-    uint32_t depth;  // the held depth before the take
+    uint64_t changes;      // g_sem_changes then
+    uint64_t below_chain;  // the chain key of the held entry below (ChainAt; 0: none)
+    uint32_t depth;        // the held depth before the take
   } sem_last, sem_memo[kSemMemos];
   RingWriter ring;
 };

@@ -259,30 +259,27 @@ __attribute__((always_inline)) inline ThreadCtx::SemMemo& MemoSlot(ThreadCtx& t,
 }
 
 // Whether memo `m` is of a take of `address` that this take would repeat: the same site (in
-// `flags`), depth and entry below, and no semaphore changed since.
+// `flags`) and depth, the same chain below (`below_chain`: what it was prepared from), and
+// no semaphore changed since.
 __attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, const ThreadCtx::SemMemo& m,
-                                                   uint64_t address, uint32_t flags) {
-  if (m.held.address != address || m.held.flags != flags || m.depth != t.depth ||
-      m.changes != SemaphoreChanges())
-    return false;
-  if (t.depth > 0) {
-    const HeldLock& below = t.rec->held[t.depth - 1];
-    if (below.chain != m.below_chain || below.lock != m.below_lock || below.flags != m.below_flags)
-      return false;
-  }
-  return true;
+                                                   uint64_t address, uint32_t flags,
+                                                   uint64_t below_chain) {
+  return m.held.address == address && m.held.flags == flags && m.depth == t.depth &&
+         m.below_chain == below_chain && m.changes == SemaphoreChanges();
+}
+
+// The chain key of the held entry below a take by `t` as its slot stores it: 0 where it is
+// derived on demand (an entry taken with nothing below it: ChainAt), which MemoHit then
+// finds only out of line, from CurrentChain. GilTaken stores the GIL's.
+__attribute__((always_inline)) inline uint64_t StoredChainBelow(const ThreadCtx& t) {
+  return t.depth > 0 ? t.rec->held[t.depth - 1].chain : 0;
 }
 
 void Remember(ThreadCtx& t, ThreadCtx::SemMemo& m, uint64_t changes, const Prepared& p) {
   FillSlot(m.held, p);
   m.changes = changes;
   m.depth = t.depth;
-  if (t.depth > 0) {
-    const HeldLock& below = t.rec->held[t.depth - 1];
-    m.below_chain = below.chain;
-    m.below_lock = below.lock;
-    m.below_flags = below.flags;
-  }
+  m.below_chain = CurrentChain(t);
 }
 
 // The ends of a fast take that are not the common case, out of line: the fast path then needs
@@ -331,7 +328,7 @@ __attribute__((noinline)) int TryWaitMiss(sem_t* s, const void* caller) {
   t.guard = kGuardInside;
   const uint32_t flags = format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
   ThreadCtx::SemMemo& m = MemoSlot(t, address);
-  if (!MemoHit(t, m, address, flags)) {
+  if (!MemoHit(t, m, address, flags, CurrentChain(t))) {
     // Read before the checks (acquire: they cannot move above it): a change made meanwhile
     // leaves the memo stale, not wrong.
     const uint64_t changes = g_sem_changes.count.load(std::memory_order_acquire);
@@ -432,7 +429,8 @@ int SemTryWait(sem_t* s, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | static_cast<uint32_t>(site);
-  if (__builtin_expect(!MemoHit(t, t.sem_last, address, flags), 0)) return TryWaitMiss(s, caller);
+  if (__builtin_expect(!MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)), 0))
+    return TryWaitMiss(s, caller);
   t.guard = kGuardInside;
   t.rec->held[t.depth] = t.sem_last.held;
   return TakeFilled(t, s, address);
