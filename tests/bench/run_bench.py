@@ -242,11 +242,16 @@ def main():
             p_env = dict(shim_env, LOCKSCOPE_DIR=tempfile.mkdtemp(dir=work))
             for cpu in cpus:
                 pinned = cpu is not None
-                # The Lock/Queue row's runs spread (a convoy's context switches vary by a
-                # third from run to run): more rounds than the others.
+                # The Lock/Queue row's runs spread: on every CPU a convoy's context switches
+                # vary by a third from run to run, native or not, and the median of 11 rounds
+                # still moved the ratio by about 4% (one standard deviation, from 31 rounds
+                # resampled); on one CPU the machine's load drifts by a few percent between
+                # rounds. More rounds than the others, most on every CPU.
+                n_rounds = (4 * reps + 1 if not pinned else 2 * reps + 1) if len(cpus) > 1 \
+                    else reps
                 rounds = [(timed([python, script], native_env, 1, cpu),
                            timed([python, script], p_env, 1, cpu))
-                          for _ in range(2 * reps + 1 if len(cpus) > 1 else reps)]
+                          for _ in range(n_rounds)]
                 p_native = statistics.median(r[0] for r in rounds)
                 p_shim = statistics.median(r[1] for r in rounds)
                 print("macro: CPython 3.11, %s%s: native %.2f s, lockscope %.2f s: %s "
