@@ -150,7 +150,8 @@ inline const Runtime* Known() {
 // A Python call site hashed to 16 bits, never 0: one multiply, whose high bits mix every
 // bit of the key. The key is where the frame is in its code: from 3.11 on an instruction
 // pointer, which lies inside its code object and so tells both apart alone; in 3.10 an
-// offset, which needs the code object beside it (FrameSite).
+// offset, which needs the code object beside it (FrameSite: the offset spread over the
+// word by a multiply of its own).
 inline uint16_t SiteHash(uint64_t key) {
   const uint16_t site = static_cast<uint16_t>((key * 0x9e3779b97f4a7c15ULL) >> 48);
   return site == 0 ? 1 : site;
@@ -158,7 +159,7 @@ inline uint16_t SiteHash(uint64_t key) {
 inline bool SiteNeedsCode(const Layout& l) { return l.frames == Frames::kFrameObjects; }
 // The call site of a frame at `instr` in `code` (code is read only when SiteNeedsCode).
 inline uint16_t FrameSite(const Layout& l, uint64_t code, uint64_t instr) {
-  return SiteHash(SiteNeedsCode(l) ? code ^ (instr << 48) : instr);
+  return SiteHash(SiteNeedsCode(l) ? code ^ (instr * 0xff51afd7ed558ccdULL) : instr);
 }
 
 // The call site (FrameSite) of the innermost frame of a thread state that runs on the
@@ -176,16 +177,16 @@ inline uint16_t RunningSite(const Layout& l, uint64_t tstate) {
 
 // RunningSite's common case on the hot path: the calling thread holds the GIL (holds_gil)
 // with the thread state it took it with (`taken`), which is still the runtime's current one
-// (3.10, 3.11). -1 for anything else (the caller then asks python_frames.h, which knows
-// every case). No test of g_python_known: a thread holds the GIL only once it is known, and
-// before that tstate_current_at is 0 (constinit). No test of finalisation either: that frees
-// other threads' states, while the current one is the caller's own and alive as long as it
-// holds the GIL.
+// (3.10, 3.11), and the runtime is not finalising (3.10's interpreter teardown frees the
+// current thread state before it stops being current). -1 for anything else (the caller
+// then asks python_frames.h, which knows every case). No test of g_python_known: a thread
+// holds the GIL only once it is known, and before that tstate_current_at is 0 (constinit).
 inline int32_t QuickRunningSite(bool holds_gil, uint64_t taken) {
   const Runtime& py = g_python;
   if (!holds_gil || py.tstate_current_at == 0 || taken == 0 ||
       __atomic_load_n(reinterpret_cast<const uint64_t*>(py.tstate_current_at), __ATOMIC_RELAXED) !=
-          taken)
+          taken ||
+      __atomic_load_n(reinterpret_cast<const uint64_t*>(py.finalizing_at), __ATOMIC_ACQUIRE) != 0)
     return -1;
   return RunningSite(py.flat, taken);
 }

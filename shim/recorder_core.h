@@ -145,9 +145,10 @@ struct ThreadCtx {
   // site (in its flags), depth and held entry below, as long as g_sem_changes has not moved
   // (held.address 0: none). A hit is a copy of that entry: it spares CPython's `with lock:`
   // the loads of three shared records, each a cache miss once the thread moved to another
-  // CPU. The last take (sem_last) is checked first: a loop over `with lock:` takes the same
-  // one again and again; the others wait in sem_memo, one per semaphore in a slot chosen by
-  // its address. A post finds the last take on top unless something moved meanwhile.
+  // CPU. The last one (sem_last: the last fast take, or attempt when the semaphore was
+  // busy) is checked first: a loop over `with lock:` takes the same one again and again; the
+  // others wait in sem_memo, one per semaphore in a slot chosen by its address. A post finds
+  // the last take on top unless something moved meanwhile.
   struct SemMemo {
     format::HeldLock held;
     uint64_t changes;      // g_sem_changes then

@@ -269,8 +269,9 @@ __attribute__((always_inline)) inline bool MemoHit(const ThreadCtx& t, const Thr
 }
 
 // The chain key of the held entry below a take by `t` as its slot stores it: 0 where it is
-// derived on demand (an entry taken with nothing below it: ChainAt), which MemoHit then
-// finds only out of line, from CurrentChain. GilTaken stores the GIL's.
+// derived on demand (ChainAt: an entry taken with nothing below it, or one with no lock
+// identity), which MemoHit then finds only out of line, from CurrentChain. GilTaken stores
+// the GIL's.
 __attribute__((always_inline)) inline uint64_t StoredChainBelow(const ThreadCtx& t) {
   return t.depth > 0 ? t.rec->held[t.depth - 1].chain : 0;
 }
@@ -354,10 +355,11 @@ __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
     return false;
   const HeldLock& top = t.rec->held[t.depth - 1];
   if (top.address != address) return false;
-  // Still a known lock. The common case: the fast path's last take was of this semaphore
-  // at this depth, and no semaphore changed since (a lock stops being one, or its identity
-  // ends, only with a change): the top entry is that take's, or a later take's of the same
-  // lock. Else as its memo says, or as its records say.
+  // Still a known lock. The common case: the fast path's last take (or attempt: sem_last)
+  // was of this semaphore at this depth, and no semaphore changed since. It was a known lock
+  // then, and a lock stops being one, or its identity ends, only with a change: whatever
+  // take of it is on top, the general path would pop it and do nothing else. Else as its
+  // memo says, or as its records say.
   if (!(t.sem_last.held.address == address && t.sem_last.depth + 1 == t.depth &&
         t.sem_last.changes == SemaphoreChanges())) {
     if (!(top.flags & format::kHeldSemaphore) || top.lock == 0) return false;
@@ -424,14 +426,18 @@ __attribute__((noinline)) int PostGeneral(sem_t* s);
 int SemTryWait(sem_t* s, const void* caller) {
   ThreadCtx& t = t_ctx;
   if (!FastTakeCase(t)) return TryWaitGeneral(s, caller);
+  // Under the guard from here: a signal handler's own lock calls pass straight through
+  // instead of changing sem_last or the held stack between the checks and the push.
+  t.guard = kGuardInside;
   const int64_t site = QuickSiteOf(t, caller);
-  if (__builtin_expect(site < 0, 0)) return TryWaitMiss(s, caller);
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | static_cast<uint32_t>(site);
-  if (__builtin_expect(!MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)), 0))
+  if (__builtin_expect(
+          site < 0 || !MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)), 0)) {
+    t.guard = kGuardSlowPaths;
     return TryWaitMiss(s, caller);
-  t.guard = kGuardInside;
+  }
   t.rec->held[t.depth] = t.sem_last.held;
   return TakeFilled(t, s, address);
 }
