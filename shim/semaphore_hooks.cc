@@ -433,8 +433,8 @@ int SemTryWait(sem_t* s, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | static_cast<uint32_t>(site);
-  if (__builtin_expect(
-          site < 0 || !MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)), 0)) {
+  if (__builtin_expect(site < 0 || !MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)),
+                       0)) {
     t.guard = kGuardSlowPaths;
     return TryWaitMiss(s, caller);
   }
