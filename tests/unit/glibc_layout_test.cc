@@ -52,5 +52,21 @@ TEST(SemTryTake, KeepsTheWaiterCount) {
   EXPECT_EQ(Word(s), uint64_t{1} << 32);
 }
 
+TEST(SemTryTake, TellsTheValueItTookFrom) {
+  // The Python fast path tells a counting semaphore (still available after the take) from a
+  // lock by it, with no second read of the word.
+  sem_t s;
+  ASSERT_EQ(sem_init(&s, 0, 2), 0);
+  uint32_t before = 0;
+  EXPECT_TRUE(SemTryTake(&s, &before));
+  EXPECT_EQ(before, 2u);
+  EXPECT_TRUE(SemTryTake(&s, &before));
+  EXPECT_EQ(before, 1u);
+  before = 7;
+  EXPECT_FALSE(SemTryTake(&s, &before));
+  EXPECT_EQ(before, 7u);  // not taken: not written
+  sem_destroy(&s);
+}
+
 }  // namespace
 }  // namespace lockscope::glibc
