@@ -312,11 +312,18 @@ __attribute__((always_inline)) inline int TakeFilled(ThreadCtx& t, sem_t* s, uin
   return 0;
 }
 
+// Whether the thread is outside the shim with its Python fast paths on: not inside a hook
+// (a signal handler's call, or the shim's own), no timed-out wait to settle (Commit and
+// NoteAcquired must see it), and registered.
+__attribute__((always_inline)) inline bool FastPathsOn(const ThreadCtx& t) {
+  return t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr;
+}
+
 // Whether a trywait by `t` may take the fast path at all (the general path's conditions for
-// the fast path's result, the lock aside).
+// the fast path's result, the lock aside): the thread holds the GIL, and the slot above its
+// top is inline.
 __attribute__((always_inline)) inline bool FastTakeCase(const ThreadCtx& t) {
-  return t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.holds_gil &&
-         t.depth < format::kInlineHeld;
+  return FastPathsOn(t) && t.holds_gil && t.depth < format::kInlineHeld;
 }
 
 __attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller);
@@ -350,9 +357,7 @@ __attribute__((noinline)) int TryWaitMiss(sem_t* s, const void* caller) {
 __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
   ThreadCtx& t = t_ctx;
   const uint64_t address = reinterpret_cast<uint64_t>(s);
-  if (!(t.guard == kGuardSlowPaths && !t.retry_pending && t.rec != nullptr && t.depth > 0 &&
-        t.depth <= format::kInlineHeld))
-    return false;
+  if (!(FastPathsOn(t) && t.depth > 0 && t.depth <= format::kInlineHeld)) return false;
   const HeldLock& top = t.rec->held[t.depth - 1];
   if (top.address != address) return false;
   // Still a known lock. The common case: the fast path's last take (or attempt: sem_last)

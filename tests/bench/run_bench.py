@@ -247,8 +247,7 @@ def main():
                 # still moved the ratio by about 4% (one standard deviation, from 31 rounds
                 # resampled); on one CPU the machine's load drifts by a few percent between
                 # rounds. More rounds than the others, most on every CPU.
-                n_rounds = (4 * reps + 1 if not pinned else 2 * reps + 1) if len(cpus) > 1 \
-                    else reps
+                n_rounds = reps if len(cpus) == 1 else 2 * reps + 1 if pinned else 4 * reps + 1
                 rounds = [(timed([python, script], native_env, 1, cpu),
                            timed([python, script], p_env, 1, cpu))
                           for _ in range(n_rounds)]
