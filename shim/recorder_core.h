@@ -147,8 +147,9 @@ struct ThreadCtx {
   // the loads of three shared records, each a cache miss once the thread moved to another
   // CPU. The last one (sem_last: the last fast take, or attempt when the semaphore was
   // busy) is checked first: a loop over `with lock:` takes the same one again and again; the
-  // others wait in sem_memo, one per semaphore in a slot chosen by its address. A post finds
-  // the last take on top unless something moved meanwhile.
+  // others wait in sem_memo, one per take in a slot chosen by its address and Python call
+  // site (queue.Queue takes its mutex at two sites in turn). A post finds the last take on top
+  // unless something moved meanwhile.
   struct SemMemo {
     format::HeldLock held;
     uint64_t changes;      // g_sem_changes then

@@ -13,9 +13,10 @@
 //     that holds it, or still available after a take (a counting semaphore). It leaves the
 //     held stacks (each thread drops its own stale entries at its next semaphore call) and
 //     the analyzer keeps it for stalls only;
-//   - a try by its holder before it proved anything (format::kSyncTriedByHolder) drops it
-//     from the held stack and waits for its next post to judge: Condition.notify probes its
-//     Lock that way, and a Condition waiter's second acquire starts that way.
+//   - a try by its holder is never an acquisition (no edge: TriedByHolder). Before it proved
+//     anything (format::kSyncTriedByHolder) it drops the semaphore from the held stack and
+//     waits for its next post to judge: Condition.notify probes its Lock that way, and a
+//     Condition waiter's second acquire starts that way.
 // Waiting for a lock it never proves (a new Condition waiter each wait) thus costs no lock
 // record, chain or edge: the tables do not grow with waits.
 //
@@ -167,6 +168,27 @@ void Took(ThreadCtx& t, sem_t* s, format::SyncRecord* rec, Prepared p, bool wait
     RecordEvent(t, format::kOpLockWaited, p.lock, p.stack, address, format::kEventSemaphore);
 }
 
+// A try by a thread that already holds the semaphore (held entry `i`): Condition.notify and
+// Condition.wait ask that way whether their caller holds the Condition's Lock, and a Condition
+// waiter's second acquire starts that way. Not an acquisition: a try cannot wait, and a lock
+// cannot be taken twice, so no edge, chain or stack (an edge from a lock taken inside the
+// Condition's would be an inversion that cannot happen). `rc` is the try's result.
+void TriedByHolder(ThreadCtx& t, format::SyncRecord* rec, uint64_t address, uint32_t i, int rc) {
+  if (rc == 0) {
+    // Still available while held: not a lock (a counting semaphore, or one posted meanwhile
+    // by another thread).
+    MarkNotLock(rec, address);
+    RemoveHeld(t, i);
+    NoteAcquired(t, address);
+  } else if (rec != nullptr && !(SyncFlags(rec) & format::kSyncLock)) {
+    // Before it proved anything: Condition.notify's probe of its Lock (a lock: its taker
+    // will post it), or a Condition waiter's second acquire (a signal: another thread will
+    // post it). Not held any more, and not judged until that post.
+    Atomic(rec->flags).fetch_or(format::kSyncTriedByHolder, std::memory_order_relaxed);
+    RemoveHeld(t, i);
+  }
+}
+
 template <Timing how>
 int Wait(sem_t* s, clockid_t clock, const timespec* abstime, const void* caller) {
   auto call = [&]() -> int {
@@ -252,10 +274,13 @@ __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_
   return true;
 }
 
-// The thread's memo slot for a semaphore at `address` (ThreadCtx::SemMemo). CPython's locks
-// are separate allocations of 48 bytes: neighbours fall in different slots.
-__attribute__((always_inline)) inline ThreadCtx::SemMemo& MemoSlot(ThreadCtx& t, uint64_t address) {
-  return t.sem_memo[(address >> 4) & (kSemMemos - 1)];
+// The thread's memo slot for a take of the semaphore at `address` with held `flags` (whose
+// high half is the call site: SiteOf). CPython's locks are separate allocations of 48 bytes,
+// so neighbours fall in different slots; the site spreads one lock's takes at several lines
+// (queue.Queue's put and get) over several.
+__attribute__((always_inline)) inline ThreadCtx::SemMemo& MemoSlot(ThreadCtx& t, uint64_t address,
+                                                                   uint32_t flags) {
+  return t.sem_memo[((address >> 4) ^ (flags >> 16)) & (kSemMemos - 1)];
 }
 
 // Whether memo `m` is of a take of `address` that this take would repeat: the same site (in
@@ -328,6 +353,27 @@ __attribute__((always_inline)) inline bool FastTakeCase(const ThreadCtx& t) {
 
 __attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller);
 
+// A fast try by the holder that took the semaphore after all: not a lock (TriedByHolder).
+__attribute__((noinline)) int TookWhileHeld(ThreadCtx& t, uint64_t address) {
+  TriedByHolder(t, SyncOf(t, address), address, t.depth - 1, 0);
+  t.guard = kGuardSlowPaths;
+  return 0;
+}
+
+// A try of the semaphore on top of the thread's held stack (TriedByHolder): Condition's probe
+// of its Lock, on every notify and wait. For a known lock, with no stale entry to drop, the
+// general path would only try it: so does this.
+__attribute__((noinline)) int TryByHolder(ThreadCtx& t, sem_t* s, const void* caller) {
+  const uint64_t address = reinterpret_cast<uint64_t>(s);
+  uint32_t lock;
+  if (!(t.rec->held[t.depth - 1].flags & format::kHeldSemaphore) || !KnownLock(t, address, &lock)) {
+    t.guard = kGuardSlowPaths;
+    return TryWaitGeneral(s, caller);
+  }
+  if (!glibc::SemTryTake(s)) return Busy(t);
+  return TookWhileHeld(t, address);
+}
+
 // A fast take that is not a repeat of the last one: as its memo says, or prepared from the
 // records when it is a known lock (and remembered); else the general path.
 __attribute__((noinline)) int TryWaitMiss(sem_t* s, const void* caller) {
@@ -335,7 +381,7 @@ __attribute__((noinline)) int TryWaitMiss(sem_t* s, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   t.guard = kGuardInside;
   const uint32_t flags = format::kHeldSemaphore | format::kHeldBehindGil | SiteOf(t, caller);
-  ThreadCtx::SemMemo& m = MemoSlot(t, address);
+  ThreadCtx::SemMemo& m = MemoSlot(t, address, flags);
   if (!MemoHit(t, m, address, flags, CurrentChain(t))) {
     // Read before the checks (acquire: they cannot move above it): a change made meanwhile
     // leaves the memo stale, not wrong.
@@ -368,7 +414,7 @@ __attribute__((always_inline)) inline bool FastPost(sem_t* s) {
   if (!(t.sem_last.held.address == address && t.sem_last.depth + 1 == t.depth &&
         t.sem_last.changes == SemaphoreChanges())) {
     if (!(top.flags & format::kHeldSemaphore) || top.lock == 0) return false;
-    const ThreadCtx::SemMemo& m = MemoSlot(t, address);
+    const ThreadCtx::SemMemo& m = MemoSlot(t, address, top.flags);
     uint32_t lock;
     if (!(m.held.address == address && m.held.lock == top.lock &&
           m.changes == SemaphoreChanges()) &&
@@ -402,21 +448,18 @@ __attribute__((noinline)) int TryWaitGeneral(sem_t* s, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(s);
   format::SyncRecord* rec = SyncOf(*t, address);
   DropNotLocks(*t);
+  if (const int i = FindHeldSemaphore(*t, address); i >= 0) {
+    const int rc = Real().sem_trywait(s);
+    const int e = errno;
+    TriedByHolder(*t, rec, address, static_cast<uint32_t>(i), rc);
+    errno = e;
+    return rc;
+  }
   const Prepared p = NotLock(rec) ? Prepared{address, 0, 0, 0, 0}
                                   : PrepareTake(*t, address, rec, TakeFlags(*t, true, caller));
   const int rc = Real().sem_trywait(s);
   const int e = errno;
-  if (rc == 0) {
-    Took(*t, s, rec, p, false);
-  } else if (const int i = FindHeldSemaphore(*t, address);
-             i >= 0 && rec != nullptr && !(SyncFlags(rec) & format::kSyncLock)) {
-    // Tried by the thread that holds it, before it proved to be a lock: Condition.notify
-    // over a Lock asks that way whether its caller holds it (a lock: its taker will post
-    // it), and a Condition waiter's second acquire starts that way (a signal: another
-    // thread will post it). Not held any more, and not judged until that post.
-    Atomic(rec->flags).fetch_or(format::kSyncTriedByHolder, std::memory_order_relaxed);
-    RemoveHeld(*t, static_cast<uint32_t>(i));
-  }
+  if (rc == 0) Took(*t, s, rec, p, false);
   errno = e;
   return rc;
 }
@@ -434,8 +477,9 @@ int SemTryWait(sem_t* s, const void* caller) {
   // Under the guard from here: a signal handler's own lock calls pass straight through
   // instead of changing sem_last or the held stack between the checks and the push.
   t.guard = kGuardInside;
-  const int64_t site = QuickSiteOf(t, caller);
   const uint64_t address = reinterpret_cast<uint64_t>(s);
+  if (t.depth > 0 && t.rec->held[t.depth - 1].address == address) return TryByHolder(t, s, caller);
+  const int64_t site = QuickSiteOf(t, caller);
   const uint32_t flags =
       format::kHeldSemaphore | format::kHeldBehindGil | static_cast<uint32_t>(site);
   if (__builtin_expect(site < 0 || !MemoHit(t, t.sem_last, address, flags, StoredChainBelow(t)),

@@ -8,6 +8,8 @@ finding, exit 0. One case per argument:
   pool        concurrent.futures.ThreadPoolExecutor
   released    a pybind11 extension that lets the GIL go before it locks its mutex
   subinterp   sub-interpreters importing pure-Python modules
+  notify      a Condition notified while its owner holds another lock taken inside it
+              (notify's ownership probe, acquire(False) by the holder, takes nothing)
   forklog     os.fork() while threads log (logging re-creates its handlers' locks in the
               child; the handler keeps records in memory: a stream's own buffer lock is not
               re-created, and a child that writes to a stream another thread was writing to
@@ -128,6 +130,26 @@ def subinterp():
         interpreters.destroy(interp)
 
 
+def notify():
+    cond = threading.Condition(threading.Lock())
+    journal = threading.Lock()
+    pending = []
+
+    def producer(n):
+        for i in range(50):
+            with cond:
+                with journal:  # cond's lock -> journal, in every thread
+                    pending.append(n * 100 + i)
+                    cond.notify()  # probes cond's lock while holding journal: no journal -> cond
+
+    threads = [threading.Thread(target=producer, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(pending) == 100
+
+
 def forklog():
     import logging
     import time
@@ -164,7 +186,8 @@ def forklog():
 
 
 CASES = {"rlock": rlock, "condition": condition, "binsem": binsem, "queue": queue_workers,
-         "pool": pool, "released": released, "subinterp": subinterp, "forklog": forklog}
+         "pool": pool, "released": released, "subinterp": subinterp, "notify": notify,
+         "forklog": forklog}
 
 CASES[sys.argv[1]]()
 print("clean", sys.argv[1], flush=True)
