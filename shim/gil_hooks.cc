@@ -54,42 +54,59 @@ void GilTaken(ThreadCtx& t, uint64_t holder) {
   RecordEvent(t, format::kOpGilTaken, p.lock, p.stack, holder);
 }
 
+void GilDropComing(ThreadCtx& t) {
+  const python::Runtime* known = python::Known();
+  if (known == nullptr || python::Finalizing(*known)) return;  // GilReleasing reads then
+  // drop_gil stored the thread state letting go as the last holder before this lock.
+  const uint64_t holder = GilHolder(*known);
+  if (!Mine(holder)) return;
+  NotePlaceLettingGo(t, holder);
+  t.gil_drop_ns = EventClockNs();
+  t.gil_drop_tstate = holder;
+}
+
 void GilReleasing(ThreadCtx& t) {
   const python::Runtime& py = *python::Detected();
+  const uint64_t noted = t.gil_drop_tstate;
+  t.gil_drop_tstate = 0;
   if (!t.holds_gil) return;
   const int i = FindHeld(t, py.gil);
   if (i < 0) {
     t.holds_gil = false;
     return;
   }
-  if (python::Finalizing(py)) {
-    // Its thread state may be gone (take_gil's exit path lets go with a dangling one).
-    NoteGilLetGo(t, 0);
+  uint64_t when;
+  if (noted != 0 && GilHolder(py) == noted) {
+    // Read by GilDropComing before drop_gil locked gil->mutex: the thread was inside
+    // drop_gil, holding the GIL, so neither its frames nor the last holder changed since.
+    t.holds_gil = false;
+    t.py_tstate = noted;
+    when = t.gil_drop_ns;
   } else {
-    // drop_gil stored the thread state letting go as the last holder before it locked
-    // gil->mutex, which it holds now.
-    const uint64_t holder = GilHolder(py);
-    NoteGilLetGo(t, Mine(holder) ? holder : t.py_tstate);
+    if (python::Finalizing(py)) {
+      // Its thread state may be gone (take_gil's exit path lets go with a dangling one).
+      NoteGilLetGo(t, 0);
+    } else {
+      // drop_gil stored the thread state letting go as the last holder before it locked
+      // gil->mutex, which it holds now.
+      const uint64_t holder = GilHolder(py);
+      NoteGilLetGo(t, Mine(holder) ? holder : t.py_tstate);
+    }
+    when = EventClockNs();
   }
   const uint32_t lock = Held(t, i).lock;
   RemoveHeld(t, static_cast<uint32_t>(i));
-  RecordEvent(t, format::kOpGilDropped, lock, 0, t.py_tstate);
+  RecordEventAt(t, when, format::kOpGilDropped, lock, 0, t.py_tstate);
 }
 
-int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
-               const timespec* abstime, const void* caller) {
-  const python::Runtime* known = python::Known();
-  if (known == nullptr) {  // finalising: the wait passes straight through
-    switch (how) {
-      case Timing::kUntimed: return Real().cond_wait(c, m);
-      case Timing::kTimed: return Real().cond_timedwait(c, m, abstime);
-      default:
-        return Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
-    }
-  }
-  const python::Runtime& py = *known;
+namespace {
+
+// Publishes the thread's wait for the GIL (it does not hold the mutex, or holds it while
+// the GIL is taken: take_gil). The wait has no deadline: take_gil's 5 ms slices are its own
+// way of asking the holder to let go, and the wait goes on until take_gil ends.
+void PublishGilWait(ThreadCtx& t, const python::Runtime& py) {
   // Prepared before waiting: a GIL that never comes (a deadlock) leaves its edge too.
-  const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, caller));
+  const Prepared p = Prepare(t, py.gil, format::kLockGil, SiteOf(t, nullptr));
   const uint64_t tstate = python::GilStateTstate();
   format::ThreadRecord& r = *t.rec;
   // Waiting for the GIL it holds: with which thread state it runs now (PyThreadState_Swap
@@ -101,20 +118,33 @@ int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, 
   Atomic(r.py_wait_interp).store(tstate ? python::InterpreterId(tstate) : -1,
                                  std::memory_order_relaxed);
   Atomic(r.py_wait_tstate).store(tstate, std::memory_order_relaxed);
-  WaitDetail detail;
-  detail.clock = how == Timing::kClock ? clock : glibc::CondClock(*c);
-  detail.deadline = abstime;
-  BeginWait(t, py.gil, format::kWaitGil, p.lock, p.stack, detail);
-  int rc;
+  BeginWait(t, py.gil, format::kWaitGil, p.lock, p.stack);
+  t.gil_wait_published = true;
+}
+
+}  // namespace
+
+void GilWaitComing(ThreadCtx& t) {
+  const python::Runtime* known = python::Known();
+  if (known != nullptr && GilLocked(*known) == 1) PublishGilWait(t, *known);
+}
+
+void GilWaitOver(ThreadCtx& t) {
+  t.gil_wait_published = false;
+  ClearWait(t);
+}
+
+int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
+               const timespec* abstime) {
+  // Finalising: the wait passes straight through (one published already stays until
+  // take_gil's unlock).
+  if (const python::Runtime* known = python::Known(); known != nullptr && !t.gil_wait_published)
+    PublishGilWait(t, *known);
   switch (how) {
-    case Timing::kUntimed: rc = Real().cond_wait(c, m); break;
-    case Timing::kTimed: rc = Real().cond_timedwait(c, m, abstime); break;
-    default:
-      rc = Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
-      break;
+    case Timing::kUntimed: return Real().cond_wait(c, m);
+    case Timing::kTimed: return Real().cond_timedwait(c, m, abstime);
+    default: return Real().cond_clockwait ? Real().cond_clockwait(c, m, clock, abstime) : ENOSYS;
   }
-  EndWait(t, rc == ETIMEDOUT);  // take_gil's 5 ms slices are one wait
-  return rc;
 }
 
 }  // namespace lockscope::core

@@ -8,6 +8,10 @@
 //     wait for the GIL, published with the acquisition prepared first, so that a deadlock
 //     leaves its edge (M -> GIL), and a thread that waits for the GIL it holds (a second
 //     thread state, PyGILState_Ensure in a sub-interpreter) is a self-deadlock in the dump.
+// Cost: what can be done before the lock of gil->mutex is done there (GilDropComing,
+// GilWaitComing), and GilTaken after its unlock: work inside the GIL's critical section
+// makes the threads that hand the GIL over block on that mutex. On two CPUs it turned a
+// Python lock convoy's context switches up by a fifth (docs/performance.md).
 // The GIL's mutexes and its switch condition are the GIL's implementation, not locks of the
 // program: they pass straight through and never enter the held stack or the order graph.
 #ifndef LOCKSCOPE_SHIM_GIL_HOOKS_H_
@@ -38,11 +42,23 @@ inline GilObject GilObjectAt(uint64_t address) {
 // GIL's critical section.
 uint64_t GilTakenBy(ThreadCtx& t);
 void GilTaken(ThreadCtx& t, uint64_t tstate);
+// gil->mutex is about to be locked by this thread while it holds the GIL: drop_gil (or a
+// take_gil that waits for the GIL it holds, which then never lets it go). Reads what
+// GilReleasing needs, so that the GIL's critical section does not wait for those reads.
+void GilDropComing(ThreadCtx& t);
 // gil->cond is about to be signalled by this thread (drop_gil).
 void GilReleasing(ThreadCtx& t);
-// take_gil waits on gil->cond: the published wait around the real call.
+// gil->mutex is about to be locked by this thread, which does not hold the GIL: take_gil.
+// When the GIL is taken, take_gil will wait for it: the wait is published now, so that the
+// GIL's critical section does not wait for that either (GilWaitOver ends it).
+void GilWaitComing(ThreadCtx& t);
+// take_gil waits on gil->cond: the real call, the wait published first unless it is already
+// (by GilWaitComing, or by an earlier 5 ms slice of this take_gil).
 int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
-               const timespec* abstime, const void* caller);
+               const timespec* abstime);
+// gil->mutex was unlocked by a thread whose wait for the GIL is published: take_gil ended
+// (with the GIL, or without it when the runtime is finalising).
+void GilWaitOver(ThreadCtx& t);
 
 }  // namespace lockscope::core
 

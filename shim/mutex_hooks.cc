@@ -128,8 +128,15 @@ __attribute__((always_inline)) inline int AcquireMutex(pthread_mutex_t* m, clock
   ThreadCtx* t = Enter();
   if (t == nullptr) return CallBlocking<how>(m, clock, abstime);
   const uint64_t address = reinterpret_cast<uint64_t>(m);
-  if (__builtin_expect(GilObjectAt(address) != GilObject::kNone, 0)) {
-    Leave(t);  // the GIL's own mutexes (gil_hooks.h)
+  if (const GilObject gil = GilObjectAt(address); __builtin_expect(gil != GilObject::kNone, 0)) {
+    // The GIL's own mutexes (gil_hooks.h).
+    if (gil == GilObject::kMutex) {
+      if (t->holds_gil)
+        GilDropComing(*t);
+      else
+        GilWaitComing(*t);
+    }
+    Leave(t);
     return CallBlocking<how>(m, clock, abstime);
   }
   if (__builtin_expect(glibc::MutexOwner(m) == t->tid, 0))
@@ -168,7 +175,7 @@ int CondWaitCommon(pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t 
   if (t == nullptr) return call();
   switch (GilObjectAt(reinterpret_cast<uint64_t>(c))) {
     case GilObject::kNone: break;
-    case GilObject::kCond: return WaitForGil(*t, c, m, how, clock, abstime, caller);
+    case GilObject::kCond: return WaitForGil(*t, c, m, how, clock, abstime);
     default: return call();  // the GIL's switch condition: its implementation
   }
   const uint64_t address = reinterpret_cast<uint64_t>(m);
@@ -317,9 +324,13 @@ __attribute__((noinline)) int UnlockGeneral(pthread_mutex_t* m) {
     switch (GilObjectAt(address)) {
       case GilObject::kNone: break;
       case GilObject::kMutex: {
+        t->gil_drop_tstate = 0;  // (GilDropComing's reads are for this critical section only)
         const uint64_t took = GilTakenBy(*t);
         const int rc = Real().mutex_unlock(m);
-        if (took != 0) GilTaken(*t, took);  // after: not inside the GIL's critical section
+        // After: not inside the GIL's critical section. The wait ends before the take is
+        // pushed, so that no reader sees the thread wait for the GIL it holds.
+        if (t->gil_wait_published) GilWaitOver(*t);
+        if (took != 0) GilTaken(*t, took);
         return rc;
       }
       default: return Real().mutex_unlock(m);

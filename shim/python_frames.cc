@@ -23,24 +23,20 @@ bool SafeReader(void*, uint64_t address, void* out, size_t size) {
 }
 Memory ThreadMemory(bool safe) { return safe ? Memory(SafeReader, nullptr) : Memory(); }
 
-uint16_t SiteOfTstate(const Memory& mem, const Layout& l, uint64_t tstate) {
-  const uint64_t frame = CurrentFrame(mem, l, tstate);
-  RawFrame f;
-  if (frame == 0 || !ReadFrame(mem, l, frame, &f)) return 0;
-  return python::FrameSite(l, f.code, f.instr);
-}
-
 // The call path of a thread state that is the caller's own (plain loads), hashed: its few
 // innermost frames, which tell apart the callers of a shared helper and cost a few loads
-// (it runs whenever the thread lets the GIL go).
+// (it runs whenever the thread lets the GIL go). With the call site of the innermost one
+// (FrameSite; 0 when it runs no frame) into `*site`, from the same walk.
 constexpr uint32_t kPathFrames = 4;
-uint64_t PathOfTstate(const Layout& l, uint64_t tstate) {
+uint64_t PathOfTstate(const Layout& l, uint64_t tstate, uint16_t* site = nullptr) {
   const Memory mem;
   uint64_t h = 0;
+  if (site != nullptr) *site = 0;
   uint64_t frame = CurrentFrame(mem, l, tstate);
   for (uint32_t steps = 0; frame != 0 && steps < kPathFrames; ++steps) {
     RawFrame f;
     if (!ReadFrame(mem, l, frame, &f)) break;
+    if (steps == 0 && site != nullptr) *site = python::FrameSite(l, f.code, f.instr);
     h = format::Mix64(h ^ f.code ^ (f.instr << 17));
     frame = f.previous;
   }
@@ -176,13 +172,17 @@ void NoteGilTaken(ThreadCtx& t, uint64_t tstate) {
   t.py_tstate = tstate;
 }
 
+void NotePlaceLettingGo(ThreadCtx& t, uint64_t tstate) {
+  // Still its own: drop_gil runs on the thread that lets go, before anything can free it.
+  const python::Runtime* py = python::Known();
+  t.py_site = 0;
+  t.py_path = py && tstate ? PathOfTstate(*py->layout, tstate, &t.py_site) : 0;
+}
+
 void NoteGilLetGo(ThreadCtx& t, uint64_t tstate) {
   t.holds_gil = false;
   t.py_tstate = tstate;
-  // Still its own: drop_gil runs on the thread that lets go, before anything can free it.
-  const python::Runtime* py = python::Known();
-  t.py_site = py && tstate ? SiteOfTstate(Memory(), *py->layout, tstate) : 0;
-  t.py_path = py && tstate ? PathOfTstate(*py->layout, tstate) : 0;
+  NotePlaceLettingGo(t, tstate);
 }
 
 uint64_t InnermostPythonFrame(ThreadCtx& t) {

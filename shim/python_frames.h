@@ -45,6 +45,9 @@ uint64_t PythonPath(ThreadCtx& t);
 // or let it go with. Keeps the thread's Python site and frozen thread state current.
 void NoteGilTaken(ThreadCtx& t, uint64_t tstate);
 void NoteGilLetGo(ThreadCtx& t, uint64_t tstate);
+// The Python site and path of `tstate`, this thread's, kept as the ones it lets the GIL go
+// at (NoteGilLetGo's reads), for a caller that will let it go next and reads them first.
+void NotePlaceLettingGo(ThreadCtx& t, uint64_t tstate);
 
 // The thread's Python frames, innermost first (python_memory.h), their code objects copied
 // into the dump's Python code table.

@@ -2,27 +2,6 @@
 
 namespace lockscope::python {
 
-uint64_t CurrentFrame(const Memory& mem, const Layout& l, uint64_t tstate) {
-  uint64_t p = 0;
-  if (!mem.Get(tstate + l.tstate_frame, &p) || p == 0) return 0;
-  if (l.cframe_frame < 0) return p;  // 3.10, 3.13: the frame itself
-  uint64_t frame = 0;
-  return mem.Get(p + static_cast<uint32_t>(l.cframe_frame), &frame) ? frame : 0;
-}
-
-bool ReadFrame(const Memory& mem, const Layout& l, uint64_t frame, RawFrame* f) {
-  if (!mem.Get(frame + l.frame_code, &f->code) || !mem.Get(frame + l.frame_previous, &f->previous))
-    return false;
-  if (l.frames == Frames::kFrameObjects) {
-    int32_t lasti = 0;
-    if (!mem.Get(frame + l.frame_instr, &lasti)) return false;
-    f->instr = static_cast<uint64_t>(static_cast<int64_t>(lasti));
-    f->entry = 1;  // one frame object per eval call
-    return true;
-  }
-  return mem.Get(frame + l.frame_instr, &f->instr) && mem.Get(frame + l.frame_entry, &f->entry);
-}
-
 bool ReadCode(const Memory& mem, const Layout& l, uint64_t code_type, uint64_t address, Code* c) {
   uint64_t type = 0;
   if (!mem.Get(address + 8, &type) || type != code_type) return false;  // ob_type

@@ -6,7 +6,8 @@
 // the walk); chains are bounded, so memory reused under the reader cannot make it loop. A
 // string that is not compact ASCII reads as "?".
 // Cost: a few reads per frame, and a code object's name, file and line table when it is
-// named; the shim does it only when it records a stack (a slow path).
+// named; the shim does it when it records a stack (a slow path), and reads a few frames
+// (no code object) whenever a thread lets the GIL go (python_frames.cc).
 // Threads: no state of its own; the caller says whose memory is read and how.
 #ifndef LOCKSCOPE_SHIM_PYTHON_MEMORY_H_
 #define LOCKSCOPE_SHIM_PYTHON_MEMORY_H_
@@ -26,7 +27,7 @@ class Memory {
   using ReadFn = bool (*)(void* context, uint64_t address, void* out, size_t size);
   Memory() = default;
   Memory(ReadFn read, void* context) : read_(read), context_(context) {}
-  bool Read(uint64_t address, void* out, size_t size) const {
+  __attribute__((always_inline)) bool Read(uint64_t address, void* out, size_t size) const {
     if (address < 4096) return false;
     if (read_ == nullptr) {
       memcpy(out, reinterpret_cast<const void*>(address), size);
@@ -45,7 +46,15 @@ class Memory {
 };
 
 // The thread state's innermost frame (3.10: PyFrameObject; 3.11+: _PyInterpreterFrame).
-uint64_t CurrentFrame(const Memory& mem, const Layout& l, uint64_t tstate);
+// Inline (as ReadFrame): with plain loads, a few instructions.
+__attribute__((always_inline)) inline uint64_t CurrentFrame(const Memory& mem, const Layout& l,
+                                                            uint64_t tstate) {
+  uint64_t p = 0;
+  if (!mem.Get(tstate + l.tstate_frame, &p) || p == 0) return 0;
+  if (l.cframe_frame < 0) return p;  // 3.10, 3.13: the frame itself
+  uint64_t frame = 0;
+  return mem.Get(p + static_cast<uint32_t>(l.cframe_frame), &frame) ? frame : 0;
+}
 
 // One frame as read: its code object, its instruction (3.10: f_lasti, an index; 3.11+: a
 // pointer into the code object's instructions), the next frame out, and the byte that marks
@@ -54,7 +63,19 @@ struct RawFrame {
   uint64_t code = 0, instr = 0, previous = 0;
   uint8_t entry = 0;
 };
-bool ReadFrame(const Memory& mem, const Layout& l, uint64_t frame, RawFrame* f);
+__attribute__((always_inline)) inline bool ReadFrame(const Memory& mem, const Layout& l,
+                                                     uint64_t frame, RawFrame* f) {
+  if (!mem.Get(frame + l.frame_code, &f->code) || !mem.Get(frame + l.frame_previous, &f->previous))
+    return false;
+  if (l.frames == Frames::kFrameObjects) {
+    int32_t lasti = 0;
+    if (!mem.Get(frame + l.frame_instr, &lasti)) return false;
+    f->instr = static_cast<uint64_t>(static_cast<int64_t>(lasti));
+    f->entry = 1;  // one frame object per eval call
+    return true;
+  }
+  return mem.Get(frame + l.frame_instr, &f->instr) && mem.Get(frame + l.frame_entry, &f->entry);
+}
 
 // A code object's fields that name its frames.
 struct Code {

@@ -126,6 +126,14 @@ struct ThreadCtx {
   uint16_t py_site;
   uint64_t py_tstate;
   uint64_t py_path;  // PythonPath when it let the GIL go
+  // drop_gil's reads, done before it locks gil->mutex (GilDropComing) rather than inside the
+  // GIL's critical section: the thread state letting go (0: none pending) and the time; the
+  // site and path are in py_site and py_path already. Good until that mutex's unlock.
+  uint64_t gil_drop_tstate;
+  uint64_t gil_drop_ns;
+  // Its wait for the GIL is published (gil_hooks.h): from GilWaitComing or WaitForGil to the
+  // unlock of gil->mutex that ends take_gil.
+  bool gil_wait_published;
   // Semaphores (semaphore_hooks.cc): the records of the last few it touched (a thread takes
   // and posts the same few again and again: a Python thread its own locks and a queue's),
   // and the count of semaphores seen not to be locks when it last dropped such entries from
@@ -460,6 +468,11 @@ uint64_t EventClockNs();
 inline void RecordEvent(ThreadCtx& t, uint8_t op, uint32_t lock, uint32_t aux, uint64_t extra = 0,
                         uint8_t flags = 0) {
   if (t.ring.valid()) t.ring.Write(op, lock, aux, EventClockNs(), extra, flags);
+}
+// The same, at a time read earlier (EventClockNs).
+inline void RecordEventAt(ThreadCtx& t, uint64_t ns, uint8_t op, uint32_t lock, uint32_t aux,
+                          uint64_t extra = 0) {
+  if (t.ring.valid()) t.ring.Write(op, lock, aux, ns, extra, 0);
 }
 
 // Adds the order edges H->lock for the locks H held below held[below] (a semaphore that has
