@@ -126,7 +126,12 @@ void PublishGilWait(ThreadCtx& t, const python::Runtime& py) {
 
 void GilWaitComing(ThreadCtx& t) {
   const python::Runtime* known = python::Known();
-  if (known != nullptr && GilLocked(*known) == 1) PublishGilWait(t, *known);
+  // Taken by another thread. A holder of this thread's own is drop_gil by a thread whose
+  // take the shim did not follow (GilTakenBy: a take before CPython was detected, or with
+  // another thread's thread state), or a take_gil that waits for the GIL its thread holds:
+  // WaitForGil publishes that one.
+  if (known != nullptr && GilLocked(*known) == 1 && !Mine(GilHolder(*known)))
+    PublishGilWait(t, *known);
 }
 
 void GilWaitOver(ThreadCtx& t) {
@@ -137,8 +142,12 @@ void GilWaitOver(ThreadCtx& t) {
 int WaitForGil(ThreadCtx& t, pthread_cond_t* c, pthread_mutex_t* m, Timing how, clockid_t clock,
                const timespec* abstime) {
   // Finalising: the wait passes straight through (one published already stays until
-  // take_gil's unlock).
-  if (const python::Runtime* known = python::Known(); known != nullptr && !t.gil_wait_published)
+  // take_gil's unlock). Published again when the record names something else: a signal
+  // handler's lock call between the lock of gil->mutex and this wait used it.
+  if (const python::Runtime* known = python::Known();
+      known != nullptr &&
+      (!t.gil_wait_published ||
+       Atomic(t.rec->wait.address).load(std::memory_order_relaxed) != known->gil))
     PublishGilWait(t, *known);
   switch (how) {
     case Timing::kUntimed: return Real().cond_wait(c, m);

@@ -88,9 +88,24 @@ void MarkNotLock(format::SyncRecord* rec, uint64_t address) {
   if (g_shim.locks.Valid(lock)) g_shim.locks.SetFlag(lock, format::kLockUnowned);
 }
 
+// Whether `lock` is the live identity of the semaphore at `address`: not one whose
+// generation ended (sem_destroy, or free() without it, retires it).
+__attribute__((always_inline)) inline bool LiveIdentity(uint32_t lock, uint64_t address) {
+  return g_shim.locks.Valid(lock) && Relaxed(g_shim.locks.at(lock).address) == address &&
+         Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) == format::kLockLive;
+}
+
+// The thread's held entry of the semaphore at `address`, or -1. An entry whose identity
+// ended is an earlier semaphore's at that address, destroyed by another thread while this
+// one held it: dropped, not held.
 int FindHeldSemaphore(ThreadCtx& t, uint64_t address) {
   const int i = FindHeld(t, address);
-  return i >= 0 && (Held(t, i).flags & format::kHeldSemaphore) ? i : -1;
+  if (i < 0 || !(Held(t, i).flags & format::kHeldSemaphore)) return -1;
+  if (const uint32_t lock = Held(t, i).lock; lock != 0 && !LiveIdentity(lock, address)) {
+    RemoveHeld(t, static_cast<uint32_t>(i));
+    return -1;
+  }
+  return i;
 }
 
 // Drops this thread's held semaphores that turned out not to be locks (only when one was seen
@@ -118,10 +133,8 @@ uint32_t TakeFlags(ThreadCtx& t, bool try_take, const void* caller) {
 uint32_t ProvenLock(format::SyncRecord* rec, uint64_t address) {
   if (!(SyncFlags(rec) & format::kSyncLock)) return 0;
   uint32_t lock = Relaxed(rec->lock);
-  // The cached identity, unless that generation ended meanwhile (free() without
-  // sem_destroy retires it).
-  if (!g_shim.locks.Valid(lock) || Relaxed(g_shim.locks.at(lock).address) != address ||
-      Atomic(g_shim.locks.at(lock).state).load(std::memory_order_acquire) != format::kLockLive) {
+  // The cached identity, unless that generation ended meanwhile.
+  if (!LiveIdentity(lock, address)) {
     lock = SemaphoreLock(address);
     Atomic(rec->lock).store(lock, std::memory_order_relaxed);
     // Where Python made it, for its lock class (sem_init noted it in the record; 0 forgets
@@ -266,10 +279,7 @@ __attribute__((always_inline)) inline bool KnownLock(const ThreadCtx& t, uint64_
       g_not_locks.load(std::memory_order_relaxed) != t.not_lock_seen)
     return false;
   const uint32_t l = Relaxed(rec->lock);
-  if (!g_shim.locks.Valid(l) || Relaxed(g_shim.locks.at(l).address) != address ||
-      Atomic(const_cast<uint8_t&>(g_shim.locks.at(l).state)).load(std::memory_order_acquire) !=
-          format::kLockLive)
-    return false;
+  if (!LiveIdentity(l, address)) return false;
   *lock = l;
   return true;
 }
@@ -365,8 +375,11 @@ __attribute__((noinline)) int TookWhileHeld(ThreadCtx& t, uint64_t address) {
 // general path would only try it: so does this.
 __attribute__((noinline)) int TryByHolder(ThreadCtx& t, sem_t* s, const void* caller) {
   const uint64_t address = reinterpret_cast<uint64_t>(s);
+  // The entry names the semaphore's live identity (else it is an earlier semaphore's: the
+  // general path drops it).
+  const HeldLock& top = t.rec->held[t.depth - 1];
   uint32_t lock;
-  if (!(t.rec->held[t.depth - 1].flags & format::kHeldSemaphore) || !KnownLock(t, address, &lock)) {
+  if (!(top.flags & format::kHeldSemaphore) || !KnownLock(t, address, &lock) || top.lock != lock) {
     t.guard = kGuardSlowPaths;
     return TryWaitGeneral(s, caller);
   }
